@@ -1,0 +1,78 @@
+// Drive: every byte valise reads or writes on a drive goes through this
+// interface, so tests can lose, fill, corrupt and break drives without disks.
+//
+// File names are relative ("seg/000000/0000000007.seg"); implementations
+// create parent directories as needed. Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <span>
+#include "valise/status.h"
+
+namespace valise {
+
+class Drive {
+ public:
+  virtual ~Drive() = default;
+
+  // Where the drive is, for messages ("/mnt/d3").
+  virtual std::string Where() const = 0;
+
+  // Reads up to `len` bytes at `offset`; returns how many were read (fewer
+  // only at end of file). NotFound when the file does not exist.
+  virtual Result<size_t> ReadAt(const std::string& file, uint64_t offset, uint8_t* buf,
+                                size_t len) = 0;
+  // NotFound when the file does not exist.
+  virtual Result<uint64_t> FileSize(const std::string& file) = 0;
+  // Replaces `file` atomically: written under a temporary name, synced, and
+  // renamed, so a reader sees the old file or the new one, never a mix.
+  // ResourceExhausted when the drive is full.
+  virtual Status WriteFile(const std::string& file, std::span<const uint8_t> data) = 0;
+  // NotFound is not an error here: removing a missing file succeeds.
+  virtual Status RemoveFile(const std::string& file) = 0;
+  // Names of the regular files directly under `dir` ("" is the drive root).
+  virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
+};
+
+// Reads a whole file (capped at `max_size`, Corruption beyond).
+Result<std::vector<uint8_t>> ReadWholeFile(Drive& drive, const std::string& file, uint64_t max_size);
+
+// A directory on a mounted file system. The directory must exist.
+std::unique_ptr<Drive> NewPosixDrive(const std::string& root);
+
+// Files held in memory: fast tests.
+std::unique_ptr<Drive> NewMemDrive(const std::string& name);
+
+// Faults to inject around another drive.
+struct FaultPlan {
+  bool offline = false;                 // every call fails with IOError
+  int64_t write_budget = -1;            // bytes before writes fail with "no space" (-1: unlimited)
+  std::string flip_file;                // flip a bit on every read of this file...
+  uint64_t flip_offset = 0;             // ...at this byte offset
+  int fail_reads = 0;                   // the next N reads fail with IOError
+};
+// Wraps `base` and injects the faults of `plan` (the plan may be changed later
+// through the returned pointer's SetPlan).
+class FaultDrive : public Drive {
+ public:
+  FaultDrive(std::unique_ptr<Drive> base, FaultPlan plan);
+  void SetPlan(const FaultPlan& plan);
+  std::string Where() const override;
+  Result<size_t> ReadAt(const std::string& file, uint64_t offset, uint8_t* buf,
+                        size_t len) override;
+  Result<uint64_t> FileSize(const std::string& file) override;
+  Status WriteFile(const std::string& file, std::span<const uint8_t> data) override;
+  Status RemoveFile(const std::string& file) override;
+  Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+
+ private:
+  struct State;
+  std::unique_ptr<Drive> base_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace valise

@@ -1,0 +1,336 @@
+#include "catalog/catalog.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <unordered_map>
+
+namespace valise {
+
+Bytes ChunkAad(const ChunkRow& c) {
+  Bytes aad(c.mac.begin(), c.mac.end());
+  PutU32(aad, c.plain);
+  aad.push_back(c.flags);
+  return aad;
+}
+
+namespace {
+
+constexpr const char* kSchema = R"(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name BLOB NOT NULL,
+  kind INTEGER NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+  size INTEGER NOT NULL, target BLOB);
+CREATE TABLE chunks(id INTEGER PRIMARY KEY, mac BLOB NOT NULL, addr INTEGER NOT NULL,
+  stored INTEGER NOT NULL, plain INTEGER NOT NULL, flags INTEGER NOT NULL);
+CREATE UNIQUE INDEX chunks_mac ON chunks(mac);
+CREATE TABLE extents(entry INTEGER NOT NULL, file_off INTEGER NOT NULL, chunk INTEGER NOT NULL,
+  chunk_off INTEGER NOT NULL, len INTEGER NOT NULL, PRIMARY KEY(entry, file_off)) WITHOUT ROWID;
+)";
+
+Status SqlError(sqlite3* db, const std::string& what) {
+  return IOError("catalog " + what + ": " + (db ? sqlite3_errmsg(db) : "sqlite error"));
+}
+
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  ~Stmt() { sqlite3_finalize(s); }
+  Status Prepare(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) return SqlError(db, "prepare");
+    return Status::Ok();
+  }
+  void Reset() {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+};
+
+Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "?";
+    sqlite3_free(err);
+    return IOError(std::string("catalog: ") + msg);
+  }
+  return Status::Ok();
+}
+
+std::string ColText(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  int n = sqlite3_column_bytes(s, i);
+  return p ? std::string(static_cast<const char*>(p), size_t(n)) : std::string();
+}
+
+}  // namespace
+
+struct CatalogWriter::Impl {
+  sqlite3* db = nullptr;
+  Stmt add_entry, find_chunk, add_chunk, add_extent, set_meta;
+  ~Impl() { sqlite3_close(db); }
+};
+
+CatalogWriter::CatalogWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CatalogWriter::~CatalogWriter() = default;
+
+Result<std::unique_ptr<CatalogWriter>> CatalogWriter::Create(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK)
+    return SqlError(impl->db, "create " + path);
+  VALISE_RETURN_IF_ERROR(Exec(impl->db,
+                              "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                              "PRAGMA page_size=16384; PRAGMA cache_size=-65536;"));
+  VALISE_RETURN_IF_ERROR(Exec(impl->db, kSchema));
+  VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN"));
+  VALISE_RETURN_IF_ERROR(impl->add_entry.Prepare(
+      impl->db, "INSERT INTO entries VALUES(?,?,?,?,?,?,?,?)"));
+  VALISE_RETURN_IF_ERROR(impl->find_chunk.Prepare(impl->db, "SELECT id FROM chunks WHERE mac=?"));
+  VALISE_RETURN_IF_ERROR(impl->add_chunk.Prepare(impl->db, "INSERT INTO chunks VALUES(?,?,?,?,?,?)"));
+  VALISE_RETURN_IF_ERROR(impl->add_extent.Prepare(impl->db, "INSERT INTO extents VALUES(?,?,?,?,?)"));
+  VALISE_RETURN_IF_ERROR(impl->set_meta.Prepare(impl->db, "INSERT OR REPLACE INTO meta VALUES(?,?)"));
+  return std::unique_ptr<CatalogWriter>(new CatalogWriter(std::move(impl)));
+}
+
+Status CatalogWriter::AddEntry(const Entry& e) {
+  sqlite3_stmt* s = impl_->add_entry.s;
+  sqlite3_bind_int64(s, 1, e.id);
+  sqlite3_bind_int64(s, 2, e.parent);
+  sqlite3_bind_blob(s, 3, e.name.data(), int(e.name.size()), SQLITE_STATIC);
+  sqlite3_bind_int(s, 4, int(e.kind));
+  sqlite3_bind_int64(s, 5, e.mode);
+  sqlite3_bind_int64(s, 6, e.mtime_ns);
+  sqlite3_bind_int64(s, 7, int64_t(e.size));
+  if (e.kind == EntryKind::kSymlink)
+    sqlite3_bind_blob(s, 8, e.target.data(), int(e.target.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  impl_->add_entry.Reset();
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "add entry");
+  return Status::Ok();
+}
+
+Result<std::optional<int64_t>> CatalogWriter::FindChunk(const Hash32& mac) {
+  sqlite3_stmt* s = impl_->find_chunk.s;
+  sqlite3_bind_blob(s, 1, mac.data(), 32, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  std::optional<int64_t> out;
+  if (rc == SQLITE_ROW) out = sqlite3_column_int64(s, 0);
+  impl_->find_chunk.Reset();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(impl_->db, "find chunk");
+  return out;
+}
+
+Status CatalogWriter::AddChunk(const ChunkRow& c) {
+  sqlite3_stmt* s = impl_->add_chunk.s;
+  sqlite3_bind_int64(s, 1, c.id);
+  sqlite3_bind_blob(s, 2, c.mac.data(), 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 3, int64_t(c.addr));
+  sqlite3_bind_int64(s, 4, c.stored);
+  sqlite3_bind_int64(s, 5, c.plain);
+  sqlite3_bind_int(s, 6, c.flags);
+  int rc = sqlite3_step(s);
+  impl_->add_chunk.Reset();
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "add chunk");
+  return Status::Ok();
+}
+
+Status CatalogWriter::AddExtent(const Extent& x) {
+  sqlite3_stmt* s = impl_->add_extent.s;
+  sqlite3_bind_int64(s, 1, x.entry);
+  sqlite3_bind_int64(s, 2, int64_t(x.file_off));
+  sqlite3_bind_int64(s, 3, x.chunk);
+  sqlite3_bind_int64(s, 4, x.chunk_off);
+  sqlite3_bind_int64(s, 5, x.len);
+  int rc = sqlite3_step(s);
+  impl_->add_extent.Reset();
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "add extent");
+  return Status::Ok();
+}
+
+Status CatalogWriter::SetMeta(const std::string& key, const std::string& value) {
+  sqlite3_stmt* s = impl_->set_meta.s;
+  sqlite3_bind_text(s, 1, key.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, value.c_str(), -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  impl_->set_meta.Reset();
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "set meta");
+  return Status::Ok();
+}
+
+Status CatalogWriter::Finish() {
+  VALISE_RETURN_IF_ERROR(Exec(impl_->db, "COMMIT"));
+  VALISE_RETURN_IF_ERROR(Exec(impl_->db,
+                              "CREATE INDEX entries_parent ON entries(parent, name);"
+                              "CREATE INDEX chunks_addr ON chunks(addr);"));
+  return Status::Ok();
+}
+
+struct CatalogReader::Impl {
+  sqlite3* db = nullptr;
+  ~Impl() { sqlite3_close(db); }
+};
+
+CatalogReader::CatalogReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CatalogReader::~CatalogReader() = default;
+
+Result<std::unique_ptr<CatalogReader>> CatalogReader::Open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  std::string uri = "file:" + path + "?immutable=1";
+  if (sqlite3_open_v2(uri.c_str(), &impl->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr) !=
+      SQLITE_OK)
+    return Corruption("catalog cannot be opened: " + std::string(sqlite3_errmsg(impl->db)));
+  // A catalog that passed its seal is ours; still check it is one.
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl->db, "SELECT value FROM meta WHERE key='valise'"));
+  if (sqlite3_step(s.s) != SQLITE_ROW) return Corruption("catalog lacks its valise marker");
+  return std::unique_ptr<CatalogReader>(new CatalogReader(std::move(impl)));
+}
+
+static Entry ReadEntry(sqlite3_stmt* s) {
+  Entry e;
+  e.id = sqlite3_column_int64(s, 0);
+  e.parent = sqlite3_column_int64(s, 1);
+  e.name = ColText(s, 2);
+  e.kind = EntryKind(sqlite3_column_int(s, 3));
+  e.mode = uint32_t(sqlite3_column_int64(s, 4));
+  e.mtime_ns = sqlite3_column_int64(s, 5);
+  e.size = uint64_t(sqlite3_column_int64(s, 6));
+  e.target = ColText(s, 7);
+  return e;
+}
+
+Status CatalogReader::ForEachEntry(
+    const std::function<Status(const Entry&, const std::string&)>& fn) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT * FROM entries ORDER BY id"));
+  std::unordered_map<int64_t, std::string> dirs;  // directory id -> path
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    Entry e = ReadEntry(s.s);
+    std::string path;
+    if (e.parent != 0) {
+      auto it = dirs.find(e.parent);
+      if (it == dirs.end()) return Corruption("catalog entry " + std::to_string(e.id) + " has no parent");
+      path = it->second.empty() ? e.name : it->second + "/" + e.name;
+    }
+    if (e.kind == EntryKind::kDir) dirs[e.id] = path;
+    VALISE_RETURN_IF_ERROR(fn(e, path));
+  }
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "list entries");
+  return Status::Ok();
+}
+
+Result<std::optional<Entry>> CatalogReader::Lookup(const std::string& path) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT * FROM entries WHERE parent=? AND name=?"));
+  Stmt root;
+  VALISE_RETURN_IF_ERROR(root.Prepare(impl_->db, "SELECT * FROM entries WHERE id=1"));
+  if (sqlite3_step(root.s) != SQLITE_ROW) return Corruption("catalog has no root directory");
+  Entry cur = ReadEntry(root.s);
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(pos, end - pos);
+    pos = end + 1;
+    if (part.empty() || part == ".") continue;
+    sqlite3_bind_int64(s.s, 1, cur.id);
+    sqlite3_bind_blob(s.s, 2, part.data(), int(part.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(s.s);
+    if (rc != SQLITE_ROW) {
+      s.Reset();
+      return std::optional<Entry>();
+    }
+    cur = ReadEntry(s.s);
+    s.Reset();
+  }
+  return std::optional<Entry>(cur);
+}
+
+Result<std::vector<Extent>> CatalogReader::Extents(int64_t entry) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(
+      impl_->db, "SELECT entry,file_off,chunk,chunk_off,len FROM extents WHERE entry=? ORDER BY file_off"));
+  sqlite3_bind_int64(s.s, 1, entry);
+  std::vector<Extent> out;
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    Extent x;
+    x.entry = sqlite3_column_int64(s.s, 0);
+    x.file_off = uint64_t(sqlite3_column_int64(s.s, 1));
+    x.chunk = sqlite3_column_int64(s.s, 2);
+    x.chunk_off = uint32_t(sqlite3_column_int64(s.s, 3));
+    x.len = uint32_t(sqlite3_column_int64(s.s, 4));
+    out.push_back(x);
+  }
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "read extents");
+  return out;
+}
+
+static ChunkRow ReadChunk(sqlite3_stmt* s) {
+  ChunkRow c;
+  c.id = sqlite3_column_int64(s, 0);
+  if (sqlite3_column_bytes(s, 1) == 32) std::memcpy(c.mac.data(), sqlite3_column_blob(s, 1), 32);
+  c.addr = uint64_t(sqlite3_column_int64(s, 2));
+  c.stored = uint32_t(sqlite3_column_int64(s, 3));
+  c.plain = uint32_t(sqlite3_column_int64(s, 4));
+  c.flags = uint8_t(sqlite3_column_int(s, 5));
+  return c;
+}
+
+Result<ChunkRow> CatalogReader::Chunk(int64_t id) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT * FROM chunks WHERE id=?"));
+  sqlite3_bind_int64(s.s, 1, id);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return Corruption("catalog names chunk " + std::to_string(id) + " but lacks it");
+  return ReadChunk(s.s);
+}
+
+Status CatalogReader::ForEachChunk(const std::function<Status(const ChunkRow&)>& fn) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT * FROM chunks ORDER BY addr"));
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) VALISE_RETURN_IF_ERROR(fn(ReadChunk(s.s)));
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "list chunks");
+  return Status::Ok();
+}
+
+Result<std::string> CatalogReader::Meta(const std::string& key) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT value FROM meta WHERE key=?"));
+  sqlite3_bind_text(s.s, 1, key.c_str(), -1, SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return NotFound("catalog has no '" + key + "'");
+  return ColText(s.s, 0);
+}
+
+Result<std::vector<int64_t>> CatalogReader::FilesTouchingRange(uint64_t lo, uint64_t hi) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(
+      impl_->db,
+      "SELECT DISTINCT e.entry FROM chunks c JOIN extents e ON e.chunk=c.id "
+      "WHERE c.addr < ? AND c.addr + c.stored > ? ORDER BY e.entry"));
+  sqlite3_bind_int64(s.s, 1, int64_t(hi));
+  sqlite3_bind_int64(s.s, 2, int64_t(lo));
+  std::vector<int64_t> out;
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) out.push_back(sqlite3_column_int64(s.s, 0));
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "find files");
+  return out;
+}
+
+Result<std::string> CatalogReader::PathOf(int64_t entry) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT parent,name FROM entries WHERE id=?"));
+  std::string path;
+  int64_t id = entry;
+  for (int depth = 0; id > 1 && depth < 4096; depth++) {
+    sqlite3_bind_int64(s.s, 1, id);
+    if (sqlite3_step(s.s) != SQLITE_ROW) return Corruption("catalog path broken at entry " + std::to_string(id));
+    std::string name = ColText(s.s, 1);
+    id = sqlite3_column_int64(s.s, 0);
+    s.Reset();
+    path = path.empty() ? name : name + "/" + path;
+  }
+  return path;
+}
+
+}  // namespace valise

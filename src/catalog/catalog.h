@@ -1,0 +1,100 @@
+// The catalog: which files the set holds and where their bytes are. It is a
+// SQLite database built on the packing host, sealed, and stored erasure-coded
+// in the set's catalog stripes. This is the only module that sees sqlite3.h.
+//
+// Schema (docs/format.md): entries (the tree: parent id + name, so rows stay
+// small), chunks (sealed units in the data log), extents (file byte ranges
+// mapped to a range of a chunk's plaintext). Small files share chunks
+// ("bundles"), so an extent has an offset inside the chunk.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/crypto.h"
+
+namespace valise {
+
+enum class EntryKind : int { kDir = 1, kFile = 2, kSymlink = 3 };
+
+struct Entry {
+  int64_t id = 0;
+  int64_t parent = 0;  // 0 for the root directory (id 1)
+  std::string name;
+  EntryKind kind = EntryKind::kFile;
+  uint32_t mode = 0;      // permission bits
+  int64_t mtime_ns = 0;
+  uint64_t size = 0;      // files: bytes; symlinks: target length
+  std::string target;     // symlinks only
+};
+
+enum ChunkFlags : uint8_t { kChunkCompressed = 1 };
+
+struct ChunkRow {
+  int64_t id = 0;
+  Hash32 mac{};       // keyed hash of the plaintext
+  uint64_t addr = 0;  // offset of the sealed bytes in the data log
+  uint32_t stored = 0;  // sealed length
+  uint32_t plain = 0;   // plaintext length
+  uint8_t flags = 0;
+};
+
+struct Extent {
+  int64_t entry = 0;
+  uint64_t file_off = 0;
+  int64_t chunk = 0;
+  uint32_t chunk_off = 0;
+  uint32_t len = 0;
+};
+
+// Authenticated data for sealing a chunk: binds the sealed bytes to their
+// plaintext's keyed hash, length and flags.
+Bytes ChunkAad(const ChunkRow& c);
+
+class CatalogWriter {
+ public:
+  static Result<std::unique_ptr<CatalogWriter>> Create(const std::string& path);
+  ~CatalogWriter();
+  Status AddEntry(const Entry& e);
+  // The id of a stored chunk with this keyed hash, if any.
+  Result<std::optional<int64_t>> FindChunk(const Hash32& mac);
+  Status AddChunk(const ChunkRow& c);
+  Status AddExtent(const Extent& x);
+  Status SetMeta(const std::string& key, const std::string& value);
+  // Commits and builds the read indexes; the file is then complete.
+  Status Finish();
+
+ private:
+  struct Impl;
+  explicit CatalogWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class CatalogReader {
+ public:
+  // Opens read-only; the file must not change while open.
+  static Result<std::unique_ptr<CatalogReader>> Open(const std::string& path);
+  ~CatalogReader();
+
+  // Every entry in id order (a directory before what it contains) with its
+  // path relative to the set's root ("" for the root itself).
+  Status ForEachEntry(const std::function<Status(const Entry&, const std::string&)>& fn);
+  Result<std::optional<Entry>> Lookup(const std::string& path);
+  Result<std::vector<Extent>> Extents(int64_t entry);
+  Result<ChunkRow> Chunk(int64_t id);
+  Status ForEachChunk(const std::function<Status(const ChunkRow&)>& fn);
+  Result<std::string> Meta(const std::string& key);
+  // Files whose content uses any chunk in [addr_lo, addr_hi) of the data log.
+  Result<std::vector<int64_t>> FilesTouchingRange(uint64_t addr_lo, uint64_t addr_hi);
+  Result<std::string> PathOf(int64_t entry);
+
+ private:
+  struct Impl;
+  explicit CatalogReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace valise

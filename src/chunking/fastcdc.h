@@ -1,0 +1,26 @@
+// Content-defined chunking (FastCDC with normalized chunking).
+//
+// A gear rolling hash over the bytes; a cut falls where the hash's top bits
+// are zero, with a stricter mask before the average size and a looser one
+// after it, so chunk sizes cluster around the average. Cuts depend only on
+// content, so an insertion shifts at most the chunks around it: identical
+// regions of different files produce identical chunks and dedup.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace valise {
+
+struct ChunkerParams {
+  size_t min_size = 256 * 1024;
+  size_t avg_size = 1024 * 1024;  // a power of two
+  size_t max_size = 4 * 1024 * 1024;
+};
+
+// Returns the length of the first chunk of data[0, len). If len < max_size
+// the caller must pass `at_end` = true only when no more data follows;
+// otherwise it must give at least max_size bytes (the cut is never past it).
+size_t FindChunkBoundary(const uint8_t* data, size_t len, const ChunkerParams& params);
+
+}  // namespace valise

@@ -1,0 +1,220 @@
+#include "cli/cli_util.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <map>
+
+namespace valise::cli {
+
+namespace fs = std::filesystem;
+
+int ExitCodeOf(const Status& st) {
+  switch (st.code()) {
+    case Code::kOk: return kExitOk;
+    case Code::kInvalidArgument: return kExitUsage;
+    case Code::kPermissionDenied: return kExitKey;
+    default: return kExitFailed;
+  }
+}
+
+int Fail(const Status& st) {
+  std::string hint;
+  switch (st.code()) {
+    case Code::kInvalidArgument: hint = " (see 'valise --help')"; break;
+    case Code::kPermissionDenied: hint = ""; break;
+    case Code::kUnavailable: hint = " (give more of the set's drives)"; break;
+    case Code::kIncomplete: hint = ""; break;
+    default: break;
+  }
+  std::fprintf(stderr, "valise: %s%s\n", st.message().c_str(), hint.c_str());
+  return ExitCodeOf(st);
+}
+
+std::vector<std::unique_ptr<Drive>> OpenDrives(const std::vector<std::string>& dirs) {
+  std::vector<std::unique_ptr<Drive>> out;
+  for (auto& d : dirs) {
+    struct stat st;
+    if (::stat(d.c_str(), &st) != 0) {
+      std::fprintf(stderr, "valise: warning: %s does not exist; treated as a missing drive\n", d.c_str());
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      std::fprintf(stderr, "valise: warning: %s is not a directory; ignored\n", d.c_str());
+      continue;
+    }
+    out.push_back(NewPosixDrive(d));
+  }
+  return out;
+}
+
+static bool IsEmptyDir(const std::string& d) {
+  std::error_code ec;
+  return fs::is_empty(d, ec) && !ec;
+}
+
+static bool Inside(const fs::path& child, const fs::path& parent) {
+  auto c = child.begin(), p = parent.begin();
+  for (; p != parent.end(); ++p, ++c) {
+    if (p->empty()) continue;
+    if (c == child.end() || *c != *p) return false;
+  }
+  return true;
+}
+
+Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<std::string>& dirs,
+                                                             const std::string& source,
+                                                             std::vector<std::string>* warnings) {
+  std::error_code ec;
+  fs::path src = fs::weakly_canonical(source, ec);
+  std::map<std::string, std::string> seen;
+  std::map<dev_t, std::vector<std::string>> devices;
+  for (size_t i = 0; i < dirs.size(); i++) {
+    const std::string& d = dirs[i];
+    std::string num = "drive " + std::to_string(i + 1) + " (" + d + ")";
+    fs::path canon = fs::weakly_canonical(d, ec);
+    if (ec) return InvalidArgument(num + ": " + ec.message());
+    auto [it, fresh] = seen.insert({canon.string(), d});
+    if (!fresh) return InvalidArgument(num + " is the same directory as " + it->second + ": each drive needs its own");
+    if (!src.empty() && (Inside(canon, src) || Inside(src, canon)))
+      return InvalidArgument(num + " overlaps the source directory " + source + ": the drives must be outside it");
+    struct stat st;
+    if (::stat(d.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return InvalidArgument(num + " exists and is not a directory");
+      if (!IsEmptyDir(d)) {
+        if (::access((d + "/valise.label").c_str(), F_OK) == 0)
+          return InvalidArgument(num + " already holds a valise drive; valise never packs over one: empty it or pick another directory");
+        return InvalidArgument(num + " is not empty and is not a valise drive; refusing to write into it");
+      }
+      if (::access(d.c_str(), W_OK) != 0) return InvalidArgument(num + " is not writable");
+    }
+  }
+  std::vector<std::unique_ptr<Drive>> out;
+  for (size_t i = 0; i < dirs.size(); i++) {
+    const std::string& d = dirs[i];
+    fs::create_directories(d, ec);
+    if (ec) return IOError("cannot create drive " + std::to_string(i + 1) + " (" + d + "): " + ec.message());
+    struct stat st;
+    if (::stat(d.c_str(), &st) == 0) devices[st.st_dev].push_back(std::to_string(i + 1));
+    out.push_back(NewPosixDrive(d));
+  }
+  for (auto& [dev, nums] : devices) {
+    if (nums.size() < 2) continue;
+    std::string list;
+    for (auto& n : nums) list += (list.empty() ? "" : ", ") + n;
+    warnings->push_back("drives " + list + " are on the same file system: losing it loses all of them (fine for a test)");
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir) {
+  struct stat st;
+  std::error_code ec;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir + " exists and is not a directory");
+    if (!IsEmptyDir(dir) && ::access((dir + "/valise.label").c_str(), F_OK) != 0)
+      return InvalidArgument(dir + " is not empty and is not a valise drive; refusing to write into it");
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) return IOError("cannot create " + dir + ": " + ec.message());
+  }
+  return NewPosixDrive(dir);
+}
+
+Result<uint64_t> ParseSize(const std::string& text) {
+  size_t pos = 0;
+  while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) pos++;
+  if (pos == 0 || pos > 15) return InvalidArgument("'" + text + "' is not a size (examples: 4096, 512KiB, 8MiB, 1GiB)");
+  uint64_t v = std::stoull(text.substr(0, pos));
+  std::string unit = text.substr(pos);
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1},          {"B", 1},          {"K", 1ull << 10}, {"KiB", 1ull << 10}, {"k", 1ull << 10},
+      {"M", 1ull << 20}, {"MiB", 1ull << 20}, {"G", 1ull << 30}, {"GiB", 1ull << 30}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) return InvalidArgument("'" + text + "': unknown unit '" + unit + "' (use KiB, MiB or GiB)");
+  return v * it->second;
+}
+
+static double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+ProgressPrinter::ProgressPrinter(bool enabled, bool json) : enabled_(enabled), json_(json), start_(Now()) {}
+ProgressPrinter::~ProgressPrinter() { Done(); }
+
+void ProgressPrinter::operator()(const Progress& p) {
+  if (!enabled_) return;
+  double t = Now() - start_;
+  double rate = t > 0 ? double(p.bytes_done) / t : 0;
+  if (json_) {
+    std::fprintf(stderr,
+                 "{\"event\":\"progress\",\"phase\":\"%s\",\"bytes_done\":%llu,\"bytes_total\":%llu,"
+                 "\"files_done\":%llu,\"files_total\":%llu,\"seconds\":%.2f}\n",
+                 p.phase.c_str(), (unsigned long long)p.bytes_done, (unsigned long long)p.bytes_total,
+                 (unsigned long long)p.files_done, (unsigned long long)p.files_total, t);
+    return;
+  }
+  std::string line = p.phase + ": " + HumanBytesCli(p.bytes_done);
+  if (p.bytes_total) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, " of %s (%.0f%%)", HumanBytesCli(p.bytes_total).c_str(),
+                  100.0 * double(p.bytes_done) / double(p.bytes_total));
+    line += pct;
+  }
+  if (p.files_total) line += ", " + std::to_string(p.files_done) + "/" + std::to_string(p.files_total) + " files";
+  line += ", " + HumanBytesCli(uint64_t(rate)) + "/s";
+  if (p.bytes_total > p.bytes_done && rate > 0) {
+    char eta[32];
+    std::snprintf(eta, sizeof eta, ", ETA %.0fs", double(p.bytes_total - p.bytes_done) / rate);
+    line += eta;
+  }
+  std::fprintf(stderr, "\r%-78s", line.c_str());
+  dirty_ = true;
+}
+
+void ProgressPrinter::Done() {
+  if (dirty_) std::fprintf(stderr, "\r%-78s\r", "");
+  dirty_ = false;
+}
+
+ProgressFn ProgressPrinter::fn() {
+  if (!enabled_) return nullptr;
+  return [this](const Progress& p) { (*this)(p); };
+}
+
+std::string FormatMode(uint32_t mode, FileType type) {
+  std::string s = type == FileType::kDir ? "d" : type == FileType::kSymlink ? "l" : "-";
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; i++) s += (mode >> (8 - i) & 1) ? rwx[i] : '-';
+  return s;
+}
+
+std::string FormatTime(int64_t mtime_ns) {
+  std::time_t t = std::time_t(mtime_ns / 1'000'000'000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+}  // namespace valise::cli
+
+namespace valise::cli {
+std::string HumanBytesCli(uint64_t n) {
+  static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+  double v = double(n);
+  int u = 0;
+  while (v >= 1000 && u < 6) v /= 1000, u++;
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)n);
+  else std::snprintf(buf, sizeof buf, "%.*f %s", v < 10 ? 2 : (v < 100 ? 1 : 0), v, kUnits[u]);
+  return buf;
+}
+}  // namespace valise::cli

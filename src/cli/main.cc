@@ -1,0 +1,482 @@
+// The valise command. Uses only the public API (include/valise/).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_util.h"
+#include "valise/valise.h"
+
+using nlohmann::json;
+using namespace valise;
+using namespace valise::cli;
+
+namespace {
+
+const char* kDescription =
+    "valise: carry a dataset on N drives (k data + m parity), lose any m of them,\n"
+    "verify, repair and restore it bit-exact. Drives are directories (mount points).\n"
+    "\n"
+    "The journey:\n"
+    "  valise keygen -o sender.id          # prints the sender's recipient\n"
+    "  valise keygen -o site.id            # the receiving site's identity\n"
+    "  valise pack ./dataset --to d1 d2 d3 d4 d5 d6 --parity 2 \\\n"
+    "        --identity sender.id --recipient $(valise pubkey site.id)\n"
+    "  valise verify d1 d2 d4 d5 d6        # no key needed: finds drive 3 missing\n"
+    "  valise repair d1 d2 d4 d5 d6 --replace 3=new3\n"
+    "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
+    "\n"
+    "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable;\n"
+    "2 usage error; 3 data lost, tampering, incomplete pack, or not everything\n"
+    "delivered (what was delivered is bit-exact); 4 key problem.";
+
+void PrintWarning(const std::string& w) { std::fprintf(stderr, "valise: warning: %s\n", w.c_str()); }
+
+bool WantProgress(const std::string& mode) {
+  if (mode == "never") return false;
+  if (mode == "always" || mode == "json") return true;
+  return ::isatty(2);
+}
+
+// ---- keygen / pubkey ----
+
+int CmdKeygen(const std::string& out) {
+  auto r = Keygen(out);
+  if (!r.ok()) return Fail(r.status());
+  std::printf("%s\n", r->c_str());
+  std::fprintf(stderr, "valise: wrote secret identity %s (mode 0600); the line above is its public recipient\n",
+               out.c_str());
+  return 0;
+}
+
+int CmdPubkey(const std::string& path) {
+  auto r = RecipientOf(path);
+  if (!r.ok()) return Fail(r.status());
+  std::printf("%s\n", r->c_str());
+  return 0;
+}
+
+// ---- pack ----
+
+struct PackArgs {
+  std::string source, identity, segment = "8MiB", progress = "auto", work_dir;
+  std::vector<std::string> to, recipients;
+  int parity = 2, case_size = 0, compression = 1, threads = 0;
+  bool json = false;
+};
+
+int CmdPack(const PackArgs& a) {
+  std::vector<std::string> warnings;
+  auto seg = ParseSize(a.segment);
+  if (!seg.ok()) return Fail(seg.status());
+  if (int(a.to.size()) < 2) return Fail(InvalidArgument("--to needs at least 2 drive directories"));
+  if (a.parity >= int(a.to.size()))
+    return Fail(InvalidArgument("--parity " + std::to_string(a.parity) + " leaves no data drive among " +
+                                std::to_string(a.to.size()) + " drives: use fewer parity drives or more drives"));
+  struct stat st;
+  if (::stat(a.source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Fail(InvalidArgument("source " + a.source + " is not a directory"));
+  if (a.case_size > int(a.to.size())) return Fail(InvalidArgument("--case-size is larger than the number of drives"));
+  auto drives = PrepareNewDrives(a.to, a.source, &warnings);
+  if (!drives.ok()) return Fail(drives.status());
+  for (auto& w : warnings) PrintWarning(w);
+  if (a.case_size > 0 && a.parity < a.case_size)
+    PrintWarning("parity " + std::to_string(a.parity) + " < case size " + std::to_string(a.case_size) +
+                 ": losing one whole case would lose data (use --parity " + std::to_string(a.case_size) +
+                 " or smaller cases)");
+  PackOptions o;
+  o.source = a.source;
+  o.parity = a.parity;
+  o.case_size = a.case_size;
+  o.segment_size = uint32_t(*seg);
+  o.compression_level = a.compression;
+  o.identity_path = a.identity;
+  o.recipients = a.recipients;
+  o.threads = a.threads;
+  o.work_dir = a.work_dir;
+  ProgressPrinter progress(WantProgress(a.progress), a.progress == "json");
+  o.progress = progress.fn();
+  o.warn = [&](const std::string& w) {
+    progress.Done();
+    PrintWarning(w);
+  };
+  auto r = Pack(o, std::move(drives).value());
+  progress.Done();
+  if (!r.ok()) return Fail(r.status());
+  const PackStats& s = *r;
+  double mbps = s.seconds > 0 ? double(s.bytes_in) / s.seconds / 1e6 : 0;
+  if (a.json) {
+    json j = {{"set_id", s.set_id}, {"signer", s.signer}, {"k", s.k}, {"m", s.m},
+              {"drives", s.k + s.m}, {"files", s.files}, {"dirs", s.dirs}, {"symlinks", s.symlinks},
+              {"skipped", s.skipped}, {"bytes_in", s.bytes_in}, {"bytes_stored", s.bytes_stored},
+              {"catalog_bytes", s.catalog_bytes}, {"chunks", s.chunks}, {"chunks_deduped", s.chunks_deduped},
+              {"small_files_deduped", s.small_files_deduped}, {"stripes", s.stripes},
+              {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("packed %llu files, %llu directories, %llu symlinks (%s) onto %d drives: k=%d data + m=%d parity\n",
+              (unsigned long long)s.files, (unsigned long long)s.dirs, (unsigned long long)s.symlinks,
+              HumanBytesCli(s.bytes_in).c_str(), s.k + s.m, s.k, s.m);
+  std::printf("  stored %s in %llu chunks (%llu duplicate chunks and %llu duplicate small files stored once)\n",
+              HumanBytesCli(s.bytes_stored).c_str(), (unsigned long long)s.chunks,
+              (unsigned long long)s.chunks_deduped, (unsigned long long)s.small_files_deduped);
+  std::printf("  %llu stripes, %s per drive, catalog %s\n", (unsigned long long)s.stripes,
+              HumanBytesCli(s.bytes_per_drive).c_str(), HumanBytesCli(s.catalog_bytes).c_str());
+  std::printf("  set %s, signed by %s\n", s.set_id.c_str(), s.signer.c_str());
+  std::printf("  %.2f s, %.0f MB/s\n", s.seconds, mbps);
+  if (!s.warnings.empty()) std::printf("  %zu warnings (see above)\n", s.warnings.size());
+  return 0;
+}
+
+// ---- verify ----
+
+json DriveJson(const DriveReport& d) {
+  return {{"number", d.number}, {"case", d.case_number}, {"where", d.where},
+          {"state", DriveStateName(d.state)}, {"problems", d.problems},
+          {"bad_stripes", d.bad_stripes}, {"bad_bytes", d.bad_bytes}};
+}
+
+int VerdictExit(Verdict v) {
+  switch (v) {
+    case Verdict::kIntact: return kExitOk;
+    case Verdict::kRecoverable: return kExitRecoverable;
+    default: return kExitFailed;
+  }
+}
+
+void PrintDrives(const std::vector<DriveReport>& drives, int case_size) {
+  int last_case = -1;
+  for (auto& d : drives) {
+    if (d.number > 0 && case_size > 0 && d.case_number != last_case) {
+      std::printf("  case %d\n", d.case_number);
+      last_case = d.case_number;
+    }
+    std::string name = d.number > 0 ? "drive " + std::to_string(d.number) : "not of this set";
+    std::printf("  %s%-16s %-9s %s\n", case_size > 0 && d.number > 0 ? "  " : "", name.c_str(),
+                DriveStateName(d.state), d.where.c_str());
+    for (auto& p : d.problems) std::printf("  %s    - %s\n", case_size > 0 && d.number > 0 ? "  " : "", p.c_str());
+  }
+}
+
+int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, const std::string& identity,
+              bool as_json, const std::string& progress_mode) {
+  VerifyOptions o;
+  o.signer = signer;
+  o.identity_path = identity;
+  ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
+  o.progress = progress.fn();
+  auto r = Verify(OpenDrives(dirs), o);
+  progress.Done();
+  if (!r.ok()) return Fail(r.status());
+  const VerifyReport& v = *r;
+  int code = VerdictExit(v.verdict);
+  int missing = 0, damaged = 0, lost_drives_cases = 0;
+  (void)lost_drives_cases;
+  for (int i = 0; i < v.k + v.m && i < int(v.drives.size()); i++) {
+    if (v.drives[i].state == DriveState::kMissing) missing++;
+    else if (v.drives[i].state != DriveState::kOk) damaged++;
+  }
+  if (as_json) {
+    json drives = json::array();
+    for (auto& d : v.drives) drives.push_back(DriveJson(d));
+    json j = {{"set_id", v.set_id}, {"signer", v.signer}, {"signer_fingerprint", v.signer_fingerprint},
+              {"created", v.created}, {"k", v.k}, {"m", v.m}, {"case_size", v.case_size},
+              {"stripes", v.stripes}, {"data_bytes", v.data_bytes},
+              {"shard_bytes_checked", v.shard_bytes_checked}, {"keyed", v.keyed},
+              {"chunks_checked", v.chunks_checked}, {"chunks_bad", v.chunks_bad}, {"drives", drives},
+              {"lost_stripes", v.lost_stripes}, {"lost_files", v.lost_files},
+              {"verdict", VerdictName(v.verdict)}, {"exit_code", code}, {"warnings", v.warnings},
+              {"seconds", v.seconds}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return code;
+  }
+  std::printf("set %s: %d drives (k=%d data + m=%d parity), created %s\n", v.set_id.c_str(), v.k + v.m, v.k,
+              v.m, v.created.c_str());
+  std::printf("signed by %s (fingerprint %s)\n", v.signer.c_str(), v.signer_fingerprint.c_str());
+  PrintDrives(v.drives, v.case_size);
+  if (v.verdict == Verdict::kIncomplete) {
+    std::printf("verdict: INCOMPLETE PACK: the pack never finished (no signed root); re-run the pack\n");
+    return code;
+  }
+  std::printf("checked %s of shards in %llu stripes against the signed table",
+              HumanBytesCli(v.shard_bytes_checked).c_str(), (unsigned long long)v.stripes);
+  if (v.keyed) std::printf("; opened %llu chunks (%llu bad)", (unsigned long long)v.chunks_checked, (unsigned long long)v.chunks_bad);
+  std::printf(" in %.2f s\n", v.seconds);
+  switch (v.verdict) {
+    case Verdict::kIntact:
+      std::printf("verdict: INTACT: every drive present and every byte checks\n");
+      break;
+    case Verdict::kRecoverable:
+      std::printf("verdict: RECOVERABLE: %d missing and %d damaged drives, no stripe lost more than %d shards; "
+                  "every byte can be rebuilt (run 'valise repair'%s)\n",
+                  missing, damaged, v.m, missing ? " with --replace N=NEW_DIR for each missing drive" : "");
+      break;
+    default:
+      std::printf("verdict: DATA LOST: %zu stripes lost more than %d shards", v.lost_stripes.size(), v.m);
+      if (!v.lost_stripes.empty()) {
+        std::printf(" (stripes");
+        for (size_t i = 0; i < v.lost_stripes.size() && i < 20; i++) std::printf(" %llu", (unsigned long long)v.lost_stripes[i]);
+        std::printf("%s)", v.lost_stripes.size() > 20 ? " ..." : "");
+      }
+      std::printf("\n");
+      if (v.keyed) {
+        std::printf("files affected (%zu):\n", v.lost_files.size());
+        for (auto& f : v.lost_files) std::printf("  %s\n", f.c_str());
+      } else {
+        std::printf("run verify with --identity to list the files affected; restore delivers every other file\n");
+      }
+  }
+  return code;
+}
+
+// ---- repair ----
+
+int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
+              const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode) {
+  RepairOptions o;
+  o.signer = signer;
+  for (auto& r : replace) {
+    size_t eq = r.find('=');
+    int number = 0;
+    try {
+      if (eq == std::string::npos || eq == 0) throw std::invalid_argument("");
+      size_t used = 0;
+      number = std::stoi(r.substr(0, eq), &used);
+      if (used != eq || number < 1) throw std::invalid_argument("");
+    } catch (...) {
+      return Fail(InvalidArgument("--replace '" + r + "' must be NUMBER=DIR, e.g. --replace 3=/mnt/new3"));
+    }
+    std::string dir = r.substr(eq + 1);
+    if (dir.empty()) return Fail(InvalidArgument("--replace '" + r + "' names no directory"));
+    if (o.replacements.count(number)) return Fail(InvalidArgument("--replace names drive " + std::to_string(number) + " twice"));
+    auto d = PrepareReplacement(dir);
+    if (!d.ok()) return Fail(d.status());
+    o.replacements[number] = std::move(d).value();
+  }
+  ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
+  o.progress = progress.fn();
+  auto r = Repair(OpenDrives(dirs), std::move(o));
+  progress.Done();
+  if (!r.ok()) return Fail(r.status());
+  const RepairReport& rep = *r;
+  int code = rep.complete ? kExitOk : kExitFailed;
+  if (as_json) {
+    json drives = json::array();
+    for (auto& d : rep.before.drives) drives.push_back(DriveJson(d));
+    json j = {{"set_id", rep.before.set_id}, {"drives_before", drives},
+              {"shards_rewritten", rep.shards_rewritten}, {"bytes_rewritten", rep.bytes_rewritten},
+              {"drives_rebuilt", rep.drives_rebuilt}, {"unrepaired", rep.unrepaired},
+              {"complete", rep.complete}, {"exit_code", code}, {"seconds", rep.seconds}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return code;
+  }
+  std::printf("set %s, before repair:\n", rep.before.set_id.c_str());
+  PrintDrives(rep.before.drives, rep.before.case_size);
+  for (int d : rep.drives_rebuilt) std::printf("rebuilt drive %d onto its replacement\n", d);
+  std::printf("rewrote %llu shards (%s) in %.2f s\n", (unsigned long long)rep.shards_rewritten,
+              HumanBytesCli(rep.bytes_rewritten).c_str(), rep.seconds);
+  if (rep.complete) {
+    std::printf("repair complete: run 'valise verify' on the drives to confirm\n");
+  } else {
+    std::printf("NOT everything could be repaired:\n");
+    for (auto& u : rep.unrepaired) std::printf("  %s\n", u.c_str());
+    std::fprintf(stderr, "valise: repair incomplete: %zu problems remain (listed above)\n", rep.unrepaired.size());
+  }
+  return code;
+}
+
+// ---- ls / cat / restore ----
+
+Result<std::unique_ptr<SetReader>> OpenReader(const std::vector<std::string>& dirs, const std::string& identity,
+                                              const std::string& signer) {
+  OpenOptions o;
+  o.identity_path = identity;
+  o.signer = signer;
+  o.warn = PrintWarning;
+  return SetReader::Open(OpenDrives(dirs), o);
+}
+
+bool StrictlyUnder(const std::string& path, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return true;
+  for (auto p : prefixes) {
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    if (p.empty() || p == "." || path == p) return true;
+    if (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '/') return true;
+  }
+  return false;
+}
+
+int CmdLs(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
+          const std::vector<std::string>& paths, bool as_json) {
+  auto reader = OpenReader(dirs, identity, signer);
+  if (!reader.ok()) return Fail(reader.status());
+  json arr = json::array();
+  uint64_t count = 0;
+  Status st = (*reader)->List(paths, [&](const FileInfo& f) {
+    if (f.path.empty() || !StrictlyUnder(f.path, paths)) return Status::Ok();
+    count++;
+    const char* type = f.type == FileType::kDir ? "dir" : f.type == FileType::kSymlink ? "symlink" : "file";
+    if (as_json) {
+      json e = {{"path", f.path}, {"type", type}, {"size", f.size}, {"mode", f.mode}, {"mtime_ns", f.mtime_ns}};
+      if (f.type == FileType::kSymlink) e["target"] = f.target;
+      arr.push_back(e);
+    } else {
+      std::printf("%s %12llu %s %s%s%s\n", FormatMode(f.mode, f.type).c_str(), (unsigned long long)f.size,
+                  FormatTime(f.mtime_ns).c_str(), f.path.c_str(), f.type == FileType::kDir ? "/" : "",
+                  f.type == FileType::kSymlink ? (" -> " + f.target).c_str() : "");
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return Fail(st);
+  if (as_json) std::printf("%s\n", arr.dump(2).c_str());
+  if (!paths.empty() && count == 0) return Fail(NotFound("nothing in the set matches the --path given"));
+  return 0;
+}
+
+int CmdCat(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
+           const std::vector<std::string>& paths) {
+  auto reader = OpenReader(dirs, identity, signer);
+  if (!reader.ok()) return Fail(reader.status());
+  for (auto& p : paths) {
+    auto info = (*reader)->Stat(p);
+    if (!info.ok()) return Fail(info.status());
+    Status st = (*reader)->ReadFile(*info, [](const uint8_t* d, size_t n) {
+      if (std::fwrite(d, 1, n, stdout) != n) return IOError("cannot write to standard output");
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(st);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
+               const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode) {
+  auto reader = OpenReader(dirs, identity, signer);
+  if (!reader.ok()) return Fail(reader.status());
+  RestoreOptions o;
+  o.to = to;
+  o.prefixes = paths;
+  ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
+  o.progress = progress.fn();
+  auto r = Restore(**reader, o);
+  progress.Done();
+  if (!r.ok()) return Fail(r.status());
+  const RestoreReport& rep = *r;
+  if (!paths.empty() && rep.files + rep.symlinks + rep.failed.size() == 0 && rep.dirs <= 1)
+    return Fail(NotFound("nothing in the set matches the --path given"));
+  double mbps = rep.seconds > 0 ? double(rep.bytes) / rep.seconds / 1e6 : 0;
+  std::printf("restored %llu files, %llu directories, %llu symlinks (%s) into %s in %.2f s (%.0f MB/s)\n",
+              (unsigned long long)rep.files, (unsigned long long)rep.dirs, (unsigned long long)rep.symlinks,
+              HumanBytesCli(rep.bytes).c_str(), to.c_str(), rep.seconds, mbps);
+  if (!rep.failed.empty()) {
+    std::printf("%zu files could NOT be restored (nothing wrong was written for them):\n", rep.failed.size());
+    for (auto& f : rep.failed) std::printf("  %s\n", f.c_str());
+    std::fprintf(stderr, "valise: %zu files could not be restored; every other file is bit-exact\n", rep.failed.size());
+    return kExitFailed;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{kDescription, "valise"};
+  app.set_version_flag("--version", std::string("valise ") + kVersion);
+  app.require_subcommand(1);
+  app.failure_message(CLI::FailureMessage::help);
+
+  std::string keygen_out;
+  auto* keygen = app.add_subcommand("keygen", "Write a new secret identity; print its public recipient");
+  keygen->add_option("-o,--output", keygen_out, "Identity file to create (mode 0600, never overwritten)")->required();
+
+  std::string pubkey_in;
+  auto* pubkey = app.add_subcommand("pubkey", "Print the public recipient of an identity file");
+  pubkey->add_option("identity", pubkey_in, "Identity file")->required();
+
+  PackArgs pa;
+  auto* pack = app.add_subcommand("pack", "Pack a directory onto new drives (k data + m parity)");
+  pack->add_option("source", pa.source, "Directory to pack (stored relative to it)")->required();
+  pack->add_option("--to", pa.to, "Drive directories, numbered 1.. in this order (created if missing, must be empty)")
+      ->required()->expected(2, 64);
+  pack->add_option("--parity", pa.parity, "m: drives that may be lost (k = drives - m)")->capture_default_str()
+      ->check(CLI::Range(0, 63));
+  pack->add_option("--identity", pa.identity, "The packer's identity: signs the set and can read it")->required();
+  pack->add_option("--recipient", pa.recipients, "Another reader's recipient (valise1...), repeatable");
+  pack->add_option("--case-size", pa.case_size, "Drives per case: drives 1..C in case 1, and so on")
+      ->check(CLI::Range(1, 64));
+  pack->add_option("--segment-size", pa.segment, "Shard size of a full stripe (e.g. 8MiB)")->capture_default_str();
+  pack->add_option("--compression", pa.compression, "zstd level, 0 = off")->capture_default_str()->check(CLI::Range(0, 19));
+  pack->add_option("--threads", pa.threads, "Worker threads (0 = one per core)")->check(CLI::Range(0, 256));
+  pack->add_option("--work-dir", pa.work_dir, "Where the catalog is built (default $TMPDIR)");
+  pack->add_option("--progress", pa.progress, "auto (on a terminal), always, never, json")
+      ->check(CLI::IsMember({"auto", "always", "never", "json"}))->expected(0, 1)->default_str("auto");
+  pack->add_flag("--json", pa.json, "Print the result as JSON");
+
+  std::vector<std::string> dirs, paths, replace;
+  std::string signer, identity, to, progress_mode = "auto";
+  bool as_json = false;
+  auto add_read_common = [&](CLI::App* c) {
+    c->add_option("drives", dirs, "The set's drive directories, any order, missing ones left out")->required();
+    c->add_option("--signer", signer, "Require the set to be signed by this recipient (valise1...)");
+  };
+  auto add_progress = [&](CLI::App* c) {
+    c->add_option("--progress", progress_mode, "auto (on a terminal), always, never, json")
+        ->check(CLI::IsMember({"auto", "always", "never", "json"}))->default_str("auto");
+  };
+
+  auto* verify = app.add_subcommand("verify", "Check the drives (no key needed); --identity also opens every chunk");
+  add_read_common(verify);
+  verify->add_option("--identity", identity, "Also decrypt and check every chunk, and name lost files");
+  verify->add_flag("--json", as_json, "Print the report as JSON");
+  add_progress(verify);
+
+  auto* repair = app.add_subcommand("repair", "Rebuild damaged shards and missing drives (no key needed)");
+  add_read_common(repair);
+  repair->add_option("--replace", replace, "NUMBER=DIR: rebuild drive NUMBER onto the new directory DIR");
+  repair->add_flag("--json", as_json, "Print the report as JSON");
+  add_progress(repair);
+
+  auto* ls = app.add_subcommand("ls", "List the files of the set");
+  add_read_common(ls);
+  ls->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
+  ls->add_option("--path", paths, "Only this path and what is under it (repeatable)");
+  ls->add_flag("--json", as_json, "Print the listing as JSON");
+
+  auto* cat = app.add_subcommand("cat", "Write files of the set to standard output");
+  add_read_common(cat);
+  cat->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
+  cat->add_option("--path", paths, "File to print (repeatable: printed in order)")->required();
+
+  auto* restore = app.add_subcommand("restore", "Restore the set (or --path parts of it) into a directory");
+  add_read_common(restore);
+  restore->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
+  restore->add_option("--to", to, "Directory to restore into (created if missing)")->required();
+  restore->add_option("--path", paths, "Only this path and what is under it (repeatable)");
+  add_progress(restore);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kExitUsage);
+  }
+  try {
+    if (*keygen) return CmdKeygen(keygen_out);
+    if (*pubkey) return CmdPubkey(pubkey_in);
+    if (*pack) return CmdPack(pa);
+    if (*verify) return CmdVerify(dirs, signer, identity, as_json, progress_mode);
+    if (*repair) return CmdRepair(dirs, signer, replace, as_json, progress_mode);
+    if (*ls) return CmdLs(dirs, identity, signer, paths, as_json);
+    if (*cat) return CmdCat(dirs, identity, signer, paths);
+    if (*restore) return CmdRestore(dirs, identity, signer, to, paths, progress_mode);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "valise: internal error: %s\n", e.what());
+    return kExitFailed;
+  }
+  return kExitUsage;
+}

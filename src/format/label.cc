@@ -1,0 +1,218 @@
+#include "format/label.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+
+namespace valise {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kSetDomain = "valise set v1\n";
+constexpr std::string_view kRootDomain = "valise root v1\n";
+
+Bytes Domain(std::string_view domain, const std::string& body) {
+  Bytes b(domain.begin(), domain.end());
+  b.insert(b.end(), body.begin(), body.end());
+  return b;
+}
+
+json SetJson(const SetHeader& h) {
+  json keys = json::array();
+  for (auto& w : h.wrapped_keys) keys.push_back(ToHex(w));
+  return json{{"format", kFormatVersion},
+              {"set_id", ToHex(h.set_id)},
+              {"k", h.k},
+              {"m", h.m},
+              {"case_size", h.case_size},
+              {"segment_size", h.segment_size},
+              {"created", h.created},
+              {"signer", RecipientString(h.signer)},
+              {"keys", keys},
+              {"tool", h.tool}};
+}
+
+json RootJson(const Root& r) {
+  return json{{"stripes", r.stripes},
+              {"data_stripes", r.data_stripes},
+              {"catalog_bytes", r.catalog_bytes},
+              {"table_sha256", ToHex(r.table_sha256)},
+              {"set_sha256", ToHex(r.set_sha256)},
+              {"finished", r.finished}};
+}
+
+// Strict field access: every field must be present with the right type.
+struct Strict {
+  const json& j;
+  std::string where;
+  std::string error;
+  const json* Get(const char* key, json::value_t type) {
+    if (!error.empty()) return nullptr;
+    auto it = j.find(key);
+    bool ok = it != j.end() &&
+              (it->type() == type ||
+               (type == json::value_t::number_unsigned && it->is_number_unsigned()));
+    if (!ok) {
+      error = "field '" + std::string(key) + "' missing or of the wrong type";
+      return nullptr;
+    }
+    return &*it;
+  }
+  uint64_t U64(const char* key, uint64_t max) {
+    const json* v = Get(key, json::value_t::number_unsigned);
+    if (!v) return 0;
+    uint64_t x = v->get<uint64_t>();
+    if (x > max) {
+      error = "field '" + std::string(key) + "' out of range";
+      return 0;
+    }
+    return x;
+  }
+  std::string Str(const char* key) {
+    const json* v = Get(key, json::value_t::string);
+    return v ? v->get<std::string>() : std::string();
+  }
+  template <size_t N>
+  std::array<uint8_t, N> Hex(const char* key) {
+    std::array<uint8_t, N> out{};
+    std::string s = Str(key);
+    if (!error.empty()) return out;
+    auto b = FromHex(s);
+    if (!b || b->size() != N) {
+      error = "field '" + std::string(key) + "' is not " + std::to_string(N) + " hex bytes";
+      return out;
+    }
+    std::memcpy(out.data(), b->data(), N);
+    return out;
+  }
+};
+
+Result<SetHeader> ParseSet(const json& j, const std::string& where) {
+  if (!j.is_object()) return Corruption(where + ": label set header is not an object");
+  Strict s{j, where, {}};
+  SetHeader h;
+  uint64_t format = s.U64("format", 1000);
+  h.set_id = s.Hex<16>("set_id");
+  h.k = int(s.U64("k", 254));
+  h.m = int(s.U64("m", 254));
+  h.case_size = int(s.U64("case_size", 255));
+  h.segment_size = uint32_t(s.U64("segment_size", 1u << 30));
+  h.created = s.Str("created");
+  std::string signer = s.Str("signer");
+  h.tool = s.Str("tool");
+  const json* keys = s.Get("keys", json::value_t::array);
+  if (!s.error.empty()) return Corruption(where + ": label: " + s.error);
+  if (format != uint64_t(kFormatVersion))
+    return Corruption(where + ": label format " + std::to_string(format) +
+                      " is not supported by this valise (format " +
+                      std::to_string(kFormatVersion) + ")");
+  if (h.k < 1 || h.k + h.m > 255 || h.segment_size < 64 || h.segment_size % 64 != 0)
+    return Corruption(where + ": label has an impossible geometry");
+  auto pk = ParseRecipient(signer);
+  if (!pk.ok()) return Corruption(where + ": label signer: " + pk.status().message());
+  h.signer = *pk;
+  if (keys->size() > 4096) return Corruption(where + ": label lists too many keys");
+  for (auto& k : *keys) {
+    if (!k.is_string()) return Corruption(where + ": label key entry is not a string");
+    auto b = FromHex(k.get<std::string>());
+    if (!b || b->size() > 1024) return Corruption(where + ": label key entry is not hex");
+    h.wrapped_keys.push_back(*b);
+  }
+  return h;
+}
+
+Result<Root> ParseRootJson(const json& j, const std::string& where) {
+  if (!j.is_object()) return Corruption(where + ": label root is not an object");
+  Strict s{j, where, {}};
+  Root r;
+  r.stripes = s.U64("stripes", uint64_t(1) << 48);
+  r.data_stripes = s.U64("data_stripes", uint64_t(1) << 48);
+  r.catalog_bytes = s.U64("catalog_bytes", uint64_t(1) << 56);
+  r.table_sha256 = s.Hex<32>("table_sha256");
+  r.set_sha256 = s.Hex<32>("set_sha256");
+  r.finished = s.Str("finished");
+  if (!s.error.empty()) return Corruption(where + ": label root: " + s.error);
+  if (r.data_stripes > r.stripes) return Corruption(where + ": label root is inconsistent");
+  return r;
+}
+
+}  // namespace
+
+std::string EncodeSetHeader(const SetHeader& h) { return SetJson(h).dump(); }
+std::string EncodeRoot(const Root& r) { return RootJson(r).dump(); }
+
+Hash32 SetHeaderHash(const std::string& set_bytes) {
+  return Sha256(Domain(kSetDomain, set_bytes));
+}
+
+Label MakeLabel(int drive, const SetHeader& set, const std::optional<Root>& root,
+                const Identity& signer) {
+  Label l;
+  l.drive = drive;
+  l.set = set;
+  l.set_bytes = EncodeSetHeader(set);
+  l.set_sig = Sign(signer, Domain(kSetDomain, l.set_bytes));
+  if (root) {
+    l.root = *root;
+    l.root_bytes = EncodeRoot(*root);
+    l.root_sig = Sign(signer, Domain(kRootDomain, l.root_bytes));
+  }
+  return l;
+}
+
+Label Relabel(const Label& label, int drive) {
+  Label l = label;
+  l.drive = drive;
+  return l;
+}
+
+std::string FormatLabel(const Label& l) {
+  json j;
+  j["valise"] = "label";
+  j["drive"] = l.drive;
+  j["set"] = json::parse(l.set_bytes);
+  j["set_sig"] = ToHex(l.set_sig);
+  if (l.root) {
+    j["root"] = json::parse(l.root_bytes);
+    j["root_sig"] = ToHex(l.root_sig);
+  }
+  return j.dump(1) + "\n";
+}
+
+Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) {
+  json j = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return Corruption(where + ": label is not valid JSON");
+  Strict s{j, where, {}};
+  std::string magic = s.Str("valise");
+  Label l;
+  l.drive = int(s.U64("drive", 255));
+  const json* set = s.Get("set", json::value_t::object);
+  l.set_sig = s.Hex<64>("set_sig");
+  if (!s.error.empty()) return Corruption(where + ": label: " + s.error);
+  if (magic != "label") return Corruption(where + ": not a valise label");
+  VALISE_ASSIGN_OR_RETURN(l.set, ParseSet(*set, where));
+  l.set_bytes = set->dump();
+  if (l.drive < 1 || l.drive > l.set.drives())
+    return Corruption(where + ": label claims drive " + std::to_string(l.drive) + " of a " +
+                      std::to_string(l.set.drives()) + "-drive set");
+  if (!VerifySignature(l.set.signer, Domain(kSetDomain, l.set_bytes), l.set_sig))
+    return Corruption(where + ": label's set header signature does not verify (tampered label)");
+  if (j.contains("root")) {
+    const json* root = s.Get("root", json::value_t::object);
+    l.root_sig = s.Hex<64>("root_sig");
+    if (!s.error.empty()) return Corruption(where + ": label: " + s.error);
+    VALISE_ASSIGN_OR_RETURN(Root r, ParseRootJson(*root, where));
+    l.root_bytes = root->dump();
+    if (!VerifySignature(l.set.signer, Domain(kRootDomain, l.root_bytes), l.root_sig))
+      return Corruption(where + ": label's root signature does not verify (tampered label)");
+    if (r.set_sha256 != SetHeaderHash(l.set_bytes))
+      return Corruption(where + ": label's root belongs to another set header");
+    l.root = r;
+  }
+  return l;
+}
+
+}  // namespace valise

@@ -1,0 +1,69 @@
+// The label: a small public JSON file on every drive (docs/format.md).
+//
+// It holds the set header (identical on all drives, signed by the packer at
+// the start of the pack), this drive's number (not signed: it is proven by
+// the segment hashes in the stripe table), and, once the pack finished, the
+// signed root (which covers the stripe table and so every byte of the set).
+// Keyless repair copies a surviving label and changes only the number.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/crypto.h"
+
+namespace valise {
+
+inline constexpr int kFormatVersion = 1;
+using SetId = std::array<uint8_t, 16>;
+
+struct SetHeader {
+  SetId set_id{};
+  int k = 0;
+  int m = 0;
+  int case_size = 0;            // 0: no cases
+  uint32_t segment_size = 0;    // bytes per shard of a full stripe
+  std::string created;          // UTC, ISO 8601
+  PublicKey signer{};
+  std::vector<Bytes> wrapped_keys;  // the data key, sealed to each recipient
+  std::string tool;             // "valise 0.1.0"
+  int drives() const { return k + m; }
+};
+
+struct Root {
+  uint64_t stripes = 0;         // total stripes (data then catalog)
+  uint64_t data_stripes = 0;
+  uint64_t catalog_bytes = 0;   // length of the sealed catalog
+  Hash32 table_sha256{};        // SHA-256 of the stripe table file
+  Hash32 set_sha256{};          // binds the root to the set header
+  std::string finished;
+};
+
+struct Label {
+  int drive = 0;  // 1-based
+  SetHeader set;
+  std::string set_bytes;  // the exact signed bytes of the header
+  Signature set_sig{};
+  std::optional<Root> root;
+  std::string root_bytes;
+  Signature root_sig{};
+};
+
+// Canonical signed encodings.
+std::string EncodeSetHeader(const SetHeader& h);
+std::string EncodeRoot(const Root& r);
+Hash32 SetHeaderHash(const std::string& set_bytes);
+
+// Builds a label, signing what needs it.
+Label MakeLabel(int drive, const SetHeader& set, const std::optional<Root>& root,
+                const Identity& signer);
+// A copy of `label` for another drive number (keyless; signatures are kept).
+Label Relabel(const Label& label, int drive);
+
+std::string FormatLabel(const Label& label);
+// Parses and checks the structure and both signatures. `where` names the
+// drive in messages. Corruption for anything malformed or badly signed.
+Result<Label> ParseLabel(ByteSpan bytes, const std::string& where);
+
+}  // namespace valise

@@ -1,0 +1,633 @@
+// The pack pipeline (docs/pipeline.md):
+//
+//   walker thread ──items──▶ worker pool (keyed hash, zstd, AES-GCM)
+//        ──in order──▶ committer (dedup, catalog, log) ──▶ StripeWriter
+//        (encoders: RS + SHA-256) ──▶ one writer thread per drive
+//
+// Items carry a sequence number; the committer consumes them strictly in
+// that order, so the catalog and the data log are deterministic for a given
+// source whatever the thread timing. A chunk's catalog id is its sequence
+// number, which lets the walker point small duplicate files at a bundle
+// before that bundle is committed.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <thread>
+#include <unordered_map>
+
+#include "catalog/catalog.h"
+#include "chunking/fastcdc.h"
+#include "common/queue.h"
+#include "compress/compress.h"
+#include "crypto/identity_io.h"
+#include "format/label.h"
+#include "format/layout.h"
+#include "pack/source_walk.h"
+#include "pack/stripe_writer.h"
+#include "valise/valise.h"
+
+namespace valise {
+
+std::string NowUtc() {
+  std::time_t t = std::time(nullptr);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+namespace {
+
+constexpr size_t kCatalogFrame = 1 << 20;
+
+struct Item {
+  enum Type { kEntry, kChunk, kBundle } type = kEntry;
+  int64_t seq = 0;
+  Entry entry;
+  int64_t file_entry = 0;
+  uint64_t file_off = 0;
+  Bytes data;
+  std::vector<Extent> extents;  // bundles: chunk -1 means "this bundle"
+  ChunkRow row;
+  Bytes sealed;
+  size_t cost = 0;  // bytes held, for the in-flight budget
+};
+
+// Items in flight between walker and committer, bounded in bytes and count.
+class Budget {
+ public:
+  Budget(size_t bytes, size_t count) : max_bytes_(bytes), max_count_(count) {}
+  bool Acquire(size_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] {
+      return stopped_ || ((bytes_ + n <= max_bytes_ || bytes_ == 0) && count_ < max_count_);
+    });
+    if (stopped_) return false;
+    bytes_ += n;
+    count_++;
+    return true;
+  }
+  void Release(size_t n) {
+    std::lock_guard<std::mutex> l(mu_);
+    bytes_ -= n;
+    count_--;
+    cv_.notify_all();
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> l(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t bytes_ = 0, count_ = 0, max_bytes_, max_count_;
+  bool stopped_ = false;
+};
+
+// Finished items waiting for their turn.
+class Reorder {
+ public:
+  void Put(std::unique_ptr<Item> item) {
+    std::lock_guard<std::mutex> l(mu_);
+    done_[item->seq] = std::move(item);
+    cv_.notify_all();
+  }
+  // The item with sequence `seq`, or null once `end` is known and reached.
+  std::unique_ptr<Item> Take(int64_t seq) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return done_.count(seq) || (end_ >= 0 && seq >= end_) || stopped_; });
+    auto it = done_.find(seq);
+    if (it == done_.end()) return nullptr;
+    auto item = std::move(it->second);
+    done_.erase(it);
+    return item;
+  }
+  void SetEnd(int64_t end) {
+    std::lock_guard<std::mutex> l(mu_);
+    end_ = end;
+    cv_.notify_all();
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> l(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int64_t, std::unique_ptr<Item>> done_;
+  int64_t end_ = -1;
+  bool stopped_ = false;
+};
+
+struct Keys {
+  Key32 data, chunk, catalog, dedup;
+};
+
+class Packer {
+ public:
+  Packer(const PackOptions& o, std::vector<std::unique_ptr<Drive>> drives)
+      : o_(o), drives_(std::move(drives)) {}
+  Result<PackStats> Run();
+
+ private:
+  Status Prescan();
+  void WalkerMain();
+  Status Walk();
+  Status EmitFile(const WalkEntry& w, Entry e);
+  Status FlushBundle();
+  Status Emit(std::unique_ptr<Item> item);
+  void WorkerMain();
+  Status Commit(Item& item);
+  Status SealCatalog(const std::string& path);
+  void Warn(const std::string& w);
+
+  const PackOptions& o_;
+  std::vector<std::unique_ptr<Drive>> drives_;
+  Identity identity_;
+  Keys keys_;
+  ChunkerParams chunker_;
+  size_t small_limit_ = 0;
+  PackStats stats_;
+  std::mutex warn_mu_;
+
+  uint64_t total_bytes_ = 0, total_files_ = 0;
+  std::atomic<uint64_t> read_bytes_{0}, read_files_{0};
+
+  std::unique_ptr<Budget> budget_;
+  std::unique_ptr<BoundedQueue<std::unique_ptr<Item>>> work_;
+  Reorder reorder_;
+  int64_t next_seq_ = 0;
+  Status walker_status_;
+  std::atomic<bool> abort_{false};
+
+  // Walker state for small files.
+  std::unique_ptr<Item> bundle_;
+  std::vector<std::string> bundle_macs_;
+  std::unordered_map<std::string, Extent> small_seen_;  // mac (16 bytes) -> where
+  std::map<std::pair<dev_t, ino_t>, std::string> hard_links_;
+
+  std::unique_ptr<CatalogWriter> catalog_;
+  std::unique_ptr<StripeWriter> writer_;
+};
+
+void Packer::Warn(const std::string& w) {
+  std::lock_guard<std::mutex> l(warn_mu_);
+  stats_.warnings.push_back(w);
+  if (o_.warn) o_.warn(w);
+}
+
+Status Packer::Prescan() {
+  return WalkSource(o_.source, [&](const WalkEntry& w) {
+    if (S_ISREG(w.st.st_mode)) {
+      total_files_++;
+      total_bytes_ += uint64_t(w.st.st_size);
+      if (::access(w.abs_path.c_str(), R_OK) != 0)
+        return InvalidArgument("cannot read source file " + w.abs_path + ": " + std::strerror(errno) +
+                               " (fix its permissions or move it out of the source)");
+    } else if (S_ISDIR(w.st.st_mode) && ::access(w.abs_path.c_str(), R_OK | X_OK) != 0) {
+      return InvalidArgument("cannot read source directory " + w.abs_path + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  });
+}
+
+Status Packer::Emit(std::unique_ptr<Item> item) {
+  if (abort_) return Status(Code::kIOError, "aborted");
+  item->cost = item->data.size() + 256;
+  if (!budget_->Acquire(item->cost)) return Status(Code::kIOError, "aborted");
+  item->seq = next_seq_++;
+  if (!work_->Push(std::move(item))) return Status(Code::kIOError, "aborted");
+  return Status::Ok();
+}
+
+Status Packer::FlushBundle() {
+  if (!bundle_) return Status::Ok();
+  int64_t seq = next_seq_;  // the bundle's chunk id once emitted
+  for (auto& mac : bundle_macs_) small_seen_[mac].chunk = seq;
+  bundle_macs_.clear();
+  auto b = std::move(bundle_);
+  return Emit(std::move(b));
+}
+
+Status Packer::EmitFile(const WalkEntry& w, Entry e) {
+  int fd = ::open(w.abs_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    Warn("skipped " + w.rel_path + ": cannot open: " + std::strerror(errno));
+    stats_.skipped++;
+    return Status::Ok();
+  }
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t size = uint64_t(w.st.st_size);
+  uint64_t got = 0;
+  Status st;
+  if (size < small_limit_) {
+    // A small file: whole-file dedup, then into the current bundle.
+    Bytes data(size + 1);
+    ssize_t n;
+    while (got < data.size() && (n = ::pread(fd, data.data() + got, data.size() - got, off_t(got))) > 0)
+      got += uint64_t(n);
+    data.resize(got);
+    if (got >= small_limit_) {
+      // Grew past the small limit while we looked: store what we read as one chunk.
+      Warn(w.rel_path + " changed while being packed; stored as read (" + std::to_string(got) + " bytes)");
+    }
+    if (got > 0) {
+      Hash32 mac = HmacSha256(ByteSpan(keys_.dedup.data(), 32), data);
+      std::string key(reinterpret_cast<const char*>(mac.data()), 16);
+      auto it = small_seen_.find(key);
+      if (!bundle_) {
+        bundle_ = std::make_unique<Item>();
+        bundle_->type = Item::kBundle;
+      }
+      if (it != small_seen_.end()) {
+        Extent x = it->second;
+        x.entry = e.id;
+        bundle_->extents.push_back(x);
+        stats_.small_files_deduped++;
+      } else {
+        Extent x{e.id, 0, -1, uint32_t(bundle_->data.size()), uint32_t(got)};
+        bundle_->data.insert(bundle_->data.end(), data.begin(), data.end());
+        bundle_->extents.push_back(x);
+        if (small_seen_.size() < 4'000'000) {
+          small_seen_[key] = x;
+          bundle_macs_.push_back(key);
+        }
+      }
+    }
+  } else {
+    Bytes buf(chunker_.max_size);
+    size_t fill = 0;
+    bool eof = false;
+    while (!eof || fill > 0) {
+      while (!eof && fill < buf.size()) {
+        ssize_t n = ::read(fd, buf.data() + fill, buf.size() - fill);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          st = IOError("reading " + w.abs_path + ": " + std::strerror(errno));
+          break;
+        }
+        if (n == 0) eof = true;
+        fill += size_t(n);
+        read_bytes_ += uint64_t(n);
+      }
+      if (!st.ok() || fill == 0) break;
+      size_t cut = FindChunkBoundary(buf.data(), fill, chunker_);
+      auto item = std::make_unique<Item>();
+      item->type = Item::kChunk;
+      item->file_entry = e.id;
+      item->file_off = got;
+      item->data.assign(buf.begin(), buf.begin() + cut);
+      std::memmove(buf.data(), buf.data() + cut, fill - cut);
+      fill -= cut;
+      got += cut;
+      VALISE_RETURN_IF_ERROR(Emit(std::move(item)));
+    }
+  }
+  struct stat after;
+  bool changed = ::fstat(fd, &after) != 0 || uint64_t(after.st_size) != got ||
+                 after.st_mtim.tv_sec != w.st.st_mtim.tv_sec ||
+                 after.st_mtim.tv_nsec != w.st.st_mtim.tv_nsec;
+  ::close(fd);
+  if (!st.ok()) {
+    Warn("skipped " + w.rel_path + ": " + st.message());
+    return st;
+  }
+  if (changed && got < small_limit_ && size < small_limit_) {
+    // Small files are read in one go; a size change is already reflected.
+  }
+  if (changed)
+    Warn(w.rel_path + " changed while being packed: stored the " + std::to_string(got) +
+         " bytes read; re-pack it if that version matters");
+  if (size < small_limit_) read_bytes_ += got;
+  read_files_++;
+  e.size = got;
+  auto item = std::make_unique<Item>();
+  item->type = Item::kEntry;
+  item->entry = std::move(e);
+  VALISE_RETURN_IF_ERROR(Emit(std::move(item)));
+  if (bundle_ && bundle_->data.size() >= chunker_.avg_size) VALISE_RETURN_IF_ERROR(FlushBundle());
+  return Status::Ok();
+}
+
+Status Packer::Walk() {
+  return WalkSource(o_.source, [&](const WalkEntry& w) -> Status {
+    Entry e;
+    e.id = w.id;
+    e.parent = w.parent;
+    e.name = w.name;
+    e.mode = w.st.st_mode & 07777;
+    e.mtime_ns = int64_t(w.st.st_mtim.tv_sec) * 1'000'000'000 + w.st.st_mtim.tv_nsec;
+    if (S_ISDIR(w.st.st_mode)) {
+      e.kind = EntryKind::kDir;
+    } else if (S_ISLNK(w.st.st_mode)) {
+      e.kind = EntryKind::kSymlink;
+      std::string target(4096, '\0');
+      ssize_t n = ::readlink(w.abs_path.c_str(), target.data(), target.size());
+      if (n < 0) {
+        Warn("skipped symlink " + w.rel_path + ": " + std::strerror(errno));
+        stats_.skipped++;
+        return Status::Ok();
+      }
+      target.resize(size_t(n));
+      e.target = target;
+      e.size = target.size();
+    } else if (S_ISREG(w.st.st_mode)) {
+      e.kind = EntryKind::kFile;
+      if (w.st.st_nlink > 1) {
+        auto key = std::make_pair(w.st.st_dev, w.st.st_ino);
+        auto it = hard_links_.find(key);
+        if (it != hard_links_.end())
+          Warn(w.rel_path + " is a hard link to " + it->second +
+               "; stored as a separate file (its content is stored once by dedup)");
+        else if (hard_links_.size() < 1'000'000)
+          hard_links_[key] = w.rel_path;
+      }
+      return EmitFile(w, std::move(e));
+    } else {
+      Warn("skipped " + w.rel_path + ": special file (device, socket or fifo) cannot be packed");
+      stats_.skipped++;
+      return Status::Ok();
+    }
+    auto item = std::make_unique<Item>();
+    item->type = Item::kEntry;
+    item->entry = std::move(e);
+    return Emit(std::move(item));
+  });
+}
+
+void Packer::WalkerMain() {
+  Status st = Walk();
+  if (st.ok()) st = FlushBundle();
+  walker_status_ = st;
+  work_->Close();
+  reorder_.SetEnd(next_seq_);
+}
+
+void Packer::WorkerMain() {
+  Bytes compressed;
+  while (auto opt = work_->Pop()) {
+    std::unique_ptr<Item> item = std::move(*opt);
+    if (item->type != Item::kEntry && !abort_) {
+      ChunkRow& row = item->row;
+      row.mac = HmacSha256(ByteSpan(keys_.dedup.data(), 32), item->data);
+      row.plain = uint32_t(item->data.size());
+      bool c = CompressIfWorthIt(item->data, o_.compression_level, &compressed);
+      row.flags = c ? kChunkCompressed : 0;
+      Bytes aad = ChunkAad(row);
+      item->sealed.reserve((c ? compressed.size() : item->data.size()) + kSealOverhead);
+      Seal(keys_.chunk, aad, c ? ByteSpan(compressed) : ByteSpan(item->data), &item->sealed);
+      row.stored = uint32_t(item->sealed.size());
+      Bytes().swap(item->data);
+    }
+    reorder_.Put(std::move(item));
+  }
+}
+
+Status Packer::Commit(Item& item) {
+  switch (item.type) {
+    case Item::kEntry:
+      switch (item.entry.kind) {
+        case EntryKind::kDir: stats_.dirs++; break;
+        case EntryKind::kFile: stats_.files++; stats_.bytes_in += item.entry.size; break;
+        case EntryKind::kSymlink: stats_.symlinks++; break;
+      }
+      return catalog_->AddEntry(item.entry);
+    case Item::kChunk: {
+      VALISE_ASSIGN_OR_RETURN(auto found, catalog_->FindChunk(item.row.mac));
+      int64_t id = item.seq;
+      if (found) {
+        id = *found;
+        stats_.chunks_deduped++;
+      } else {
+        item.row.id = id;
+        item.row.addr = writer_->Append(item.sealed);
+        stats_.chunks++;
+        stats_.bytes_stored += item.sealed.size();
+        VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
+      }
+      return catalog_->AddExtent({item.file_entry, item.file_off, id, 0, item.row.plain});
+    }
+    case Item::kBundle: {
+      if (item.row.plain > 0) {
+        item.row.id = item.seq;
+        item.row.addr = writer_->Append(item.sealed);
+        stats_.chunks++;
+        stats_.bytes_stored += item.sealed.size();
+        VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
+      }
+      for (Extent x : item.extents) {
+        if (x.chunk == -1) x.chunk = item.seq;
+        VALISE_RETURN_IF_ERROR(catalog_->AddExtent(x));
+      }
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+Status Packer::SealCatalog(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IOError("cannot reopen the catalog " + path + ": " + std::strerror(errno));
+  struct stat st;
+  ::fstat(fd, &st);
+  uint64_t size = uint64_t(st.st_size);
+  uint64_t frames = (size + kCatalogFrame - 1) / kCatalogFrame;
+  writer_->BeginLog(StripeKind::kCatalog);
+  Bytes plain(kCatalogFrame), sealed;
+  Status result;
+  for (uint64_t i = 0; i < frames; i++) {
+    size_t len = size_t(std::min<uint64_t>(kCatalogFrame, size - i * kCatalogFrame));
+    if (::pread(fd, plain.data(), len, off_t(i * kCatalogFrame)) != ssize_t(len)) {
+      result = IOError("cannot read back the catalog " + path);
+      break;
+    }
+    Bytes aad(AsSpan("valise catalog").begin(), AsSpan("valise catalog").end());
+    PutU64(aad, i);
+    PutU64(aad, frames);
+    sealed.clear();
+    Seal(keys_.catalog, aad, ByteSpan(plain.data(), len), &sealed);
+    writer_->Append(sealed);
+    stats_.catalog_bytes += sealed.size();
+  }
+  ::close(fd);
+  writer_->EndLog();
+  return result;
+}
+
+
+Result<PackStats> Packer::Run() {
+  auto t0 = std::chrono::steady_clock::now();
+  CryptoInit();
+  const int n = int(drives_.size());
+  const int m = o_.parity;
+  const int k = n - m;
+  VALISE_ASSIGN_OR_RETURN(identity_, LoadIdentity(o_.identity_path));
+  std::vector<PublicKey> recipients{identity_.public_key};
+  for (auto& r : o_.recipients) {
+    VALISE_ASSIGN_OR_RETURN(PublicKey pk, ParseRecipient(r));
+    if (std::find(recipients.begin(), recipients.end(), pk) == recipients.end()) recipients.push_back(pk);
+  }
+  chunker_ = ChunkerParams{};
+  small_limit_ = chunker_.min_size;
+  VALISE_RETURN_IF_ERROR(Prescan());
+  if (o_.progress) o_.progress({"scan", 0, total_bytes_, 0, total_files_});
+
+  // Keys: one random data key per set; subkeys by purpose.
+  keys_.data = RandomKey();
+  keys_.chunk = DeriveKey(keys_.data, "chunk");
+  keys_.catalog = DeriveKey(keys_.data, "catalog");
+  keys_.dedup = DeriveKey(keys_.data, "dedup");
+
+  SetHeader h;
+  RandomBytes(h.set_id.data(), h.set_id.size());
+  h.k = k;
+  h.m = m;
+  h.case_size = o_.case_size;
+  h.segment_size = o_.segment_size;
+  h.created = NowUtc();
+  h.signer = identity_.public_key;
+  for (auto& r : recipients) h.wrapped_keys.push_back(WrapKey(keys_.data, r));
+  h.tool = std::string("valise ") + kVersion;
+  stats_.set_id = ToHex(h.set_id);
+  stats_.signer = RecipientString(identity_.public_key);
+  stats_.k = k;
+  stats_.m = m;
+
+  // The label without a root marks every drive as "pack in progress".
+  Label start = MakeLabel(1, h, std::nullopt, identity_);
+  for (int i = 0; i < n; i++) {
+    std::string text = FormatLabel(Relabel(start, i + 1));
+    Status st = drives_[i]->WriteFile(kLabelFile, AsSpan(text));
+    if (!st.ok()) return st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+  }
+
+  // The catalog is built in a private temporary directory.
+  std::string tmp_base = o_.work_dir;
+  if (tmp_base.empty()) tmp_base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  std::string tmpl = tmp_base + "/valise-pack-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) return IOError("cannot create a work directory under " + tmp_base);
+  std::string cat_path = tmpl + "/catalog.sqlite";
+  struct Cleanup {
+    std::string dir, file;
+    ~Cleanup() {
+      ::unlink(file.c_str());
+      ::rmdir(dir.c_str());
+    }
+  } cleanup{tmpl, cat_path};
+  VALISE_ASSIGN_OR_RETURN(catalog_, CatalogWriter::Create(cat_path));
+
+  std::vector<Drive*> raw;
+  for (auto& d : drives_) raw.push_back(d.get());
+  int threads = o_.threads > 0 ? o_.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  writer_ = std::make_unique<StripeWriter>(raw, k, m, o_.segment_size, o_.memory_budget,
+                                           std::max(1, threads / 2));
+  budget_ = std::make_unique<Budget>(size_t(64) << 20, 4096);
+  work_ = std::make_unique<BoundedQueue<std::unique_ptr<Item>>>(size_t(threads) * 4);
+  writer_->BeginLog(StripeKind::kData);
+
+  std::thread walker([this] { WalkerMain(); });
+  std::vector<std::thread> workers;
+  for (int i = 0; i < threads; i++) workers.emplace_back([this] { WorkerMain(); });
+  std::atomic<bool> done{false};
+  std::thread progress([&] {
+    while (!done) {
+      for (int i = 0; i < 10 && !done; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (o_.progress && !done)
+        o_.progress({"pack", read_bytes_.load(), total_bytes_, read_files_.load(), total_files_});
+    }
+  });
+
+  Status st;
+  for (int64_t seq = 0;; seq++) {
+    auto item = reorder_.Take(seq);
+    if (!item) break;
+    if (st.ok()) st = Commit(*item);
+    if (st.ok() && writer_->failed()) st = writer_->error();
+    budget_->Release(item->cost);
+    if (!st.ok() && !abort_) {
+      abort_ = true;
+      budget_->Stop();
+      work_->Close();
+      reorder_.Stop();
+    }
+  }
+  walker.join();
+  for (auto& w : workers) w.join();
+  done = true;
+  progress.join();
+  if (st.ok() && !walker_status_.ok()) st = walker_status_;
+  if (st.ok()) {
+    writer_->EndLog();
+    st = writer_->Drain();
+  }
+  uint64_t data_stripes = writer_->stripes();
+  if (st.ok()) {
+    if (o_.progress) o_.progress({"catalog", read_bytes_, total_bytes_, read_files_, total_files_});
+    VALISE_RETURN_IF_ERROR(catalog_->SetMeta("valise", kVersion));
+    VALISE_RETURN_IF_ERROR(catalog_->SetMeta("created", h.created));
+    VALISE_RETURN_IF_ERROR(catalog_->SetMeta("source", o_.source));
+    VALISE_RETURN_IF_ERROR(catalog_->Finish());
+    catalog_.reset();
+    st = SealCatalog(cat_path);
+    if (st.ok()) st = writer_->Drain();
+  }
+  std::vector<StripeRecord> records = writer_->Finish();
+  if (!st.ok()) return st.With("pack stopped; the drives hold an incomplete pack");
+  stats_.stripes = records.size();
+  stats_.bytes_per_drive = writer_->bytes_per_drive();
+
+  // Seal: the stripe table on every drive, then the root in every label.
+  Bytes table = EncodeStripeTable(h.set_id, n, records);
+  for (int i = 0; i < n; i++) {
+    Status ws = drives_[i]->WriteFile(kTableFile, table);
+    if (!ws.ok()) return ws.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+  }
+  Root root;
+  root.stripes = records.size();
+  root.data_stripes = data_stripes;
+  root.catalog_bytes = stats_.catalog_bytes;
+  root.table_sha256 = Sha256(table);
+  root.set_sha256 = SetHeaderHash(start.set_bytes);
+  root.finished = NowUtc();
+  Label final_label = MakeLabel(1, h, root, identity_);
+  for (int i = 0; i < n; i++) {
+    std::string text = FormatLabel(Relabel(final_label, i + 1));
+    Status ws = drives_[i]->WriteFile(kLabelFile, AsSpan(text));
+    if (!ws.ok()) return ws.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+  }
+  stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (o_.progress) o_.progress({"done", read_bytes_, total_bytes_, read_files_, total_files_});
+  return stats_;
+}
+
+}  // namespace
+
+Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<Drive>> drives) {
+  int n = int(drives.size());
+  if (n < 2) return InvalidArgument("a set needs at least 2 drives (got " + std::to_string(n) + ")");
+  if (n > 64) return InvalidArgument("a set can have at most 64 drives (got " + std::to_string(n) + ")");
+  if (options.parity < 0 || options.parity >= n)
+    return InvalidArgument("--parity " + std::to_string(options.parity) + " needs more than " +
+                           std::to_string(options.parity) + " drives (got " + std::to_string(n) + ")");
+  if (options.segment_size < 4096 || options.segment_size % 64 != 0 || options.segment_size > (1u << 30))
+    return InvalidArgument("segment size must be a multiple of 64 between 4 KiB and 1 GiB");
+  if (options.case_size < 0 || options.case_size > n)
+    return InvalidArgument("--case-size must be between 1 and the number of drives");
+  if (options.compression_level < 0 || options.compression_level > 19)
+    return InvalidArgument("--compression must be between 0 (off) and 19");
+  Packer p(options, std::move(drives));
+  return p.Run();
+}
+
+}  // namespace valise

@@ -1,0 +1,80 @@
+// StripeWriter: the back half of the pack pipeline. The caller appends sealed
+// bytes to a log; full stripes go to encoder threads (Reed-Solomon parity and
+// SHA-256 of every shard) and then to one writer thread per drive, each
+// writing that drive's segment files. Stripes in flight are bounded, so
+// memory does not grow with the dataset. The first error is kept (sticky).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/queue.h"
+#include "erasure/reed_solomon.h"
+#include "format/stripe_table.h"
+#include "valise/drive.h"
+
+namespace valise {
+
+class StripeWriter {
+ public:
+  StripeWriter(std::vector<Drive*> drives, int k, int m, uint32_t segment_size,
+               size_t memory_budget, int encoder_threads);
+  ~StripeWriter();
+
+  // Starts a log of `kind` at the next stripe; returns its first stripe.
+  uint64_t BeginLog(StripeKind kind);
+  // Appends to the current log; returns the log address of data[0].
+  // Blocks while too many stripes are in flight.
+  uint64_t Append(ByteSpan data);
+  // Ends the current log (writes its partial last stripe).
+  void EndLog();
+  // Waits for every stripe to be on every drive; returns the first error.
+  Status Drain();
+  // Stops the threads (after Drain). Returns the records, in stripe order.
+  std::vector<StripeRecord> Finish();
+
+  Status error() const;
+  bool failed() const { return failed_.load(); }
+  uint64_t stripes() const { return next_stripe_; }
+  uint64_t bytes_per_drive() const { return bytes_per_drive_.load(); }
+  // Segment bytes written so far, per drive slot (for progress).
+  uint64_t written(int slot) const { return written_[slot]->load(); }
+
+ private:
+  struct Stripe;
+  void SubmitCurrent(uint64_t data_len);
+  void EncodeLoop();
+  void WriteLoop(int slot);
+  void Fail(const Status& st);
+
+  std::vector<Drive*> drives_;
+  int k_, m_, n_;
+  uint32_t seg_;
+  ReedSolomon rs_;
+  size_t max_in_flight_;
+
+  std::shared_ptr<Stripe> current_;
+  uint64_t fill_ = 0;
+  uint64_t next_stripe_ = 0;
+  StripeKind kind_ = StripeKind::kData;
+  uint64_t log_pos_ = 0;
+
+  BoundedQueue<std::shared_ptr<Stripe>> encode_q_;
+  std::vector<std::unique_ptr<BoundedQueue<std::shared_ptr<Stripe>>>> write_q_;
+  std::vector<std::thread> threads_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t in_flight_ = 0;
+  std::vector<StripeRecord> records_;
+  Status error_;
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> bytes_per_drive_{0};
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>> written_;
+};
+
+}  // namespace valise

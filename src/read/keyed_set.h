@@ -1,0 +1,35 @@
+// KeyedSet: a SetView opened with an identity: the data key unwrapped, the
+// catalog decoded into a private temporary file, and chunks readable.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "read/set_view.h"
+
+namespace valise {
+
+class KeyedSet {
+ public:
+  // PermissionDenied when the identity is not a recipient of the set.
+  static Result<std::unique_ptr<KeyedSet>> Open(SetView* view, const std::string& identity_path,
+                                                const std::string& work_dir);
+  ~KeyedSet();
+
+  CatalogReader& catalog() { return *catalog_; }
+  SetView& view() { return *view_; }
+  // The plaintext of a chunk, authenticated. DataLoss if unrecoverable.
+  Status ReadChunk(const ChunkRow& row, Bytes* plain);
+
+ private:
+  KeyedSet() = default;
+  Status DecodeCatalog(const std::string& work_dir);
+
+  SetView* view_ = nullptr;
+  Key32 chunk_key_{}, catalog_key_{};
+  std::string tmp_dir_, tmp_file_;
+  std::unique_ptr<CatalogReader> catalog_;
+};
+
+}  // namespace valise

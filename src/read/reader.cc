@@ -1,0 +1,116 @@
+// SetReader: the keyed read side (ls, cat, restore, and later mount/loader).
+#include <algorithm>
+
+#include "read/keyed_set.h"
+#include "valise/valise.h"
+
+namespace valise {
+
+namespace {
+
+FileInfo ToInfo(const Entry& e, const std::string& path) {
+  FileInfo f;
+  f.path = path;
+  f.type = e.kind == EntryKind::kDir ? FileType::kDir
+           : e.kind == EntryKind::kSymlink ? FileType::kSymlink
+                                           : FileType::kFile;
+  f.mode = e.mode;
+  f.mtime_ns = e.mtime_ns;
+  f.size = e.size;
+  f.target = e.target;
+  f.id = e.id;
+  return f;
+}
+
+bool UnderPrefix(const std::string& path, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return true;
+  for (auto p : prefixes) {
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    while (p.size() >= 2 && p.compare(0, 2, "./") == 0) p.erase(0, 2);
+    if (p.empty() || p == ".") return true;
+    if (path == p) return true;
+    if (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '/') return true;
+    // Ancestors of a prefix are listed too, so the tree leading to it exists.
+    if (p.size() > path.size() && (path.empty() || (p.compare(0, path.size(), path) == 0 && p[path.size()] == '/')))
+      return true;
+  }
+  return false;
+}
+
+class SetReaderImpl : public SetReader {
+ public:
+  SetReaderImpl(std::unique_ptr<SetView> view, std::unique_ptr<KeyedSet> keyed)
+      : view_(std::move(view)), keyed_(std::move(keyed)) {}
+
+  std::string signer() const override { return RecipientString(view_->set().signer); }
+  std::string set_id() const override { return ToHex(view_->set().set_id); }
+  const std::vector<std::string>& warnings() const override { return view_->warnings(); }
+
+  Status List(const std::vector<std::string>& prefixes,
+              const std::function<Status(const FileInfo&)>& fn) override {
+    return keyed_->catalog().ForEachEntry([&](const Entry& e, const std::string& path) {
+      if (!UnderPrefix(path, prefixes)) return Status::Ok();
+      return fn(ToInfo(e, path));
+    });
+  }
+
+  Result<FileInfo> Stat(const std::string& path) override {
+    VALISE_ASSIGN_OR_RETURN(auto e, keyed_->catalog().Lookup(path));
+    if (!e) return NotFound("'" + path + "' is not in the set (list the set with 'valise ls')");
+    std::string clean = path;
+    while (!clean.empty() && clean.back() == '/') clean.pop_back();
+    return ToInfo(*e, clean);
+  }
+
+  Status ReadFile(const FileInfo& file,
+                  const std::function<Status(const uint8_t*, size_t)>& sink) override {
+    if (file.type != FileType::kFile) return InvalidArgument("'" + file.path + "' is not a regular file");
+    VALISE_ASSIGN_OR_RETURN(auto extents, keyed_->catalog().Extents(file.id));
+    uint64_t pos = 0;
+    for (auto& x : extents) {
+      if (x.file_off != pos) return Corruption("catalog extents of '" + file.path + "' are not contiguous");
+      if (x.chunk != cached_id_) {
+        VALISE_ASSIGN_OR_RETURN(ChunkRow row, keyed_->catalog().Chunk(x.chunk));
+        Status st = keyed_->ReadChunk(row, &cached_);
+        if (!st.ok()) {
+          cached_id_ = -1;
+          return st.With("'" + file.path + "' at byte " + std::to_string(pos));
+        }
+        cached_id_ = x.chunk;
+      }
+      if (uint64_t(x.chunk_off) + x.len > cached_.size())
+        return Corruption("catalog extent of '" + file.path + "' runs past its chunk");
+      VALISE_RETURN_IF_ERROR(sink(cached_.data() + x.chunk_off, x.len));
+      pos += x.len;
+    }
+    if (pos != file.size)
+      return Corruption("'" + file.path + "': catalog extents cover " + std::to_string(pos) +
+                        " bytes of " + std::to_string(file.size));
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<SetView> view_;
+  std::unique_ptr<KeyedSet> keyed_;
+  int64_t cached_id_ = -1;
+  Bytes cached_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SetReader>> SetReader::Open(std::vector<std::unique_ptr<Drive>> drives,
+                                                   const OpenOptions& opts) {
+  CryptoInit();
+  VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), opts.signer, opts.warn));
+  for (auto& r : view->reports()) {
+    if (r.state == DriveState::kMissing)
+      view->Warn("drive " + std::to_string(r.number) + " is missing; reading around it from parity");
+    else if (r.state != DriveState::kOk)
+      view->Warn((r.number ? "drive " + std::to_string(r.number) + " (" + r.where + ")" : r.where) + ": " +
+                 (r.problems.empty() ? std::string("problem") : r.problems.front()));
+  }
+  VALISE_ASSIGN_OR_RETURN(auto keyed, KeyedSet::Open(view.get(), opts.identity_path, opts.work_dir));
+  return std::unique_ptr<SetReader>(new SetReaderImpl(std::move(view), std::move(keyed)));
+}
+
+}  // namespace valise

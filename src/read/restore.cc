@@ -1,0 +1,127 @@
+// restore: writes the set's tree under a directory, bit-exact, with modes,
+// mtimes and symlinks. Each file is written under a temporary name and
+// renamed when complete, so a file that looks restored is restored.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "valise/valise.h"
+
+namespace valise {
+
+namespace {
+
+bool SafeName(const std::string& rel) {
+  if (rel.empty()) return true;
+  size_t pos = 0;
+  while (pos <= rel.size()) {
+    size_t end = rel.find('/', pos);
+    if (end == std::string::npos) end = rel.size();
+    std::string part = rel.substr(pos, end - pos);
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string::npos) return false;
+    pos = end + 1;
+  }
+  return rel[0] != '/';
+}
+
+void SetTimes(const std::string& path, int64_t mtime_ns, bool symlink) {
+  struct timespec ts[2];
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_OMIT;
+  ts[1].tv_sec = mtime_ns / 1'000'000'000;
+  ts[1].tv_nsec = mtime_ns % 1'000'000'000;
+  ::utimensat(AT_FDCWD, path.c_str(), ts, symlink ? AT_SYMLINK_NOFOLLOW : 0);
+}
+
+}  // namespace
+
+Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  RestoreReport rep;
+  std::string to = opts.to;
+  while (to.size() > 1 && to.back() == '/') to.pop_back();
+  if (::mkdir(to.c_str(), 0755) != 0 && errno != EEXIST)
+    return InvalidArgument("cannot create " + to + ": " + std::strerror(errno));
+  struct stat st;
+  if (::stat(to.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return InvalidArgument(to + " is not a directory");
+
+  uint64_t total = 0, total_files = 0;
+  VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
+    if (f.type == FileType::kFile) total += f.size, total_files++;
+    return Status::Ok();
+  }));
+  std::vector<FileInfo> dirs;  // modes and mtimes set last, deepest first
+  Status st_all = reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
+    if (!SafeName(f.path)) {
+      rep.failed.push_back(f.path + ": unsafe name in catalog, not restored");
+      return Status::Ok();
+    }
+    std::string path = f.path.empty() ? to : to + "/" + f.path;
+    switch (f.type) {
+      case FileType::kDir:
+        if (!f.path.empty() && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+          return IOError("cannot create directory " + path + ": " + std::strerror(errno));
+        dirs.push_back(f);
+        rep.dirs++;
+        return Status::Ok();
+      case FileType::kSymlink:
+        ::unlink(path.c_str());
+        if (::symlink(f.target.c_str(), path.c_str()) != 0)
+          return IOError("cannot create symlink " + path + ": " + std::strerror(errno));
+        SetTimes(path, f.mtime_ns, true);
+        rep.symlinks++;
+        return Status::Ok();
+      case FileType::kFile: {
+        size_t slash = path.rfind('/');
+        std::string tmp = path.substr(0, slash + 1) + ".valise-partial-" + path.substr(slash + 1);
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) return IOError("cannot create " + tmp + ": " + std::strerror(errno));
+        Status st = reader.ReadFile(f, [&](const uint8_t* p, size_t n) -> Status {
+          while (n > 0) {
+            ssize_t w = ::write(fd, p, n);
+            if (w < 0) {
+              if (errno == EINTR) continue;
+              return IOError("writing " + path + ": " + std::strerror(errno));
+            }
+            p += w;
+            n -= size_t(w);
+            rep.bytes += uint64_t(w);
+          }
+          return Status::Ok();
+        });
+        ::fchmod(fd, f.mode & 07777);
+        ::close(fd);
+        if (!st.ok()) {
+          ::unlink(tmp.c_str());
+          if (st.code() == Code::kIOError || st.code() == Code::kResourceExhausted) return st;
+          rep.failed.push_back(f.path + ": " + st.message());
+          return Status::Ok();
+        }
+        SetTimes(tmp, f.mtime_ns, false);
+        if (::rename(tmp.c_str(), path.c_str()) != 0)
+          return IOError("cannot rename " + tmp + ": " + std::strerror(errno));
+        rep.files++;
+        if (opts.progress) opts.progress({"restore", rep.bytes, total, rep.files, total_files});
+        return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  });
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    std::string path = it->path.empty() ? to : to + "/" + it->path;
+    if (!it->path.empty() || opts.prefixes.empty()) {
+      ::chmod(path.c_str(), it->mode & 07777);
+      SetTimes(path, it->mtime_ns, false);
+    }
+  }
+  VALISE_RETURN_IF_ERROR(st_all);
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+}  // namespace valise
