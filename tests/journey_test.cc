@@ -207,7 +207,9 @@ TEST_F(Journey, BitFlipIsLocatedAndReadAround) {
   ASSERT_EQ(v->drives[1].bad_stripes.size(), 1u);
   EXPECT_EQ(v->drives[1].bad_stripes[0], 3u);
   for (int i = 0; i < 6; i++)
-    if (i != 1) EXPECT_EQ(v->drives[i].state, DriveState::kOk) << "drive " << i + 1;
+    if (i != 1) {
+      EXPECT_EQ(v->drives[i].state, DriveState::kOk) << "drive " << i + 1;
+    }
   // Reading with no prior verify: the AEAD catches it and reads around.
   EXPECT_EQ(ReadAll(Drives()), SourceHashes());
 }

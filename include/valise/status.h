@@ -1,7 +1,7 @@
 // Status and Result<T>: how every valise function reports failure.
 //
 // A Status is cheap when ok (no allocation). Codes are chosen for what the
-// caller does next; the CLI maps them to exit codes (see docs/cli.md):
+// caller does next; the CLI maps them to exit codes (see README.md, Exit codes):
 //   kInvalidArgument -> 2 (usage), kPermissionDenied -> 4 (key problem),
 //   everything else -> 3 (not everything could be done).
 #pragma once

@@ -32,6 +32,8 @@ inline constexpr const char* kVersion = "0.1.0";
 Result<std::string> Keygen(const std::string& path);
 // The recipient string of the identity file at `path`.
 Result<std::string> RecipientOf(const std::string& identity_path);
+// InvalidArgument (with the reason) unless `text` is a valid recipient string.
+Status ValidateRecipient(const std::string& text);
 
 // ---- progress --------------------------------------------------------------
 

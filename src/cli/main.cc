@@ -80,6 +80,10 @@ int CmdPack(const PackArgs& a) {
   if (::stat(a.source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Fail(InvalidArgument("source " + a.source + " is not a directory"));
   if (a.case_size > int(a.to.size())) return Fail(InvalidArgument("--case-size is larger than the number of drives"));
+  // Keys are checked before any directory is created: bad input touches nothing.
+  if (auto id = RecipientOf(a.identity); !id.ok()) return Fail(id.status());
+  for (auto& r : a.recipients)
+    if (Status st = ValidateRecipient(r); !st.ok()) return Fail(st.With("--recipient"));
   auto drives = PrepareNewDrives(a.to, a.source, &warnings);
   if (!drives.ok()) return Fail(drives.status());
   for (auto& w : warnings) PrintWarning(w);
@@ -239,6 +243,7 @@ int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
               const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode) {
   RepairOptions o;
   o.signer = signer;
+  std::vector<std::string> created;  // removed again if repair refuses to start
   for (auto& r : replace) {
     size_t eq = r.find('=');
     int number = 0;
@@ -253,15 +258,21 @@ int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
     std::string dir = r.substr(eq + 1);
     if (dir.empty()) return Fail(InvalidArgument("--replace '" + r + "' names no directory"));
     if (o.replacements.count(number)) return Fail(InvalidArgument("--replace names drive " + std::to_string(number) + " twice"));
+    bool existed = ::access(dir.c_str(), F_OK) == 0;
     auto d = PrepareReplacement(dir);
     if (!d.ok()) return Fail(d.status());
     o.replacements[number] = std::move(d).value();
+    if (!existed) created.push_back(dir);
   }
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
   auto r = Repair(OpenDrives(dirs), std::move(o));
   progress.Done();
-  if (!r.ok()) return Fail(r.status());
+  if (!r.ok()) {
+    if (r.status().code() == Code::kInvalidArgument)
+      for (auto& d : created) ::rmdir(d.c_str());  // only if still empty
+    return Fail(r.status());
+  }
   const RepairReport& rep = *r;
   int code = rep.complete ? kExitOk : kExitFailed;
   if (as_json) {

@@ -48,4 +48,6 @@ Result<std::string> RecipientOf(const std::string& identity_path) {
   return RecipientString(id.public_key);
 }
 
+Status ValidateRecipient(const std::string& text) { return ParseRecipient(text).status().ok() ? Status::Ok() : ParseRecipient(text).status(); }
+
 }  // namespace valise

@@ -14,10 +14,10 @@ constexpr size_t kHeader = 32;
 size_t StripeRecordSize(int n) { return 32 + 32 * size_t(n); }
 
 Bytes EncodeStripeTable(const SetId& set_id, int n, const std::vector<StripeRecord>& records) {
-  Bytes out;
+  Bytes out(8 + set_id.size());  // magic | set id, then N and record size
+  std::memcpy(out.data(), kMagic, 8);
+  std::memcpy(out.data() + 8, set_id.data(), set_id.size());
   out.reserve(kHeader + records.size() * StripeRecordSize(n));
-  out.insert(out.end(), kMagic, kMagic + 8);
-  out.insert(out.end(), set_id.begin(), set_id.end());
   PutU32(out, uint32_t(n));
   PutU32(out, uint32_t(StripeRecordSize(n)));
   for (auto& r : records) {

@@ -1,4 +1,4 @@
-// The pack pipeline (docs/pipeline.md):
+// The pack pipeline (docs/architecture.md):
 //
 //   walker thread ──items──▶ worker pool (keyed hash, zstd, AES-GCM)
 //        ──in order──▶ committer (dedup, catalog, log) ──▶ StripeWriter
@@ -178,6 +178,7 @@ class Packer {
   std::map<std::pair<dev_t, ino_t>, std::string> hard_links_;
 
   std::unique_ptr<CatalogWriter> catalog_;
+  std::unordered_map<int64_t, int64_t> bundle_alias_;  // deduped bundle seq -> chunk id
   std::unique_ptr<StripeWriter> writer_;
 };
 
@@ -239,7 +240,7 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
       got += uint64_t(n);
     data.resize(got);
     if (got >= small_limit_) {
-      // Grew past the small limit while we looked: store what we read as one chunk.
+      // It grew past the small limit while we read it: still bundled, as read.
       Warn(w.rel_path + " changed while being packed; stored as read (" + std::to_string(got) + " bytes)");
     }
     if (got > 0) {
@@ -302,9 +303,6 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
   if (!st.ok()) {
     Warn("skipped " + w.rel_path + ": " + st.message());
     return st;
-  }
-  if (changed && got < small_limit_ && size < small_limit_) {
-    // Small files are read in one go; a size change is already reflected.
   }
   if (changed)
     Warn(w.rel_path + " changed while being packed: stored the " + std::to_string(got) +
@@ -419,15 +417,30 @@ Status Packer::Commit(Item& item) {
       return catalog_->AddExtent({item.file_entry, item.file_off, id, 0, item.row.plain});
     }
     case Item::kBundle: {
+      int64_t id = item.seq;
       if (item.row.plain > 0) {
-        item.row.id = item.seq;
-        item.row.addr = writer_->Append(item.sealed);
-        stats_.chunks++;
-        stats_.bytes_stored += item.sealed.size();
-        VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
+        // A bundle can equal a chunk already stored (a small file identical
+        // to the tail of a large one): point at that chunk instead, and
+        // remember the alias for small files that will name this bundle.
+        VALISE_ASSIGN_OR_RETURN(auto found, catalog_->FindChunk(item.row.mac));
+        if (found) {
+          id = *found;
+          bundle_alias_[item.seq] = id;
+          stats_.chunks_deduped++;
+        } else {
+          item.row.id = id;
+          item.row.addr = writer_->Append(item.sealed);
+          stats_.chunks++;
+          stats_.bytes_stored += item.sealed.size();
+          VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
+        }
       }
       for (Extent x : item.extents) {
-        if (x.chunk == -1) x.chunk = item.seq;
+        if (x.chunk == -1) {
+          x.chunk = id;
+        } else if (auto it = bundle_alias_.find(x.chunk); it != bundle_alias_.end()) {
+          x.chunk = it->second;
+        }
         VALISE_RETURN_IF_ERROR(catalog_->AddExtent(x));
       }
       return Status::Ok();
