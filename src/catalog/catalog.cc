@@ -66,7 +66,7 @@ std::string ColText(sqlite3_stmt* s, int i) {
 struct CatalogWriter::Impl {
   sqlite3* db = nullptr;
   Stmt add_entry, find_chunk, add_chunk, add_extent, set_meta;
-  ~Impl() { sqlite3_close(db); }
+  ~Impl() { sqlite3_close_v2(db); }  // v2: closes once the statements are finalized
 };
 
 CatalogWriter::CatalogWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -166,7 +166,7 @@ Status CatalogWriter::Finish() {
 
 struct CatalogReader::Impl {
   sqlite3* db = nullptr;
-  ~Impl() { sqlite3_close(db); }
+  ~Impl() { sqlite3_close_v2(db); }  // v2: closes once the statements are finalized
 };
 
 CatalogReader::CatalogReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -18,9 +18,9 @@ struct ChunkerParams {
   size_t max_size = 4 * 1024 * 1024;
 };
 
-// Returns the length of the first chunk of data[0, len). If len < max_size
-// the caller must pass `at_end` = true only when no more data follows;
-// otherwise it must give at least max_size bytes (the cut is never past it).
+// Returns the length of the first chunk of data[0, len), never past
+// max_size. A len below max_size is taken as the end of the data, so a
+// streaming caller must give at least max_size bytes until the input ends.
 size_t FindChunkBoundary(const uint8_t* data, size_t len, const ChunkerParams& params);
 
 }  // namespace valise

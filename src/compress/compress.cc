@@ -31,10 +31,13 @@ bool CompressIfWorthIt(ByteSpan in, int level, Bytes* out) {
                                  probe.size(), 1);
     if (ZSTD_isError(n) || n > kProbe * 97 / 100) return false;
   }
-  out->resize(ZSTD_compressBound(in.size()));
-  size_t n = ZSTD_compressCCtx(t_cctx.c, out->data(), out->size(), in.data(), in.size(), level);
+  // Compress into scratch so `out` is untouched when it does not pay.
+  thread_local Bytes scratch;
+  scratch.resize(ZSTD_compressBound(in.size()));
+  size_t n = ZSTD_compressCCtx(t_cctx.c, scratch.data(), scratch.size(), in.data(), in.size(), level);
   if (ZSTD_isError(n) || n > in.size() * 97 / 100) return false;
-  out->resize(n);
+  scratch.resize(n);
+  std::swap(*out, scratch);
   return true;
 }
 

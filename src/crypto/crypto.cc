@@ -162,6 +162,9 @@ Result<PublicKey> ParseRecipient(std::string_view text) {
   std::memcpy(pk.data(), raw->data(), 32);
   auto sum = Checksum("valise recipient", pk);
   if (std::memcmp(sum.data(), raw->data() + 32, 4) != 0) return bad("checksum mismatch (a typo?)");
+  CryptoInit();
+  uint8_t x_pk[crypto_box_PUBLICKEYBYTES];
+  if (crypto_sign_ed25519_pk_to_curve25519(x_pk, pk.data()) != 0) return bad("not a valid public key");
   return pk;
 }
 
