@@ -204,6 +204,7 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
   PrintDrives(v.drives, v.case_size);
   if (v.verdict == Verdict::kIncomplete) {
     std::printf("verdict: INCOMPLETE PACK: the pack never finished (no signed root); re-run the pack\n");
+    std::fprintf(stderr, "valise: incomplete pack: these drives were never sealed; re-run the pack\n");
     return code;
   }
   std::printf("checked %s of shards in %llu stripes against the signed table",
@@ -215,11 +216,15 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
       std::printf("verdict: INTACT: every drive present and every byte checks\n");
       break;
     case Verdict::kRecoverable:
+      std::fprintf(stderr, "valise: %d missing and %d damaged drives, all recoverable: run 'valise repair'\n",
+                   missing, damaged);
       std::printf("verdict: RECOVERABLE: %d missing and %d damaged drives, no stripe lost more than %d shards; "
                   "every byte can be rebuilt (run 'valise repair'%s)\n",
                   missing, damaged, v.m, missing ? " with --replace N=NEW_DIR for each missing drive" : "");
       break;
     default:
+      std::fprintf(stderr, "valise: data lost in %zu stripes: restore delivers every other file; verify --identity names them\n",
+                   v.lost_stripes.size());
       std::printf("verdict: DATA LOST: %zu stripes lost more than %d shards", v.lost_stripes.size(), v.m);
       if (!v.lost_stripes.empty()) {
         std::printf(" (stripes");

@@ -46,6 +46,10 @@ std::string NowUtc() {
 namespace {
 
 constexpr size_t kCatalogFrame = 1 << 20;
+// Small files are deduped by whole-file hash in the walker; the table is
+// capped (about 100 bytes an entry) so memory stays flat on 10^8 files:
+// past the cap, new small files are still stored, just not deduped.
+constexpr size_t kSmallDedupEntries = 500'000;
 
 struct Item {
   enum Type { kEntry, kChunk, kBundle } type = kEntry;
@@ -260,7 +264,7 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
         Extent x{e.id, 0, -1, uint32_t(bundle_->data.size()), uint32_t(got)};
         bundle_->data.insert(bundle_->data.end(), data.begin(), data.end());
         bundle_->extents.push_back(x);
-        if (small_seen_.size() < 4'000'000) {
+        if (small_seen_.size() < kSmallDedupEntries) {
           small_seen_[key] = x;
           bundle_macs_.push_back(key);
         }
