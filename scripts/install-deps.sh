@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libssl-dev libsodium-dev libisal-dev libzstd-dev libsqlite3-dev
-  libcli11-dev nlohmann-json3-dev libgtest-dev
+  libcli11-dev nlohmann-json3-dev libgtest-dev libfuse3-dev fuse3 rsync
   python3 xxd
 )
 # Extra tools the sanitizer build uses in CI.

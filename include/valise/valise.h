@@ -186,6 +186,15 @@ class SetReader {
   // recovered: nothing wrong is ever passed to `sink`, but a prefix may be.
   virtual Status ReadFile(const FileInfo& file,
                           const std::function<Status(const uint8_t*, size_t)>& sink) = 0;
+
+  // Random access: reads up to `len` bytes at `offset` of a regular file,
+  // touching only the chunks that hold them. Returns the bytes read (short
+  // only at the end of the file); DataLoss if they cannot be recovered.
+  // Safe to call from many threads at once (mount, loader).
+  virtual Result<size_t> ReadAt(const FileInfo& file, uint64_t offset, uint8_t* buf, size_t len) = 0;
+  // The entries directly inside directory `dir`, sorted by name (paths are
+  // full paths relative to the set's root). Thread-safe.
+  virtual Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) = 0;
 };
 
 struct RestoreOptions {
@@ -201,5 +210,19 @@ struct RestoreReport {
 };
 
 Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts);
+
+// ---- mount (FUSE 3) ------------------------------------------------------------
+
+struct MountOptions {
+  std::string mountpoint;
+  bool allow_other = false;  // let other users read (needs user_allow_other)
+  bool debug = false;        // FUSE's own request log on stderr
+  bool single_thread = false;
+};
+
+// Serves the set read-only at options.mountpoint until it is unmounted
+// (`fusermount3 -u`), then returns Ok. A read that hits unrecoverable damage
+// gets EIO and is logged on stderr with the file and the reason.
+Status Mount(SetReader& reader, const MountOptions& options);
 
 }  // namespace valise

@@ -175,7 +175,7 @@ CatalogReader::~CatalogReader() = default;
 Result<std::unique_ptr<CatalogReader>> CatalogReader::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   std::string uri = "file:" + path + "?immutable=1";
-  if (sqlite3_open_v2(uri.c_str(), &impl->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr) !=
+  if (sqlite3_open_v2(uri.c_str(), &impl->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, nullptr) !=
       SQLITE_OK)
     return Corruption("catalog cannot be opened: " + std::string(sqlite3_errmsg(impl->db)));
   // A catalog that passed its seal is ours; still check it is one.
@@ -264,6 +264,43 @@ Result<std::vector<Extent>> CatalogReader::Extents(int64_t entry) {
   }
   if (rc != SQLITE_DONE) return SqlError(impl_->db, "read extents");
   return out;
+}
+
+Result<std::vector<Extent>> CatalogReader::ExtentsInRange(int64_t entry, uint64_t offset, uint64_t len) {
+  // The extent starting at or before `offset`, then every later one that
+  // starts before the end of the range (the primary key makes both seeks).
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(
+      impl_->db,
+      "SELECT entry,file_off,chunk,chunk_off,len FROM extents WHERE entry=?1 AND file_off >= "
+      "(SELECT COALESCE(MAX(file_off),0) FROM extents WHERE entry=?1 AND file_off <= ?2) "
+      "AND file_off < ?3 ORDER BY file_off"));
+  sqlite3_bind_int64(s.s, 1, entry);
+  sqlite3_bind_int64(s.s, 2, int64_t(offset));
+  sqlite3_bind_int64(s.s, 3, int64_t(offset + len));
+  std::vector<Extent> out;
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    Extent x;
+    x.entry = sqlite3_column_int64(s.s, 0);
+    x.file_off = uint64_t(sqlite3_column_int64(s.s, 1));
+    x.chunk = sqlite3_column_int64(s.s, 2);
+    x.chunk_off = uint32_t(sqlite3_column_int64(s.s, 3));
+    x.len = uint32_t(sqlite3_column_int64(s.s, 4));
+    out.push_back(x);
+  }
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "read extents");
+  return out;
+}
+
+Status CatalogReader::ForEachChild(int64_t parent, const std::function<Status(const Entry&)>& fn) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT * FROM entries WHERE parent=? ORDER BY name"));
+  sqlite3_bind_int64(s.s, 1, parent);
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) VALISE_RETURN_IF_ERROR(fn(ReadEntry(s.s)));
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "list directory");
+  return Status::Ok();
 }
 
 static ChunkRow ReadChunk(sqlite3_stmt* s) {

@@ -84,6 +84,10 @@ class CatalogReader {
   Status ForEachEntry(const std::function<Status(const Entry&, const std::string&)>& fn);
   Result<std::optional<Entry>> Lookup(const std::string& path);
   Result<std::vector<Extent>> Extents(int64_t entry);
+  // Extents of `entry` that overlap [offset, offset + len), in file order.
+  Result<std::vector<Extent>> ExtentsInRange(int64_t entry, uint64_t offset, uint64_t len);
+  // The direct children of directory `parent`, sorted by name.
+  Status ForEachChild(int64_t parent, const std::function<Status(const Entry&)>& fn);
   Result<ChunkRow> Chunk(int64_t id);
   Status ForEachChunk(const std::function<Status(const ChunkRow&)>& fn);
   Result<std::string> Meta(const std::string& key);

@@ -28,6 +28,7 @@ const char* kDescription =
     "  valise verify d1 d2 d4 d5 d6        # no key needed: finds drive 3 missing\n"
     "  valise repair d1 d2 d4 d5 d6 --replace 3=new3\n"
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
+    "  valise mount d1 d2 new3 d4 d5 d6 /mnt/dataset --identity site.id\n"
     "\n"
     "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable;\n"
     "2 usage error; 3 data lost, tampering, incomplete pack, or not everything\n"
@@ -398,6 +399,28 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   return 0;
 }
 
+int CmdMount(const std::vector<std::string>& args, const std::string& identity, const std::string& signer,
+             bool allow_other, bool debug) {
+  if (args.size() < 2)
+    return Fail(InvalidArgument("mount needs the drive directories and then the mount point"));
+  std::vector<std::string> dirs(args.begin(), args.end() - 1);
+  std::string mountpoint = args.back();
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Fail(InvalidArgument("mount point " + mountpoint + " is not an existing directory"));
+  auto reader = OpenReader(dirs, identity, signer);
+  if (!reader.ok()) return Fail(reader.status());
+  std::fprintf(stderr, "valise: serving set %s read-only at %s; unmount with 'fusermount3 -u %s'\n",
+               (*reader)->set_id().c_str(), mountpoint.c_str(), mountpoint.c_str());
+  MountOptions o;
+  o.mountpoint = mountpoint;
+  o.allow_other = allow_other;
+  o.debug = debug;
+  Status ms = Mount(**reader, o);
+  if (!ms.ok()) return Fail(ms);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -475,6 +498,16 @@ int main(int argc, char** argv) {
   restore->add_option("--path", paths, "Only this path and what is under it (repeatable)");
   add_progress(restore);
 
+  std::vector<std::string> mount_args;
+  bool allow_other = false, fuse_debug = false;
+  auto* mount = app.add_subcommand("mount", "Serve the set as a read-only file system (FUSE) until unmounted");
+  mount->add_option("drives_and_mountpoint", mount_args, "The set's drive directories, then the mount point")
+      ->required()->expected(2, 65);
+  mount->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
+  mount->add_option("--signer", signer, "Require the set to be signed by this recipient (valise1...)");
+  mount->add_flag("--allow-other", allow_other, "Let other users read the mount (needs user_allow_other)");
+  mount->add_flag("--fuse-debug", fuse_debug, "Log every FUSE request on stderr");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -490,6 +523,7 @@ int main(int argc, char** argv) {
     if (*ls) return CmdLs(dirs, identity, signer, paths, as_json);
     if (*cat) return CmdCat(dirs, identity, signer, paths);
     if (*restore) return CmdRestore(dirs, identity, signer, to, paths, progress_mode);
+    if (*mount) return CmdMount(mount_args, identity, signer, allow_other, fuse_debug);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "valise: internal error: %s\n", e.what());
     return kExitFailed;

@@ -1,5 +1,10 @@
 // SetReader: the keyed read side (ls, cat, restore, and later mount/loader).
 #include <algorithm>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include <cstring>
 
 #include "read/keyed_set.h"
 #include "valise/valise.h"
@@ -36,6 +41,37 @@ bool UnderPrefix(const std::string& path, const std::vector<std::string>& prefix
   }
   return false;
 }
+
+// Decoded chunks shared by concurrent readers; least recently used out.
+class ChunkCache {
+ public:
+  explicit ChunkCache(size_t capacity) : capacity_(capacity) {}
+  std::shared_ptr<const Bytes> Get(int64_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = map_.find(id);
+    if (it == map_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->second;
+  }
+  void Put(int64_t id, std::shared_ptr<const Bytes> data) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (map_.count(id)) return;
+    size_ += data->size();
+    lru_.emplace_front(id, std::move(data));
+    map_[id] = lru_.begin();
+    while (size_ > capacity_ && lru_.size() > 1) {
+      size_ -= lru_.back().second->size();
+      map_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  size_t capacity_, size_ = 0;
+  std::list<std::pair<int64_t, std::shared_ptr<const Bytes>>> lru_;
+  std::unordered_map<int64_t, decltype(lru_)::iterator> map_;
+};
 
 class SetReaderImpl : public SetReader {
  public:
@@ -90,10 +126,51 @@ class SetReaderImpl : public SetReader {
   }
 
  private:
+  Result<size_t> ReadAt(const FileInfo& file, uint64_t offset, uint8_t* buf, size_t len) override {
+    if (file.type != FileType::kFile) return InvalidArgument("'" + file.path + "' is not a regular file");
+    if (offset >= file.size || len == 0) return size_t(0);
+    len = size_t(std::min<uint64_t>(len, file.size - offset));
+    VALISE_ASSIGN_OR_RETURN(auto extents, keyed_->catalog().ExtentsInRange(file.id, offset, len));
+    size_t done = 0;
+    for (auto& x : extents) {
+      uint64_t pos = offset + done;
+      if (x.file_off > pos || x.file_off + x.len <= pos)
+        return Corruption("catalog extents of '" + file.path + "' do not cover byte " + std::to_string(pos));
+      auto chunk = cache_.Get(x.chunk);
+      if (!chunk) {
+        VALISE_ASSIGN_OR_RETURN(ChunkRow row, keyed_->catalog().Chunk(x.chunk));
+        auto plain = std::make_shared<Bytes>();
+        Status st = keyed_->ReadChunk(row, plain.get());
+        if (!st.ok()) return st.With("'" + file.path + "' at byte " + std::to_string(pos));
+        chunk = plain;
+        cache_.Put(x.chunk, chunk);
+      }
+      uint64_t in = pos - x.file_off;
+      if (uint64_t(x.chunk_off) + x.len > chunk->size())
+        return Corruption("catalog extent of '" + file.path + "' runs past its chunk");
+      size_t n = size_t(std::min<uint64_t>(x.len - in, len - done));
+      std::memcpy(buf + done, chunk->data() + x.chunk_off + in, n);
+      done += n;
+      if (done == len) break;
+    }
+    if (done != len) return Corruption("catalog extents of '" + file.path + "' end early");
+    return done;
+  }
+
+  Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) override {
+    if (dir.type != FileType::kDir) return InvalidArgument("'" + dir.path + "' is not a directory");
+    return keyed_->catalog().ForEachChild(dir.id, [&](const Entry& e) {
+      if (e.name.empty() || e.name.find('/') != std::string::npos) return Status::Ok();  // hostile row
+      return fn(ToInfo(e, dir.path.empty() ? e.name : dir.path + "/" + e.name));
+    });
+  }
+
+ private:
   std::unique_ptr<SetView> view_;
   std::unique_ptr<KeyedSet> keyed_;
   int64_t cached_id_ = -1;
   Bytes cached_;
+  ChunkCache cache_{64u << 20};
 };
 
 }  // namespace
