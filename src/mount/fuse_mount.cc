@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 
 #include "valise/valise.h"
 
@@ -24,7 +25,37 @@ namespace valise {
 
 namespace {
 
-SetReader* Reader() { return static_cast<SetReader*>(fuse_get_context()->private_data); }
+// What the mount keeps: the reader, and FileInfo by path. Directory
+// listings fill the cache, so the lookups, getattrs and opens that follow a
+// readdir (find, tar, rsync) cost no catalog query. The set never changes,
+// so entries never go stale; the cache is dropped when it grows large.
+struct MountState {
+  SetReader* reader;
+  std::mutex mu;
+  std::unordered_map<std::string, FileInfo> infos;
+};
+constexpr size_t kMaxCachedInfos = 1'000'000;
+
+MountState* State() { return static_cast<MountState*>(fuse_get_context()->private_data); }
+SetReader* Reader() { return State()->reader; }
+
+void Remember(MountState* s, const FileInfo& f) {
+  std::lock_guard<std::mutex> l(s->mu);
+  if (s->infos.size() >= kMaxCachedInfos) s->infos.clear();
+  s->infos.emplace(f.path, f);
+}
+
+Result<FileInfo> Resolve(const std::string& rel) {
+  MountState* s = State();
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    auto it = s->infos.find(rel);
+    if (it != s->infos.end()) return it->second;
+  }
+  auto info = s->reader->Stat(rel);
+  if (info.ok()) Remember(s, *info);
+  return info;
+}
 
 std::string Rel(const char* path) {
   std::string p = path;
@@ -69,14 +100,14 @@ int OpGetattr(const char* path, struct stat* st, struct fuse_file_info* fi) {
     FillStat(*reinterpret_cast<FileInfo*>(fi->fh), st);
     return 0;
   }
-  auto info = Reader()->Stat(Rel(path));
+  auto info = Resolve(Rel(path));
   if (!info.ok()) return ErrnoOf(info.status());
   FillStat(*info, st);
   return 0;
 }
 
 int OpReadlink(const char* path, char* buf, size_t size) {
-  auto info = Reader()->Stat(Rel(path));
+  auto info = Resolve(Rel(path));
   if (!info.ok()) return ErrnoOf(info.status());
   if (info->type != FileType::kSymlink) return -EINVAL;
   if (size == 0) return -EINVAL;
@@ -88,7 +119,7 @@ int OpReadlink(const char* path, char* buf, size_t size) {
 
 int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, struct fuse_file_info*,
               enum fuse_readdir_flags) {
-  auto dir = Reader()->Stat(Rel(path));
+  auto dir = Resolve(Rel(path));
   if (!dir.ok()) return ErrnoOf(dir.status());
   if (dir->type != FileType::kDir) return -ENOTDIR;
   filler(buf, ".", nullptr, 0, fuse_fill_dir_flags(0));
@@ -98,6 +129,7 @@ int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, struct
     FillStat(f, &s);
     std::string name = f.path.substr(f.path.rfind('/') == std::string::npos ? 0 : f.path.rfind('/') + 1);
     filler(buf, name.c_str(), &s, 0, FUSE_FILL_DIR_PLUS);
+    Remember(State(), f);
     return Status::Ok();
   });
   if (!st.ok()) {
@@ -109,7 +141,7 @@ int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, struct
 
 int OpOpen(const char* path, struct fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY) return -EROFS;
-  auto info = Reader()->Stat(Rel(path));
+  auto info = Resolve(Rel(path));
   if (!info.ok()) return ErrnoOf(info.status());
   if (info->type == FileType::kDir) return -EISDIR;
   fi->fh = reinterpret_cast<uint64_t>(new FileInfo(*info));
@@ -168,7 +200,8 @@ Status Mount(SetReader& reader, const MountOptions& options) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   struct fuse_args fargs = FUSE_ARGS_INIT(int(argv.size()), argv.data());
-  struct fuse* f = fuse_new(&fargs, &ops, sizeof ops, &reader);
+  MountState state{&reader, {}, {}};
+  struct fuse* f = fuse_new(&fargs, &ops, sizeof ops, &state);
   if (!f) return IOError("FUSE could not start (is the fuse3 package installed?)");
   if (fuse_mount(f, options.mountpoint.c_str()) != 0) {
     fuse_destroy(f);
