@@ -58,7 +58,11 @@ struct PackOptions {
   int compression_level = 1;           // zstd level, 0 = store raw
   std::string identity_path;           // the packer's identity (signs; can read)
   std::vector<std::string> recipients; // more readers ("valise1...")
-  std::string work_dir;                // where the catalog is built ("" = $TMPDIR)
+  // Where the pack's state (the catalog being built) is kept until the set is
+  // sealed; a re-run of an interrupted pack resumes from it. "" means
+  // $VALISE_STATE_DIR, else $XDG_STATE_HOME/valise, else ~/.local/state/valise.
+  std::string work_dir;
+  uint64_t checkpoint_bytes = 256u << 20;  // data log bytes between checkpoints
   int threads = 0;                     // worker threads, 0 = one per core
   size_t memory_budget = 256u << 20;   // bytes of stripes in flight
   ProgressFn progress;

@@ -26,6 +26,9 @@ CREATE TABLE chunks(id INTEGER PRIMARY KEY, mac BLOB NOT NULL, addr INTEGER NOT 
 CREATE UNIQUE INDEX chunks_mac ON chunks(mac);
 CREATE TABLE extents(entry INTEGER NOT NULL, file_off INTEGER NOT NULL, chunk INTEGER NOT NULL,
   chunk_off INTEGER NOT NULL, len INTEGER NOT NULL, PRIMARY KEY(entry, file_off)) WITHOUT ROWID;
+CREATE TABLE small(mac BLOB PRIMARY KEY, chunk INTEGER NOT NULL, off INTEGER NOT NULL,
+  len INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE pack_stripes(stripe INTEGER PRIMARY KEY, rec BLOB NOT NULL);
 )";
 
 Status SqlError(sqlite3* db, const std::string& what) {
@@ -65,7 +68,16 @@ std::string ColText(sqlite3_stmt* s, int i) {
 
 struct CatalogWriter::Impl {
   sqlite3* db = nullptr;
-  Stmt add_entry, find_chunk, add_chunk, add_extent, set_meta;
+  Stmt add_entry, find_chunk, add_chunk, add_extent, set_meta, add_small;
+  Status Prepare() {
+    VALISE_RETURN_IF_ERROR(add_entry.Prepare(db, "INSERT INTO entries VALUES(?,?,?,?,?,?,?,?)"));
+    VALISE_RETURN_IF_ERROR(find_chunk.Prepare(db, "SELECT id FROM chunks WHERE mac=?"));
+    VALISE_RETURN_IF_ERROR(add_chunk.Prepare(db, "INSERT INTO chunks VALUES(?,?,?,?,?,?)"));
+    VALISE_RETURN_IF_ERROR(add_extent.Prepare(db, "INSERT INTO extents VALUES(?,?,?,?,?)"));
+    VALISE_RETURN_IF_ERROR(set_meta.Prepare(db, "INSERT OR REPLACE INTO meta VALUES(?,?)"));
+    VALISE_RETURN_IF_ERROR(add_small.Prepare(db, "INSERT OR IGNORE INTO small VALUES(?,?,?,?)"));
+    return Status::Ok();
+  }
   ~Impl() { sqlite3_close_v2(db); }  // v2: closes once the statements are finalized
 };
 
@@ -77,18 +89,96 @@ Result<std::unique_ptr<CatalogWriter>> CatalogWriter::Create(const std::string& 
   if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                       nullptr) != SQLITE_OK)
     return SqlError(impl->db, "create " + path);
+  // WAL: the walker reads committed rows on its own connection while the
+  // committer writes; a checkpoint's COMMIT is the pack's durable point.
   VALISE_RETURN_IF_ERROR(Exec(impl->db,
-                              "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                              "PRAGMA page_size=16384; PRAGMA cache_size=-65536;"));
+                              "PRAGMA page_size=16384; PRAGMA auto_vacuum=FULL; PRAGMA journal_mode=WAL;"
+                              "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"));
   VALISE_RETURN_IF_ERROR(Exec(impl->db, kSchema));
   VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN"));
-  VALISE_RETURN_IF_ERROR(impl->add_entry.Prepare(
-      impl->db, "INSERT INTO entries VALUES(?,?,?,?,?,?,?,?)"));
-  VALISE_RETURN_IF_ERROR(impl->find_chunk.Prepare(impl->db, "SELECT id FROM chunks WHERE mac=?"));
-  VALISE_RETURN_IF_ERROR(impl->add_chunk.Prepare(impl->db, "INSERT INTO chunks VALUES(?,?,?,?,?,?)"));
-  VALISE_RETURN_IF_ERROR(impl->add_extent.Prepare(impl->db, "INSERT INTO extents VALUES(?,?,?,?,?)"));
-  VALISE_RETURN_IF_ERROR(impl->set_meta.Prepare(impl->db, "INSERT OR REPLACE INTO meta VALUES(?,?)"));
+  VALISE_RETURN_IF_ERROR(impl->Prepare());
   return std::unique_ptr<CatalogWriter>(new CatalogWriter(std::move(impl)));
+}
+
+Result<std::unique_ptr<CatalogWriter>> CatalogWriter::OpenForResume(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
+    return SqlError(impl->db, "reopen " + path);
+  VALISE_RETURN_IF_ERROR(Exec(impl->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"));
+  VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN"));
+  VALISE_RETURN_IF_ERROR(impl->Prepare());
+  return std::unique_ptr<CatalogWriter>(new CatalogWriter(std::move(impl)));
+}
+
+Status CatalogWriter::Checkpoint(const std::vector<std::pair<uint64_t, Bytes>>& stripes,
+                                 const std::vector<std::pair<std::string, std::string>>& meta) {
+  Stmt ins;
+  VALISE_RETURN_IF_ERROR(ins.Prepare(impl_->db, "INSERT OR REPLACE INTO pack_stripes VALUES(?,?)"));
+  for (auto& [stripe, rec] : stripes) {
+    sqlite3_bind_int64(ins.s, 1, int64_t(stripe));
+    sqlite3_bind_blob(ins.s, 2, rec.data(), int(rec.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(ins.s);
+    ins.Reset();
+    if (rc != SQLITE_DONE) return SqlError(impl_->db, "checkpoint stripes");
+  }
+  for (auto& [k, v] : meta) VALISE_RETURN_IF_ERROR(SetMeta(k, v));
+  VALISE_RETURN_IF_ERROR(Exec(impl_->db, "COMMIT"));
+  return Exec(impl_->db, "BEGIN");
+}
+
+Status CatalogWriter::CleanupForResume(uint64_t durable_end) {
+  Stmt del;
+  VALISE_RETURN_IF_ERROR(del.Prepare(impl_->db, "DELETE FROM chunks WHERE addr + stored > ?"));
+  sqlite3_bind_int64(del.s, 1, int64_t(durable_end));
+  if (sqlite3_step(del.s) != SQLITE_DONE) return SqlError(impl_->db, "resume cleanup");
+  return Exec(impl_->db,
+              "DELETE FROM small WHERE chunk NOT IN (SELECT id FROM chunks);"
+              "DELETE FROM extents WHERE chunk NOT IN (SELECT id FROM chunks);"
+              "DELETE FROM entries WHERE kind=2 AND size != "
+              "  (SELECT COALESCE(SUM(len),0) FROM extents WHERE extents.entry=entries.id);"
+              "DELETE FROM extents WHERE entry NOT IN (SELECT id FROM entries);");
+}
+
+static Result<int64_t> MaxOf(sqlite3* db, const char* sql) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(db, sql));
+  if (sqlite3_step(s.s) != SQLITE_ROW) return SqlError(db, "max id");
+  return sqlite3_column_int64(s.s, 0);
+}
+Result<int64_t> CatalogWriter::MaxEntryId() { return MaxOf(impl_->db, "SELECT COALESCE(MAX(id),0) FROM entries"); }
+Result<int64_t> CatalogWriter::MaxChunkId() { return MaxOf(impl_->db, "SELECT COALESCE(MAX(id),0) FROM chunks"); }
+
+Result<std::vector<std::pair<uint64_t, Bytes>>> CatalogWriter::PackStripes() {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT stripe, rec FROM pack_stripes ORDER BY stripe"));
+  std::vector<std::pair<uint64_t, Bytes>> out;
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    const uint8_t* p = static_cast<const uint8_t*>(sqlite3_column_blob(s.s, 1));
+    out.push_back({uint64_t(sqlite3_column_int64(s.s, 0)), Bytes(p, p + sqlite3_column_bytes(s.s, 1))});
+  }
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "read pack stripes");
+  return out;
+}
+
+Result<std::string> CatalogWriter::GetMeta(const std::string& key) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT value FROM meta WHERE key=?"));
+  sqlite3_bind_text(s.s, 1, key.c_str(), -1, SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return NotFound("catalog has no '" + key + "'");
+  return ColText(s.s, 0);
+}
+
+Status CatalogWriter::AddSmall(ByteSpan mac16, const Extent& where) {
+  sqlite3_stmt* s = impl_->add_small.s;
+  sqlite3_bind_blob(s, 1, mac16.data(), int(mac16.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, where.chunk);
+  sqlite3_bind_int64(s, 3, where.chunk_off);
+  sqlite3_bind_int64(s, 4, where.len);
+  int rc = sqlite3_step(s);
+  impl_->add_small.Reset();
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "add small file");
+  return Status::Ok();
 }
 
 Status CatalogWriter::AddEntry(const Entry& e) {
@@ -156,12 +246,45 @@ Status CatalogWriter::SetMeta(const std::string& key, const std::string& value) 
   return Status::Ok();
 }
 
-Status CatalogWriter::Finish() {
+Status CatalogWriter::ExportFinal(const std::string& path) {
   VALISE_RETURN_IF_ERROR(Exec(impl_->db, "COMMIT"));
-  VALISE_RETURN_IF_ERROR(Exec(impl_->db,
-                              "CREATE INDEX entries_parent ON entries(parent, name);"
-                              "CREATE INDEX chunks_addr ON chunks(addr);"));
-  return Status::Ok();
+  Stmt vac;
+  VALISE_RETURN_IF_ERROR(vac.Prepare(impl_->db, "VACUUM INTO ?"));
+  sqlite3_bind_text(vac.s, 1, path.c_str(), -1, SQLITE_STATIC);
+  int rc = sqlite3_step(vac.s);
+  VALISE_RETURN_IF_ERROR(Exec(impl_->db, "BEGIN"));
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "export");
+  sqlite3* out = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &out, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    Status st = SqlError(out, "open export");
+    sqlite3_close_v2(out);
+    return st;
+  }
+  // Pack-time tables are not part of the delivered catalog.
+  Status st = Exec(out,
+                   "PRAGMA journal_mode=DELETE; DROP TABLE small; DROP TABLE pack_stripes;"
+                   "DELETE FROM meta WHERE key IN ('durable_stripes','durable_end','source');"
+                   "CREATE INDEX entries_parent ON entries(parent, name);"
+                   "CREATE INDEX chunks_addr ON chunks(addr);");
+  sqlite3_close_v2(out);
+  return st;
+}
+
+struct CatalogLookup::Impl {
+  sqlite3* db = nullptr;
+  Stmt child, small;
+  ~Impl() { sqlite3_close_v2(db); }
+};
+CatalogLookup::CatalogLookup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CatalogLookup::~CatalogLookup() = default;
+
+Result<std::unique_ptr<CatalogLookup>> CatalogLookup::Open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+    return SqlError(impl->db, "open " + path);
+  VALISE_RETURN_IF_ERROR(impl->child.Prepare(impl->db, "SELECT * FROM entries WHERE parent=? AND name=?"));
+  VALISE_RETURN_IF_ERROR(impl->small.Prepare(impl->db, "SELECT chunk, off, len FROM small WHERE mac=?"));
+  return std::unique_ptr<CatalogLookup>(new CatalogLookup(std::move(impl)));
 }
 
 struct CatalogReader::Impl {
@@ -368,6 +491,35 @@ Result<std::string> CatalogReader::PathOf(int64_t entry) {
     path = path.empty() ? name : name + "/" + path;
   }
   return path;
+}
+
+Result<std::optional<Entry>> CatalogLookup::Child(int64_t parent, const std::string& name) {
+  sqlite3_stmt* s = impl_->child.s;
+  sqlite3_bind_int64(s, 1, parent);
+  sqlite3_bind_blob(s, 2, name.data(), int(name.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  std::optional<Entry> out;
+  if (rc == SQLITE_ROW) out = ReadEntry(s);
+  impl_->child.Reset();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(impl_->db, "look up entry");
+  return out;
+}
+
+Result<std::optional<Extent>> CatalogLookup::Small(ByteSpan mac16) {
+  sqlite3_stmt* s = impl_->small.s;
+  sqlite3_bind_blob(s, 1, mac16.data(), int(mac16.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  std::optional<Extent> out;
+  if (rc == SQLITE_ROW) {
+    Extent x;
+    x.chunk = sqlite3_column_int64(s, 0);
+    x.chunk_off = uint32_t(sqlite3_column_int64(s, 1));
+    x.len = uint32_t(sqlite3_column_int64(s, 2));
+    out = x;
+  }
+  impl_->small.Reset();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(impl_->db, "look up small file");
+  return out;
 }
 
 }  // namespace valise

@@ -54,22 +54,57 @@ struct Extent {
 // plaintext's keyed hash, length and flags.
 Bytes ChunkAad(const ChunkRow& c);
 
+// Builds the catalog during a pack. The file is a WAL-mode SQLite database
+// committed at checkpoints, so a pack killed at any moment resumes from the
+// last checkpoint (docs/architecture.md, "Crash-safe pack").
 class CatalogWriter {
  public:
   static Result<std::unique_ptr<CatalogWriter>> Create(const std::string& path);
+  // Reopens the catalog of an interrupted pack (its last checkpoint).
+  static Result<std::unique_ptr<CatalogWriter>> OpenForResume(const std::string& path);
   ~CatalogWriter();
+  // Commits everything added so far together with the pack's progress:
+  // `stripes` (opaque encoded stripe records by stripe number) and meta keys.
+  Status Checkpoint(const std::vector<std::pair<uint64_t, Bytes>>& stripes,
+                    const std::vector<std::pair<std::string, std::string>>& meta);
+  // After a crash: forgets chunks past `durable_end` of the data log, the
+  // extents that used them, and files whose extents no longer cover them.
+  Status CleanupForResume(uint64_t durable_end);
+  Result<int64_t> MaxEntryId();
+  Result<int64_t> MaxChunkId();
+  Result<std::vector<std::pair<uint64_t, Bytes>>> PackStripes();
+  Result<std::string> GetMeta(const std::string& key);
+  // Whole small files stored in bundles, for dedup (and dedup across a resume).
+  Status AddSmall(ByteSpan mac16, const Extent& where);
   Status AddEntry(const Entry& e);
   // The id of a stored chunk with this keyed hash, if any.
   Result<std::optional<int64_t>> FindChunk(const Hash32& mac);
   Status AddChunk(const ChunkRow& c);
   Status AddExtent(const Extent& x);
   Status SetMeta(const std::string& key, const std::string& value);
-  // Commits and builds the read indexes; the file is then complete.
-  Status Finish();
+  // Commits, then writes the catalog as delivered to `path`: a compact copy
+  // without the pack-time tables, with the read indexes. This catalog stays
+  // open and resumable.
+  Status ExportFinal(const std::string& path);
 
  private:
   struct Impl;
   explicit CatalogWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Read-only lookups into a catalog under construction (the walker's own
+// connection; it sees what was committed at the last checkpoint).
+class CatalogLookup {
+ public:
+  static Result<std::unique_ptr<CatalogLookup>> Open(const std::string& path);
+  ~CatalogLookup();
+  Result<std::optional<Entry>> Child(int64_t parent, const std::string& name);
+  Result<std::optional<Extent>> Small(ByteSpan mac16);
+
+ private:
+  struct Impl;
+  explicit CatalogLookup(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -59,6 +59,19 @@ static bool IsEmptyDir(const std::string& d) {
   return fs::is_empty(d, ec) && !ec;
 }
 
+// A pack killed while writing its first labels leaves only their temporary
+// files ("valise.label.tmp<pid>-<n>"): such a directory is still ours.
+static bool OnlyValiseLeftovers(const std::string& d) {
+  std::error_code ec;
+  bool any = false;
+  for (auto& e : fs::directory_iterator(d, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("valise.label.tmp", 0) != 0) return false;
+    any = true;
+  }
+  return any && !ec;
+}
+
 static bool Inside(const fs::path& child, const fs::path& parent) {
   auto c = child.begin(), p = parent.begin();
   for (; p != parent.end(); ++p, ++c) {
@@ -87,11 +100,10 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
     struct stat st;
     if (::stat(d.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) return InvalidArgument(num + " exists and is not a directory");
-      if (!IsEmptyDir(d)) {
-        if (::access((d + "/valise.label").c_str(), F_OK) == 0)
-          return InvalidArgument(num + " already holds a valise drive; valise never packs over one: empty it or pick another directory");
+      // A valise drive is allowed through: pack resumes an interrupted pack
+      // of its own and refuses anything else (a complete or foreign set).
+      if (!IsEmptyDir(d) && ::access((d + "/valise.label").c_str(), F_OK) != 0 && !OnlyValiseLeftovers(d))
         return InvalidArgument(num + " is not empty and is not a valise drive; refusing to write into it");
-      }
       if (::access(d.c_str(), W_OK) != 0) return InvalidArgument(num + " is not writable");
     }
   }

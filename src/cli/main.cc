@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
+#include "cli/cmd_plan.h"
 #include "valise/valise.h"
 
 using nlohmann::json;
@@ -21,6 +22,7 @@ const char* kDescription =
     "verify, repair and restore it bit-exact. Drives are directories (mount points).\n"
     "\n"
     "The journey:\n"
+    "  valise plan --size 4.8PB --drive-size 80TB --per-case 15 --cases 4   # size the trip first\n"
     "  valise keygen -o sender.id          # prints the sender's recipient\n"
     "  valise keygen -o site.id            # the receiving site's identity\n"
     "  valise pack ./dataset --to d1 d2 d3 d4 d5 d6 --parity 2 \\\n"
@@ -63,7 +65,7 @@ int CmdPubkey(const std::string& path) {
 // ---- pack ----
 
 struct PackArgs {
-  std::string source, identity, segment = "8MiB", progress = "auto", work_dir;
+  std::string source, identity, segment = "8MiB", progress = "auto", work_dir, checkpoint = "256MiB";
   std::vector<std::string> to, recipients;
   int parity = 2, case_size = 0, compression = 1, threads = 0;
   bool json = false;
@@ -73,6 +75,9 @@ int CmdPack(const PackArgs& a) {
   std::vector<std::string> warnings;
   auto seg = ParseSize(a.segment);
   if (!seg.ok()) return Fail(seg.status());
+  auto ckpt = ParseSize(a.checkpoint);
+  if (!ckpt.ok()) return Fail(ckpt.status());
+  if (*ckpt == 0) return Fail(InvalidArgument("--checkpoint-every must be more than 0"));
   if (int(a.to.size()) < 2) return Fail(InvalidArgument("--to needs at least 2 drive directories"));
   if (a.parity >= int(a.to.size()))
     return Fail(InvalidArgument("--parity " + std::to_string(a.parity) + " leaves no data drive among " +
@@ -102,6 +107,7 @@ int CmdPack(const PackArgs& a) {
   o.recipients = a.recipients;
   o.threads = a.threads;
   o.work_dir = a.work_dir;
+  o.checkpoint_bytes = *ckpt;
   ProgressPrinter progress(WantProgress(a.progress), a.progress == "json");
   o.progress = progress.fn();
   o.warn = [&](const std::string& w) {
@@ -451,7 +457,11 @@ int main(int argc, char** argv) {
   pack->add_option("--segment-size", pa.segment, "Shard size of a full stripe (e.g. 8MiB)")->capture_default_str();
   pack->add_option("--compression", pa.compression, "zstd level, 0 = off")->capture_default_str()->check(CLI::Range(0, 19));
   pack->add_option("--threads", pa.threads, "Worker threads (0 = one per core)")->check(CLI::Range(0, 256));
-  pack->add_option("--work-dir", pa.work_dir, "Where the catalog is built (default $TMPDIR)");
+  pack->add_option("--work-dir", pa.work_dir,
+                   "Where the pack's state is kept until the set is sealed; an interrupted pack resumes from it "
+                   "when the same command is run again (default $VALISE_STATE_DIR, else ~/.local/state/valise)");
+  pack->add_option("--checkpoint-every", pa.checkpoint,
+                   "Data between checkpoints: at most this much is packed again after a crash")->capture_default_str();
   pack->add_option("--progress", pa.progress, "auto (on a terminal), always, never, json")
       ->check(CLI::IsMember({"auto", "always", "never", "json"}))->expected(0, 1)->default_str("auto");
   pack->add_flag("--json", pa.json, "Print the result as JSON");
@@ -508,6 +518,8 @@ int main(int argc, char** argv) {
   mount->add_flag("--allow-other", allow_other, "Let other users read the mount (needs user_allow_other)");
   mount->add_flag("--fuse-debug", fuse_debug, "Log every FUSE request on stderr");
 
+  auto* plan = AddPlanCommand(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -516,6 +528,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*keygen) return CmdKeygen(keygen_out);
+    if (*plan) return RunPlanCommand();
     if (*pubkey) return CmdPubkey(pubkey_in);
     if (*pack) return CmdPack(pa);
     if (*verify) return CmdVerify(dirs, signer, identity, as_json, progress_mode);

@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <optional>
 #include <condition_variable>
 #include <cstring>
 #include <ctime>
@@ -59,6 +62,7 @@ struct Item {
   uint64_t file_off = 0;
   Bytes data;
   std::vector<Extent> extents;  // bundles: chunk -1 means "this bundle"
+  std::vector<std::string> small_macs;  // bundles: 16-byte mac of each new small file ("" for references)
   ChunkRow row;
   Bytes sealed;
   size_t cost = 0;  // bytes held, for the in-flight budget
@@ -154,6 +158,8 @@ class Packer {
   void WorkerMain();
   Status Commit(Item& item);
   Status SealCatalog(const std::string& path);
+  Status MaybeCheckpoint(bool force);
+  Status InspectDrives(std::optional<Label>* resume_label);
   void Warn(const std::string& w);
 
   const PackOptions& o_;
@@ -182,9 +188,47 @@ class Packer {
   std::map<std::pair<dev_t, ino_t>, std::string> hard_links_;
 
   std::unique_ptr<CatalogWriter> catalog_;
+  std::unique_ptr<CatalogLookup> lookup_;  // the walker's view of committed rows
   std::unordered_map<int64_t, int64_t> bundle_alias_;  // deduped bundle seq -> chunk id
   std::unique_ptr<StripeWriter> writer_;
+
+  // Crash safety: the catalog is committed at checkpoints together with the
+  // records of every stripe then on all drives.
+  bool resuming_ = false;
+  int64_t next_entry_id_ = 2;  // the root is 1
+  uint64_t ckpt_stripes_ = 0;
+  uint64_t stripe_bytes_ = 0;
+  uint64_t skipped_bytes_ = 0, skipped_files_ = 0;
+  std::vector<StripeRecord> old_records_;  // stripes committed before a resume
 };
+
+// Test hook: VALISE_TEST_CRASH=<point> kills the process with SIGKILL when it
+// reaches that point (checkpoint, catalog, table, label), to prove resume.
+void CrashPoint(const char* point) {
+  static const char* want = std::getenv("VALISE_TEST_CRASH");
+  if (want && std::strcmp(want, point) == 0) ::raise(SIGKILL);
+}
+
+Bytes EncodeRecord(const StripeRecord& r) {
+  Bytes b;
+  b.push_back(uint8_t(r.kind));
+  PutU32(b, r.shard_len);
+  PutU64(b, r.data_len);
+  for (auto& h : r.hashes) b.insert(b.end(), h.begin(), h.end());
+  return b;
+}
+
+Result<StripeRecord> DecodeRecord(uint64_t stripe, const Bytes& b, int n) {
+  if (b.size() != 13 + 32 * size_t(n)) return Corruption("pack state: stripe record of the wrong size");
+  StripeRecord r;
+  r.stripe = stripe;
+  r.kind = StripeKind(b[0]);
+  r.shard_len = GetU32(b.data() + 1);
+  r.data_len = GetU64(b.data() + 5);
+  r.hashes.resize(n);
+  for (int i = 0; i < n; i++) std::memcpy(r.hashes[i].data(), b.data() + 13 + 32 * i, 32);
+  return r;
+}
 
 void Packer::Warn(const std::string& w) {
   std::lock_guard<std::mutex> l(warn_mu_);
@@ -193,7 +237,7 @@ void Packer::Warn(const std::string& w) {
 }
 
 Status Packer::Prescan() {
-  return WalkSource(o_.source, [&](const WalkEntry& w) {
+  return WalkSource(o_.source, [&](WalkEntry& w) {
     if (S_ISREG(w.st.st_mode)) {
       total_files_++;
       total_bytes_ += uint64_t(w.st.st_size);
@@ -251,19 +295,30 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
       Hash32 mac = HmacSha256(ByteSpan(keys_.dedup.data(), 32), data);
       std::string key(reinterpret_cast<const char*>(mac.data()), 16);
       auto it = small_seen_.find(key);
+      std::optional<Extent> seen;
+      if (it != small_seen_.end()) {
+        seen = it->second;
+      } else if (lookup_) {
+        // Stored before the last checkpoint (or before a resume).
+        auto r = lookup_->Small(AsSpan(key));
+        if (!r.ok()) return r.status();
+        seen = *r;
+      }
       if (!bundle_) {
         bundle_ = std::make_unique<Item>();
         bundle_->type = Item::kBundle;
       }
-      if (it != small_seen_.end()) {
-        Extent x = it->second;
+      if (seen) {
+        Extent x = *seen;
         x.entry = e.id;
         bundle_->extents.push_back(x);
+        bundle_->small_macs.push_back("");
         stats_.small_files_deduped++;
       } else {
         Extent x{e.id, 0, -1, uint32_t(bundle_->data.size()), uint32_t(got)};
         bundle_->data.insert(bundle_->data.end(), data.begin(), data.end());
         bundle_->extents.push_back(x);
+        bundle_->small_macs.push_back(key);
         if (small_seen_.size() < kSmallDedupEntries) {
           small_seen_[key] = x;
           bundle_macs_.push_back(key);
@@ -323,7 +378,27 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
 }
 
 Status Packer::Walk() {
-  return WalkSource(o_.source, [&](const WalkEntry& w) -> Status {
+  return WalkSource(o_.source, [&](WalkEntry& w) -> Status {
+    if (resuming_) {
+      // Entries committed before the interruption are complete (the resume
+      // cleanup removed the rest): keep their ids, do not pack them again.
+      VALISE_ASSIGN_OR_RETURN(auto existing, lookup_->Child(w.parent, w.name));
+      if (existing) {
+        bool same_kind = (existing->kind == EntryKind::kDir) == S_ISDIR(w.st.st_mode);
+        if (!same_kind)
+          return InvalidArgument(w.rel_path + " changed type since the interrupted pack; "
+                                 "empty the drives and pack again");
+        w.id = existing->id;
+        if (existing->kind == EntryKind::kFile) {
+          skipped_files_++;
+          skipped_bytes_ += existing->size;
+          read_files_++;
+          read_bytes_ += existing->size;
+        }
+        return Status::Ok();
+      }
+    }
+    w.id = w.parent == 0 ? 1 : next_entry_id_++;
     Entry e;
     e.id = w.id;
     e.parent = w.parent;
@@ -418,7 +493,8 @@ Status Packer::Commit(Item& item) {
         stats_.bytes_stored += item.sealed.size();
         VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
       }
-      return catalog_->AddExtent({item.file_entry, item.file_off, id, 0, item.row.plain});
+      VALISE_RETURN_IF_ERROR(catalog_->AddExtent({item.file_entry, item.file_off, id, 0, item.row.plain}));
+      return MaybeCheckpoint(false);
     }
     case Item::kBundle: {
       int64_t id = item.seq;
@@ -439,17 +515,95 @@ Status Packer::Commit(Item& item) {
           VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
         }
       }
-      for (Extent x : item.extents) {
+      for (size_t i = 0; i < item.extents.size(); i++) {
+        Extent x = item.extents[i];
         if (x.chunk == -1) {
           x.chunk = id;
         } else if (auto it = bundle_alias_.find(x.chunk); it != bundle_alias_.end()) {
           x.chunk = it->second;
         }
         VALISE_RETURN_IF_ERROR(catalog_->AddExtent(x));
+        if (i < item.small_macs.size() && !item.small_macs[i].empty())
+          VALISE_RETURN_IF_ERROR(catalog_->AddSmall(AsSpan(item.small_macs[i]), x));
       }
-      return Status::Ok();
+      return MaybeCheckpoint(false);
     }
   }
+  return Status::Ok();
+}
+
+// A checkpoint makes everything committed so far survive a crash: it writes
+// the stripe being filled (short), waits until every stripe is synced on
+// every drive, then commits the catalog with those stripes' records and the
+// durable end of the data log. Rows added after it are lost with a crash,
+// and their stripes are written again by the resumed pack.
+Status Packer::MaybeCheckpoint(bool force) {
+  if (!force && writer_->log_pos() - ckpt_stripes_ * stripe_bytes_ < o_.checkpoint_bytes) return Status::Ok();
+  // Write the stripe being filled, short: every committed chunk is then in a
+  // stripe on the drives, and none straddles the durable end.
+  writer_->FlushPartial();
+  uint64_t s = writer_->stripes();
+  VALISE_RETURN_IF_ERROR(writer_->WaitSubmitted());
+  std::vector<std::pair<uint64_t, Bytes>> recs;
+  for (auto& r : writer_->Records(ckpt_stripes_, s)) recs.push_back({r.stripe, EncodeRecord(r)});
+  VALISE_RETURN_IF_ERROR(catalog_->Checkpoint(
+      recs, {{"durable_stripes", std::to_string(s)}, {"durable_end", std::to_string(s * stripe_bytes_)}}));
+  ckpt_stripes_ = s;
+  CrashPoint("checkpoint");
+  return Status::Ok();
+}
+
+// Fresh drives (no labels) start a new set. Drives that hold an interrupted
+// pack of this packer are resumed when its state is on this host; when the
+// state is gone they are started over (nothing readable was there yet).
+Status Packer::InspectDrives(std::optional<Label>* resume_label) {
+  std::optional<Label> first;
+  int labelled = 0;
+  for (size_t i = 0; i < drives_.size(); i++) {
+    auto bytes = ReadWholeFile(*drives_[i], kLabelFile, 1 << 20);
+    if (!bytes.ok()) {
+      if (bytes.status().code() == Code::kNotFound) continue;
+      return bytes.status().With("drive " + std::to_string(i + 1));
+    }
+    std::string what = "drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")";
+    auto l = ParseLabel(*bytes, drives_[i]->Where());
+    if (!l.ok()) return InvalidArgument(what + " holds a damaged valise label; refusing to pack over it");
+    if (l->set.signer != identity_.public_key)
+      return InvalidArgument(what + " holds a drive of a set signed by another identity; refusing to pack over it");
+    if (first && l->set_bytes != first->set_bytes)
+      return InvalidArgument(what + " belongs to a different set than the other drives; refusing to pack over it");
+    if (l->drive != int(i + 1))
+      return InvalidArgument(what + " was drive " + std::to_string(l->drive) +
+                             " of the interrupted pack: give the drives in the same order as before");
+    if (!first) first = *l;
+    labelled++;
+  }
+  if (!first) return Status::Ok();
+  const SetHeader& h = first->set;
+  std::string state = o_.work_dir + "/pack-" + ToHex(h.set_id) + "/catalog.sqlite";
+  bool have_state = ::access(state.c_str(), R_OK) == 0;
+  if (have_state) {
+    // A pack killed while creating its state leaves one that never reached
+    // its first checkpoint: nothing was committed, so start over.
+    auto probe = CatalogWriter::OpenForResume(state);
+    have_state = probe.ok() && (*probe)->GetMeta("durable_stripes").ok();
+  }
+  if (!have_state) {
+    if (first->root)
+      return InvalidArgument("drive " + std::to_string(first->drive) + " (" + drives_[first->drive - 1]->Where() +
+                             ") already holds a complete valise set; valise never packs over one");
+    Warn("the drives hold the start of an interrupted pack whose state (" + state +
+         ") is missing or never reached a checkpoint: starting over");
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((state + suffix).c_str());
+    ::rmdir((o_.work_dir + "/pack-" + ToHex(h.set_id)).c_str());
+    return Status::Ok();
+  }
+  if (h.k != int(drives_.size()) - o_.parity || h.segment_size != o_.segment_size || h.case_size != o_.case_size)
+    return InvalidArgument("the interrupted pack on these drives used other settings (k=" + std::to_string(h.k) +
+                           ", m=" + std::to_string(h.m) + ", segment " + std::to_string(h.segment_size) +
+                           ", case size " + std::to_string(h.case_size) + "): re-run it with the same ones");
+  (void)labelled;
+  *resume_label = *first;
   return Status::Ok();
 }
 
@@ -476,6 +630,7 @@ Status Packer::SealCatalog(const std::string& path) {
     Seal(keys_.catalog, aad, ByteSpan(plain.data(), len), &sealed);
     writer_->Append(sealed);
     stats_.catalog_bytes += sealed.size();
+    if (i == 0) CrashPoint("catalog");
   }
   ::close(fd);
   writer_->EndLog();
@@ -497,52 +652,103 @@ Result<PackStats> Packer::Run() {
   }
   chunker_ = ChunkerParams{};
   small_limit_ = chunker_.min_size;
+  std::optional<Label> resume;
+  VALISE_RETURN_IF_ERROR(InspectDrives(&resume));
   VALISE_RETURN_IF_ERROR(Prescan());
   if (o_.progress) o_.progress({"scan", 0, total_bytes_, 0, total_files_});
 
-  // Keys: one random data key per set; subkeys by purpose.
-  keys_.data = RandomKey();
+  SetHeader h;
+  Label start;
+  if (resume) {
+    // Same set, same keys: the data key comes back from the label, which
+    // the packer (always a recipient) can unwrap.
+    h = resume->set;
+    std::optional<Key32> key;
+    for (auto& w : h.wrapped_keys)
+      if ((key = UnwrapKey(w, identity_))) break;
+    if (!key) return PermissionDenied("cannot unwrap the interrupted pack's key with " + o_.identity_path);
+    keys_.data = *key;
+    start = MakeLabel(1, h, std::nullopt, identity_);
+    resuming_ = true;
+  } else {
+    // Keys: one random data key per set; subkeys by purpose.
+    keys_.data = RandomKey();
+    RandomBytes(h.set_id.data(), h.set_id.size());
+    h.k = k;
+    h.m = m;
+    h.case_size = o_.case_size;
+    h.segment_size = o_.segment_size;
+    h.created = NowUtc();
+    h.signer = identity_.public_key;
+    for (auto& r : recipients) h.wrapped_keys.push_back(WrapKey(keys_.data, r));
+    h.tool = std::string("valise ") + kVersion;
+    start = MakeLabel(1, h, std::nullopt, identity_);
+  }
   keys_.chunk = DeriveKey(keys_.data, "chunk");
   keys_.catalog = DeriveKey(keys_.data, "catalog");
   keys_.dedup = DeriveKey(keys_.data, "dedup");
-
-  SetHeader h;
-  RandomBytes(h.set_id.data(), h.set_id.size());
-  h.k = k;
-  h.m = m;
-  h.case_size = o_.case_size;
-  h.segment_size = o_.segment_size;
-  h.created = NowUtc();
-  h.signer = identity_.public_key;
-  for (auto& r : recipients) h.wrapped_keys.push_back(WrapKey(keys_.data, r));
-  h.tool = std::string("valise ") + kVersion;
   stats_.set_id = ToHex(h.set_id);
   stats_.signer = RecipientString(identity_.public_key);
   stats_.k = k;
   stats_.m = m;
+  stripe_bytes_ = uint64_t(k) * o_.segment_size;
 
-  // The label without a root marks every drive as "pack in progress".
-  Label start = MakeLabel(1, h, std::nullopt, identity_);
-  for (int i = 0; i < n; i++) {
-    std::string text = FormatLabel(Relabel(start, i + 1));
-    Status st = drives_[i]->WriteFile(kLabelFile, AsSpan(text));
-    if (!st.ok()) return st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
-  }
-
-  // The catalog is built in a private temporary directory.
-  std::string tmp_base = o_.work_dir;
-  if (tmp_base.empty()) tmp_base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  std::string tmpl = tmp_base + "/valise-pack-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) return IOError("cannot create a work directory under " + tmp_base);
-  std::string cat_path = tmpl + "/catalog.sqlite";
-  struct Cleanup {
-    std::string dir, file;
-    ~Cleanup() {
-      ::unlink(file.c_str());
-      ::rmdir(dir.c_str());
+  // The pack's state (the catalog being built) lives on this host, kept
+  // private, until the set is sealed; it is what a re-run resumes from.
+  std::string state_dir = o_.work_dir + "/pack-" + ToHex(h.set_id);
+  std::string cat_path = state_dir + "/catalog.sqlite";
+  std::string final_path = state_dir + "/catalog-final.sqlite";
+  if (!resuming_) {
+    // Labels first: a pack killed before its state exists leaves drives that
+    // say "interrupted, no state here", which a re-run starts over.
+    for (int i = 0; i < n; i++) {
+      std::string text = FormatLabel(Relabel(start, i + 1));
+      Status st = drives_[i]->WriteFile(kLabelFile, AsSpan(text));
+      if (!st.ok()) return st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
     }
-  } cleanup{tmpl, cat_path};
-  VALISE_ASSIGN_OR_RETURN(catalog_, CatalogWriter::Create(cat_path));
+    std::string cmd_dir = o_.work_dir;
+    for (size_t pos = 1; pos <= cmd_dir.size(); pos++)
+      if (pos == cmd_dir.size() || cmd_dir[pos] == '/') ::mkdir(cmd_dir.substr(0, pos).c_str(), 0700);
+    if (::mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return IOError("cannot create the pack state directory " + state_dir + ": " + std::strerror(errno));
+    ::unlink(cat_path.c_str());
+    ::unlink((cat_path + "-wal").c_str());
+    ::unlink((cat_path + "-shm").c_str());
+    VALISE_ASSIGN_OR_RETURN(catalog_, CatalogWriter::Create(cat_path));
+    VALISE_RETURN_IF_ERROR(catalog_->SetMeta("source", o_.source));
+    VALISE_RETURN_IF_ERROR(catalog_->Checkpoint({}, {{"durable_stripes", "0"}, {"durable_end", "0"}}));
+  } else {
+    VALISE_ASSIGN_OR_RETURN(catalog_, CatalogWriter::OpenForResume(cat_path));
+    VALISE_ASSIGN_OR_RETURN(std::string source, catalog_->GetMeta("source"));
+    if (source != o_.source)
+      return InvalidArgument("the interrupted pack on these drives was of " + source + ", not " + o_.source);
+    VALISE_ASSIGN_OR_RETURN(std::string ds, catalog_->GetMeta("durable_stripes"));
+    ckpt_stripes_ = std::stoull(ds);
+    VALISE_RETURN_IF_ERROR(catalog_->CleanupForResume(ckpt_stripes_ * stripe_bytes_));
+    VALISE_ASSIGN_OR_RETURN(int64_t max_entry, catalog_->MaxEntryId());
+    VALISE_ASSIGN_OR_RETURN(int64_t max_chunk, catalog_->MaxChunkId());
+    next_entry_id_ = std::max<int64_t>(2, max_entry + 1);
+    next_seq_ = max_chunk + 1;
+    VALISE_ASSIGN_OR_RETURN(auto recs, catalog_->PackStripes());
+    for (auto& [stripe, bytes] : recs) {
+      if (stripe >= ckpt_stripes_) continue;
+      VALISE_ASSIGN_OR_RETURN(StripeRecord r, DecodeRecord(stripe, bytes, n));
+      if (old_records_.size() <= stripe) old_records_.resize(stripe + 1);
+      old_records_[stripe] = std::move(r);
+    }
+    if (old_records_.size() != ckpt_stripes_)
+      return Corruption("the pack state in " + state_dir + " lacks stripe records: empty the drives and pack again");
+    // The cleanup must be visible to the walker's connection.
+    VALISE_RETURN_IF_ERROR(catalog_->Checkpoint({}, {}));
+    Warn("resuming the interrupted pack of set " + ToHex(h.set_id) + " from stripe " +
+         std::to_string(ckpt_stripes_) + " (state in " + state_dir + ")");
+    for (int i = 0; i < n; i++) {  // drives that never got their first label
+      if (drives_[i]->FileSize(kLabelFile).ok()) continue;
+      Status st = drives_[i]->WriteFile(kLabelFile, AsSpan(FormatLabel(Relabel(start, i + 1))));
+      if (!st.ok()) return st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+    }
+  }
+  VALISE_ASSIGN_OR_RETURN(lookup_, CatalogLookup::Open(cat_path));
 
   std::vector<Drive*> raw;
   for (auto& d : drives_) raw.push_back(d.get());
@@ -552,7 +758,9 @@ Result<PackStats> Packer::Run() {
   budget_ = std::make_unique<Budget>(size_t(64) << 20, 4096);
   work_ = std::make_unique<BoundedQueue<std::unique_ptr<Item>>>(size_t(threads) * 4);
   writer_->BeginLog(StripeKind::kData);
+  if (resuming_) writer_->ResumeAt(ckpt_stripes_);
 
+  const int64_t first_seq = next_seq_;  // after a resume, past every committed chunk id
   std::thread walker([this] { WalkerMain(); });
   std::vector<std::thread> workers;
   for (int i = 0; i < threads; i++) workers.emplace_back([this] { WorkerMain(); });
@@ -566,7 +774,7 @@ Result<PackStats> Packer::Run() {
   });
 
   Status st;
-  for (int64_t seq = 0;; seq++) {
+  for (int64_t seq = first_seq;; seq++) {
     auto item = reorder_.Take(seq);
     if (!item) break;
     if (st.ok()) st = Commit(*item);
@@ -588,19 +796,28 @@ Result<PackStats> Packer::Run() {
     writer_->EndLog();
     st = writer_->Drain();
   }
+  // The data log is complete: a final checkpoint, so a crash from here on
+  // only redoes the catalog and the seal.
+  if (st.ok()) st = MaybeCheckpoint(true);
   uint64_t data_stripes = writer_->stripes();
   if (st.ok()) {
     if (o_.progress) o_.progress({"catalog", read_bytes_, total_bytes_, read_files_, total_files_});
     VALISE_RETURN_IF_ERROR(catalog_->SetMeta("valise", kVersion));
     VALISE_RETURN_IF_ERROR(catalog_->SetMeta("created", h.created));
-    VALISE_RETURN_IF_ERROR(catalog_->SetMeta("source", o_.source));
-    VALISE_RETURN_IF_ERROR(catalog_->Finish());
-    catalog_.reset();
-    st = SealCatalog(cat_path);
+    ::unlink(final_path.c_str());
+    st = catalog_->ExportFinal(final_path);
+    if (st.ok()) st = SealCatalog(final_path);
+    ::unlink(final_path.c_str());
     if (st.ok()) st = writer_->Drain();
   }
   std::vector<StripeRecord> records = writer_->Finish();
-  if (!st.ok()) return st.With("pack stopped; the drives hold an incomplete pack");
+  lookup_.reset();
+  catalog_.reset();
+  if (!st.ok()) {
+    if (st.code() == Code::kInvalidArgument) return st;
+    return st.With("pack stopped; the drives hold an incomplete pack: re-run the same command to resume");
+  }
+  for (size_t i = 0; i < old_records_.size() && i < records.size(); i++) records[i] = old_records_[i];
   stats_.stripes = records.size();
   stats_.bytes_per_drive = writer_->bytes_per_drive();
 
@@ -609,6 +826,7 @@ Result<PackStats> Packer::Run() {
   for (int i = 0; i < n; i++) {
     Status ws = drives_[i]->WriteFile(kTableFile, table);
     if (!ws.ok()) return ws.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+    if (i == 0) CrashPoint("table");
   }
   Root root;
   root.stripes = records.size();
@@ -622,13 +840,24 @@ Result<PackStats> Packer::Run() {
     std::string text = FormatLabel(Relabel(final_label, i + 1));
     Status ws = drives_[i]->WriteFile(kLabelFile, AsSpan(text));
     if (!ws.ok()) return ws.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+    if (i == 0) CrashPoint("label");
   }
+  // Sealed: the pack state is no longer needed.
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((cat_path + suffix).c_str());
+  ::rmdir(state_dir.c_str());
   stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (o_.progress) o_.progress({"done", read_bytes_, total_bytes_, read_files_, total_files_});
   return stats_;
 }
 
 }  // namespace
+
+std::string DefaultStateDir() {
+  if (const char* v = std::getenv("VALISE_STATE_DIR"); v && *v) return v;
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/valise";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/state/valise";
+  return "/tmp/valise-state";
+}
 
 Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<Drive>> drives) {
   int n = int(drives.size());
@@ -643,7 +872,10 @@ Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<D
     return InvalidArgument("--case-size must be between 1 and the number of drives");
   if (options.compression_level < 0 || options.compression_level > 19)
     return InvalidArgument("--compression must be between 0 (off) and 19");
-  Packer p(options, std::move(drives));
+  PackOptions o = options;
+  if (o.work_dir.empty()) o.work_dir = DefaultStateDir();
+  if (o.checkpoint_bytes == 0) o.checkpoint_bytes = 256u << 20;
+  Packer p(o, std::move(drives));
   return p.Run();
 }
 

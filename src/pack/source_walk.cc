@@ -11,8 +11,7 @@ namespace valise {
 
 namespace {
 
-Status WalkDir(const WalkEntry& dir, int64_t* next_id,
-               const std::function<Status(const WalkEntry&)>& fn, int depth) {
+Status WalkDir(const WalkEntry& dir, const std::function<Status(WalkEntry&)>& fn, int depth) {
   if (depth > 4000) return InvalidArgument(dir.abs_path + ": directories nested too deeply");
   DIR* d = ::opendir(dir.abs_path.c_str());
   if (!d) return InvalidArgument("cannot read source directory " + dir.abs_path + ": " + std::strerror(errno));
@@ -34,26 +33,23 @@ Status WalkDir(const WalkEntry& dir, int64_t* next_id,
       if (errno == ENOENT) continue;  // vanished since listing
       return InvalidArgument("cannot stat " + e.abs_path + ": " + std::strerror(errno));
     }
-    e.id = ++*next_id;
     VALISE_RETURN_IF_ERROR(fn(e));
-    if (S_ISDIR(e.st.st_mode)) VALISE_RETURN_IF_ERROR(WalkDir(e, next_id, fn, depth + 1));
+    if (S_ISDIR(e.st.st_mode)) VALISE_RETURN_IF_ERROR(WalkDir(e, fn, depth + 1));
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Status WalkSource(const std::string& root, const std::function<Status(const WalkEntry&)>& fn) {
+Status WalkSource(const std::string& root, const std::function<Status(WalkEntry&)>& fn) {
   WalkEntry r;
   r.abs_path = root;
   while (r.abs_path.size() > 1 && r.abs_path.back() == '/') r.abs_path.pop_back();
-  r.id = 1;
   if (::stat(r.abs_path.c_str(), &r.st) != 0)
     return InvalidArgument("source " + root + ": " + std::strerror(errno));
   if (!S_ISDIR(r.st.st_mode)) return InvalidArgument("source " + root + " is not a directory");
   VALISE_RETURN_IF_ERROR(fn(r));
-  int64_t next = 1;
-  return WalkDir(r, &next, fn, 0);
+  return WalkDir(r, fn, 0);
 }
 
 }  // namespace valise

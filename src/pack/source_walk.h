@@ -20,8 +20,10 @@ struct WalkEntry {
   int64_t parent = 0;
 };
 
-// Calls `fn` for the root and everything under it. Ids count from 1 (the
-// root) in visiting order. An unreadable directory is an error.
-Status WalkSource(const std::string& root, const std::function<Status(const WalkEntry&)>& fn);
+// Calls `fn` for the root and everything under it, a directory before its
+// contents. `fn` sets each entry's id (the walker passes a directory's id to
+// its children as `parent`; the root's parent is 0). An unreadable
+// directory is an error.
+Status WalkSource(const std::string& root, const std::function<Status(WalkEntry&)>& fn);
 
 }  // namespace valise

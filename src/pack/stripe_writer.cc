@@ -40,7 +40,12 @@ StripeWriter::~StripeWriter() {
 uint64_t StripeWriter::BeginLog(StripeKind kind) {
   kind_ = kind;
   log_pos_ = 0;
+  log_first_stripe_ = next_stripe_;
   return next_stripe_;
+}
+
+void StripeWriter::FlushPartial() {
+  if (current_ && fill_ > 0) SubmitCurrent(fill_);
 }
 
 uint64_t StripeWriter::Append(ByteSpan data) {
@@ -82,8 +87,13 @@ void StripeWriter::SubmitCurrent(uint64_t data_len) {
   // Zero the padding after the data (only the last stripe of a log has any).
   uint64_t data_area = uint64_t(k_) * s->shard_len;
   if (data_len < data_area) std::memset(s->buf.get() + data_len, 0, data_area - data_len);
-  log_pos_ += data_len;
+  // Every stripe of a log starts at a multiple of k * segment size, full or not.
+  log_pos_ = (next_stripe_ - log_first_stripe_) * uint64_t(k_) * seg_;
   fill_ = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    submitted_++;
+  }
   if (!encode_q_.Push(s)) {
     std::lock_guard<std::mutex> l(mu_);
     in_flight_--;
@@ -134,6 +144,7 @@ void StripeWriter::WriteLoop(int slot) {
       s->buf.reset();
       std::lock_guard<std::mutex> l(mu_);
       in_flight_--;
+      completed_++;
       cv_.notify_all();
     }
   }
@@ -149,6 +160,25 @@ void StripeWriter::Fail(const Status& st) {
 Status StripeWriter::error() const {
   std::lock_guard<std::mutex> l(const_cast<std::mutex&>(mu_));
   return error_;
+}
+
+void StripeWriter::ResumeAt(uint64_t stripe) {
+  next_stripe_ = stripe;
+  log_first_stripe_ = 0;
+  log_pos_ = stripe * uint64_t(k_) * seg_;
+}
+
+Status StripeWriter::WaitSubmitted() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return completed_ == submitted_ || failed_; });
+  return error_;
+}
+
+std::vector<StripeRecord> StripeWriter::Records(uint64_t from, uint64_t to) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<StripeRecord> out;
+  for (uint64_t i = from; i < to && i < records_.size(); i++) out.push_back(records_[i]);
+  return out;
 }
 
 Status StripeWriter::Drain() {

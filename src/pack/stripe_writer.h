@@ -32,6 +32,20 @@ class StripeWriter {
   uint64_t Append(ByteSpan data);
   // Ends the current log (writes its partial last stripe).
   void EndLog();
+  // Writes the stripe being filled now, short, so that everything appended
+  // so far is in submitted stripes; the log continues at the next stripe's
+  // first address (the unused tail is address space only, never written).
+  void FlushPartial();
+  // The log address the next Append will return.
+  uint64_t log_pos() const { return log_pos_ + fill_; }
+  // Resuming a pack: the data log continues at stripe `stripe` (all stripes
+  // before it are already on the drives). Call right after BeginLog(kData).
+  void ResumeAt(uint64_t stripe);
+  // Waits until every stripe submitted so far is on every drive (synced);
+  // returns the first error. The stripe being filled is not waited for.
+  Status WaitSubmitted();
+  // Copies of the records of stripes [from, to) (all written).
+  std::vector<StripeRecord> Records(uint64_t from, uint64_t to);
   // Waits for every stripe to be on every drive; returns the first error.
   Status Drain();
   // Stops the threads (after Drain). Returns the records, in stripe order.
@@ -61,7 +75,8 @@ class StripeWriter {
   uint64_t fill_ = 0;
   uint64_t next_stripe_ = 0;
   StripeKind kind_ = StripeKind::kData;
-  uint64_t log_pos_ = 0;
+  uint64_t log_pos_ = 0;         // log address of the current stripe's start
+  uint64_t log_first_stripe_ = 0;
 
   BoundedQueue<std::shared_ptr<Stripe>> encode_q_;
   std::vector<std::unique_ptr<BoundedQueue<std::shared_ptr<Stripe>>>> write_q_;
@@ -70,6 +85,7 @@ class StripeWriter {
   std::mutex mu_;
   std::condition_variable cv_;
   size_t in_flight_ = 0;
+  uint64_t submitted_ = 0, completed_ = 0;
   std::vector<StripeRecord> records_;
   Status error_;
   std::atomic<bool> failed_{false};
