@@ -319,16 +319,44 @@ TEST_F(Journey, DriveFullStopsPackNamingTheDrive) {
   o.segment_size = 64 * 1024;
   o.identity_path = id_path_;
   o.work_dir = root_.string();
+  o.force = true;  // past the pre-flight check, into a drive that fills up
   auto r = Pack(o, std::move(drives));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
   EXPECT_NE(r.status().message().find("drive 3"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("more on each drive"), std::string::npos) << r.status().message();
   // The drives say "incomplete pack", never healthy.
   std::vector<std::unique_ptr<Drive>> refs;
   for (auto& d : mem) refs.push_back(std::make_unique<DriveRef>(d.get()));
   auto v = Verify(std::move(refs), VerifyOptions{});
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->verdict, Verdict::kIncomplete);
+}
+
+TEST_F(Journey, PreflightRefusesDrivesThatCannotHoldThePack) {
+  std::vector<std::unique_ptr<Drive>> drives;
+  std::vector<std::unique_ptr<Drive>> mem;
+  for (int i = 0; i < 4; i++) {
+    mem.push_back(NewMemDrive("mem" + std::to_string(i + 1)));
+    FaultPlan p;
+    if (i == 1) p.write_budget = 100'000;  // the source needs ~1.6 MB per drive
+    drives.push_back(std::make_unique<FaultDrive>(std::make_unique<DriveRef>(mem.back().get()), p));
+  }
+  PackOptions o;
+  o.source = src_.string();
+  o.parity = 1;
+  o.identity_path = id_path_;
+  o.work_dir = root_.string();
+  auto r = Pack(o, std::move(drives));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("drive 2"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("--force"), std::string::npos) << r.status().message();
+  for (auto& d : mem) {  // refused before touching anything
+    auto files = d->ListFiles("");
+    ASSERT_TRUE(files.ok());
+    EXPECT_TRUE(files->empty());
+  }
 }
 
 TEST_F(Journey, OfflineDriveDuringPackIsNamed) {

@@ -36,6 +36,8 @@ class Drive {
   virtual Status RemoveFile(const std::string& file) = 0;
   // Names of the regular files directly under `dir` ("" is the drive root).
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
+  // Bytes that can still be written, if the drive knows (Unavailable if not).
+  virtual Result<uint64_t> FreeBytes() { return Unavailable("free space unknown"); }
 };
 
 // Reads a whole file (capped at `max_size`, Corruption beyond).
@@ -68,6 +70,7 @@ class FaultDrive : public Drive {
   Status WriteFile(const std::string& file, std::span<const uint8_t> data) override;
   Status RemoveFile(const std::string& file) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+  Result<uint64_t> FreeBytes() override;
 
  private:
   struct State;

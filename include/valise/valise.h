@@ -63,6 +63,7 @@ struct PackOptions {
   // $VALISE_STATE_DIR, else $XDG_STATE_HOME/valise, else ~/.local/state/valise.
   std::string work_dir;
   uint64_t checkpoint_bytes = 256u << 20;  // data log bytes between checkpoints
+  bool force = false;                  // start even if the drives look too small
   int threads = 0;                     // worker threads, 0 = one per core
   size_t memory_budget = 256u << 20;   // bytes of stripes in flight
   ProgressFn progress;

@@ -68,7 +68,7 @@ struct PackArgs {
   std::string source, identity, segment = "8MiB", progress = "auto", work_dir, checkpoint = "256MiB";
   std::vector<std::string> to, recipients;
   int parity = 2, case_size = 0, compression = 1, threads = 0;
-  bool json = false;
+  bool json = false, force = false;
 };
 
 int CmdPack(const PackArgs& a) {
@@ -108,6 +108,7 @@ int CmdPack(const PackArgs& a) {
   o.threads = a.threads;
   o.work_dir = a.work_dir;
   o.checkpoint_bytes = *ckpt;
+  o.force = a.force;
   ProgressPrinter progress(WantProgress(a.progress), a.progress == "json");
   o.progress = progress.fn();
   o.warn = [&](const std::string& w) {
@@ -465,6 +466,8 @@ int main(int argc, char** argv) {
   pack->add_option("--progress", pa.progress, "auto (on a terminal), always, never, json")
       ->check(CLI::IsMember({"auto", "always", "never", "json"}))->expected(0, 1)->default_str("auto");
   pack->add_flag("--json", pa.json, "Print the result as JSON");
+  pack->add_flag("--force", pa.force,
+                 "Start even when a drive has less free space than the pack may need if nothing compresses");
 
   std::vector<std::string> dirs, paths, replace;
   std::string signer, identity, to, progress_mode = "auto";

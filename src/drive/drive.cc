@@ -146,4 +146,18 @@ Result<std::vector<std::string>> FaultDrive::ListFiles(const std::string& dir) {
   return base_->ListFiles(dir);
 }
 
+Result<uint64_t> FaultDrive::FreeBytes() {
+  int64_t budget = -1, written = 0;
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (state_->plan.offline) return IOError(Where() + ": drive offline (injected)");
+    budget = state_->plan.write_budget;
+    written = state_->written;
+  }
+  auto base = base_->FreeBytes();
+  if (budget < 0) return base;
+  uint64_t left = uint64_t(std::max<int64_t>(0, budget - written));
+  return base.ok() ? std::min(*base, left) : left;
+}
+
 }  // namespace valise

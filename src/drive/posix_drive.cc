@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -101,6 +102,12 @@ class PosixDrive : public Drive {
     std::string path = Path(file);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(path, errno);
     return Status::Ok();
+  }
+
+  Result<uint64_t> FreeBytes() override {
+    struct statvfs vfs;
+    if (::statvfs(root_.c_str(), &vfs) != 0) return ErrnoStatus(root_, errno);
+    return uint64_t(vfs.f_bavail) * vfs.f_frsize;
   }
 
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override {

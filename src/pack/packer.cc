@@ -160,6 +160,8 @@ class Packer {
   Status SealCatalog(const std::string& path);
   Status MaybeCheckpoint(bool force);
   Status InspectDrives(std::optional<Label>* resume_label);
+  Status Preflight(int k);
+  uint64_t NeedPerDrive(int k) const;
   void Warn(const std::string& w);
 
   const PackOptions& o_;
@@ -607,6 +609,31 @@ Status Packer::InspectDrives(std::optional<Label>* resume_label) {
   return Status::Ok();
 }
 
+// An upper bound of what each drive must hold: every byte stored raw (no
+// compression, no dedup), plus seals, bundles' slack, the catalog and the
+// stripe table. Compression and dedup usually bring the real need far below.
+uint64_t Packer::NeedPerDrive(int k) const {
+  uint64_t data = total_bytes_ + total_files_ * (kSealOverhead + 64);
+  uint64_t catalog = total_files_ * 400 + (1 << 20);
+  uint64_t stripes = (data + catalog) / stripe_bytes_ + 2 + data / std::max<uint64_t>(1, o_.checkpoint_bytes);
+  return (data + catalog) / uint64_t(k) + stripes * (64 + StripeRecordSize(int(drives_.size()))) + (64 << 10);
+}
+
+Status Packer::Preflight(int k) {
+  uint64_t need = NeedPerDrive(k);
+  for (size_t i = 0; i < drives_.size(); i++) {
+    auto free = drives_[i]->FreeBytes();
+    if (!free.ok() || *free >= need) continue;
+    std::string msg = "drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ") has " +
+                      HumanBytes(*free) + " free, but this pack may need up to " + HumanBytes(need) +
+                      " on each drive (if nothing compresses or dedups)";
+    if (!o_.force)
+      return ResourceExhausted(msg + ": use bigger drives or more of them, or pass --force if the data compresses well");
+    Warn(msg + "; going on because of --force");
+  }
+  return Status::Ok();
+}
+
 Status Packer::SealCatalog(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IOError("cannot reopen the catalog " + path + ": " + std::strerror(errno));
@@ -692,6 +719,7 @@ Result<PackStats> Packer::Run() {
   stats_.k = k;
   stats_.m = m;
   stripe_bytes_ = uint64_t(k) * o_.segment_size;
+  if (!resuming_) VALISE_RETURN_IF_ERROR(Preflight(k));
 
   // The pack's state (the catalog being built) lives on this host, kept
   // private, until the set is sealed; it is what a re-run resumes from.
@@ -815,6 +843,15 @@ Result<PackStats> Packer::Run() {
   catalog_.reset();
   if (!st.ok()) {
     if (st.code() == Code::kInvalidArgument) return st;
+    if (st.code() == Code::kResourceExhausted) {
+      uint64_t need = NeedPerDrive(k), done = 0;
+      for (int i = 0; i < n; i++) done = std::max(done, writer_->written(i));
+      return Status(st.code(), st.message() + ": the drive is full after " + HumanBytes(done) +
+                                   " of segments this run; the pack may need up to " +
+                                   HumanBytes(need > done ? need - done : 0) +
+                                   " more on each drive. Free space (or copy the drive to a bigger one) and "
+                                   "re-run the same command to resume");
+    }
     return st.With("pack stopped; the drives hold an incomplete pack: re-run the same command to resume");
   }
   for (size_t i = 0; i < old_records_.size() && i < records.size(); i++) records[i] = old_records_[i];
