@@ -202,14 +202,23 @@ class SetReader {
   virtual Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) = 0;
 };
 
+// Where pack and restore keep what lets an interrupted run resume:
+// $VALISE_STATE_DIR, else $XDG_STATE_HOME/valise, else ~/.local/state/valise.
+std::string DefaultStateDir();
+
 struct RestoreOptions {
   std::string to;
   std::vector<std::string> prefixes;
   ProgressFn progress;
+  // Resume: a journal in state_dir ("" = DefaultStateDir()) records how far
+  // the restore of this set into `to` got; a re-run skips files already
+  // restored whose size and mtime still match. Removed when the run ends.
+  std::string state_dir;
 };
 
 struct RestoreReport {
   uint64_t files = 0, dirs = 0, symlinks = 0, bytes = 0;
+  uint64_t skipped = 0;  // already restored by an interrupted run
   std::vector<std::string> failed;  // "path: why"
   double seconds = 0;
 };

@@ -394,6 +394,9 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   if (!paths.empty() && rep.files + rep.symlinks + rep.failed.size() == 0 && rep.dirs <= 1)
     return Fail(NotFound("nothing in the set matches the --path given"));
   double mbps = rep.seconds > 0 ? double(rep.bytes) / rep.seconds / 1e6 : 0;
+  if (rep.skipped)
+    std::printf("resumed: %llu files were already restored by an interrupted run and still match; skipped\n",
+                (unsigned long long)rep.skipped);
   std::printf("restored %llu files, %llu directories, %llu symlinks (%s) into %s in %.2f s (%.0f MB/s)\n",
               (unsigned long long)rep.files, (unsigned long long)rep.dirs, (unsigned long long)rep.symlinks,
               HumanBytesCli(rep.bytes).c_str(), to.c_str(), rep.seconds, mbps);

@@ -2,14 +2,19 @@
 // mtimes and symlinks. Each file is written under a temporary name and
 // renamed when complete, so a file that looks restored is restored.
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <set>
 #include <vector>
 
+#include "crypto/crypto.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -38,7 +43,46 @@ void SetTimes(const std::string& path, int64_t mtime_ns, bool symlink) {
   ::utimensat(AT_FDCWD, path.c_str(), ts, symlink ? AT_SYMLINK_NOFOLLOW : 0);
 }
 
+// The restore journal: "<watermark id>\n" then one failed id per line. Every
+// entry with an id up to the watermark was handled (restored, or failed and
+// listed). Written atomically after the restored files are synced.
+struct Journal {
+  std::string path;
+  int64_t watermark = 0;
+  std::set<int64_t> failed;
+
+  void Load() {
+    std::ifstream in(path);
+    if (!(in >> watermark)) watermark = 0;
+    int64_t id;
+    while (in >> id) failed.insert(id);
+  }
+  void Save(const std::string& out_dir) {
+    int dfd = ::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::syncfs(dfd);  // the files the watermark vouches for are on disk first
+      ::close(dfd);
+    }
+    std::string tmp = path + ".tmp";
+    {
+      std::ofstream o(tmp, std::ios::trunc);
+      o << watermark << "\n";
+      for (int64_t id : failed) o << id << "\n";
+    }
+    ::rename(tmp.c_str(), path.c_str());
+  }
+};
+
+bool MatchesOnDisk(const std::string& path, const FileInfo& f) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  return uint64_t(st.st_size) == f.size &&
+         int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec == f.mtime_ns;
+}
+
 }  // namespace
+
+std::string DefaultStateDir();
 
 Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
@@ -49,6 +93,23 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     return InvalidArgument("cannot create " + to + ": " + std::strerror(errno));
   struct stat st;
   if (::stat(to.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return InvalidArgument(to + " is not a directory");
+
+  // The journal of this (set, destination, paths): resume where a killed run stopped.
+  char real[PATH_MAX];
+  std::string key = reader.set_id() + "\n" + (::realpath(to.c_str(), real) ? real : to);
+  for (auto& p : opts.prefixes) key += "\n" + p;
+  Hash32 kh = Sha256(AsSpan(key));
+  std::string state_dir = opts.state_dir.empty() ? DefaultStateDir() : opts.state_dir;
+  for (size_t pos = 1; pos <= state_dir.size(); pos++)
+    if (pos == state_dir.size() || state_dir[pos] == '/') ::mkdir(state_dir.substr(0, pos).c_str(), 0700);
+  Journal journal;
+  journal.path = state_dir + "/restore-" + ToHex(ByteSpan(kh.data(), 12)) + ".journal";
+  journal.Load();
+  auto last_save = std::chrono::steady_clock::now();
+  uint64_t since_save_files = 0, since_save_bytes = 0;
+  // Save the journal every 1000 files, 64 MiB or 5 s (tests lower the count).
+  uint64_t save_every_files = 1000;
+  if (const char* e = std::getenv("VALISE_RESTORE_JOURNAL_FILES")) save_every_files = std::max(1L, std::atol(e));
 
   uint64_t total = 0, total_files = 0;
   VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
@@ -77,6 +138,11 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
         rep.symlinks++;
         return Status::Ok();
       case FileType::kFile: {
+        if (f.id <= journal.watermark && !journal.failed.count(f.id) && MatchesOnDisk(path, f)) {
+          rep.skipped++;
+          rep.bytes += f.size;
+          return Status::Ok();
+        }
         size_t slash = path.rfind('/');
         std::string tmp = path.substr(0, slash + 1) + ".valise-partial-" + path.substr(slash + 1);
         int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -100,6 +166,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
           ::unlink(tmp.c_str());
           if (st.code() == Code::kIOError || st.code() == Code::kResourceExhausted) return st;
           rep.failed.push_back(f.path + ": " + st.message());
+          journal.failed.insert(f.id);
           return Status::Ok();
         }
         SetTimes(tmp, f.mtime_ns, false);
@@ -107,6 +174,14 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
           return IOError("cannot rename " + tmp + ": " + std::strerror(errno));
         rep.files++;
         if (opts.progress) opts.progress({"restore", rep.bytes, total, rep.files, total_files});
+        if (f.id > journal.watermark) journal.watermark = f.id;
+        since_save_bytes += f.size;
+        if (++since_save_files >= save_every_files || since_save_bytes >= (64u << 20) ||
+            std::chrono::steady_clock::now() - last_save > std::chrono::seconds(5)) {
+          journal.Save(to);
+          last_save = std::chrono::steady_clock::now();
+          since_save_files = since_save_bytes = 0;
+        }
         return Status::Ok();
       }
     }
@@ -119,7 +194,11 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
       SetTimes(path, it->mtime_ns, false);
     }
   }
-  VALISE_RETURN_IF_ERROR(st_all);
+  if (!st_all.ok()) {
+    journal.Save(to);  // an I/O error (disk full...): a re-run resumes here
+    return st_all;
+  }
+  ::unlink(journal.path.c_str());
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }
