@@ -89,13 +89,14 @@ Result<std::unique_ptr<CatalogWriter>> CatalogWriter::Create(const std::string& 
   if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                       nullptr) != SQLITE_OK)
     return SqlError(impl->db, "create " + path);
+  sqlite3_busy_timeout(impl->db, 30000);  // WAL recovery and checkpoints can hold a lock briefly
   // WAL: the walker reads committed rows on its own connection while the
   // committer writes; a checkpoint's COMMIT is the pack's durable point.
   VALISE_RETURN_IF_ERROR(Exec(impl->db,
                               "PRAGMA page_size=16384; PRAGMA auto_vacuum=FULL; PRAGMA journal_mode=WAL;"
                               "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"));
   VALISE_RETURN_IF_ERROR(Exec(impl->db, kSchema));
-  VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN"));
+  VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN IMMEDIATE"));
   VALISE_RETURN_IF_ERROR(impl->Prepare());
   return std::unique_ptr<CatalogWriter>(new CatalogWriter(std::move(impl)));
 }
@@ -104,8 +105,9 @@ Result<std::unique_ptr<CatalogWriter>> CatalogWriter::OpenForResume(const std::s
   auto impl = std::make_unique<Impl>();
   if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
     return SqlError(impl->db, "reopen " + path);
+  sqlite3_busy_timeout(impl->db, 30000);
   VALISE_RETURN_IF_ERROR(Exec(impl->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"));
-  VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN"));
+  VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN IMMEDIATE"));
   VALISE_RETURN_IF_ERROR(impl->Prepare());
   return std::unique_ptr<CatalogWriter>(new CatalogWriter(std::move(impl)));
 }
@@ -123,7 +125,7 @@ Status CatalogWriter::Checkpoint(const std::vector<std::pair<uint64_t, Bytes>>& 
   }
   for (auto& [k, v] : meta) VALISE_RETURN_IF_ERROR(SetMeta(k, v));
   VALISE_RETURN_IF_ERROR(Exec(impl_->db, "COMMIT"));
-  return Exec(impl_->db, "BEGIN");
+  return Exec(impl_->db, "BEGIN IMMEDIATE");
 }
 
 Status CatalogWriter::CleanupForResume(uint64_t durable_end) {
@@ -252,7 +254,7 @@ Status CatalogWriter::ExportFinal(const std::string& path) {
   VALISE_RETURN_IF_ERROR(vac.Prepare(impl_->db, "VACUUM INTO ?"));
   sqlite3_bind_text(vac.s, 1, path.c_str(), -1, SQLITE_STATIC);
   int rc = sqlite3_step(vac.s);
-  VALISE_RETURN_IF_ERROR(Exec(impl_->db, "BEGIN"));
+  VALISE_RETURN_IF_ERROR(Exec(impl_->db, "BEGIN IMMEDIATE"));
   if (rc != SQLITE_DONE) return SqlError(impl_->db, "export");
   sqlite3* out = nullptr;
   if (sqlite3_open_v2(path.c_str(), &out, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
@@ -282,6 +284,7 @@ Result<std::unique_ptr<CatalogLookup>> CatalogLookup::Open(const std::string& pa
   auto impl = std::make_unique<Impl>();
   if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
     return SqlError(impl->db, "open " + path);
+  sqlite3_busy_timeout(impl->db, 30000);
   VALISE_RETURN_IF_ERROR(impl->child.Prepare(impl->db, "SELECT * FROM entries WHERE parent=? AND name=?"));
   VALISE_RETURN_IF_ERROR(impl->small.Prepare(impl->db, "SELECT chunk, off, len FROM small WHERE mac=?"));
   return std::unique_ptr<CatalogLookup>(new CatalogLookup(std::move(impl)));
