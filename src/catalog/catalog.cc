@@ -332,6 +332,13 @@ Status CatalogReader::ForEachEntry(
   int rc;
   while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
     Entry e = ReadEntry(s.s);
+    // Only the root (id 1) has no parent and no name; every other name is
+    // one path component. Anything else is a hostile or broken catalog.
+    bool root = e.id == 1 && e.parent == 0;
+    if (!root && (e.parent == 0 || e.name.empty() || e.name == "." || e.name == ".." ||
+                  e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos))
+      return Corruption("catalog entry " + std::to_string(e.id) + " has an impossible name or parent");
+    if (root && e.kind != EntryKind::kDir) return Corruption("catalog root is not a directory");
     std::string path;
     if (e.parent != 0) {
       auto it = dirs.find(e.parent);
@@ -483,15 +490,26 @@ Result<std::vector<int64_t>> CatalogReader::FilesTouchingRange(uint64_t lo, uint
 Result<std::string> CatalogReader::PathOf(int64_t entry) {
   Stmt s;
   VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT parent,name FROM entries WHERE id=?"));
-  std::string path;
+  // Names collected leaf first and joined once; a cycle or an absurd depth
+  // or length (a hostile catalog) is Corruption, never a hang.
+  std::vector<std::string> names;
+  size_t total = 0;
   int64_t id = entry;
-  for (int depth = 0; id > 1 && depth < 4096; depth++) {
+  while (id > 1) {
+    if (names.size() >= 4096 || total > (1u << 20))
+      return Corruption("catalog path of entry " + std::to_string(entry) + " is too deep or long (a cycle?)");
     sqlite3_bind_int64(s.s, 1, id);
     if (sqlite3_step(s.s) != SQLITE_ROW) return Corruption("catalog path broken at entry " + std::to_string(id));
-    std::string name = ColText(s.s, 1);
+    names.push_back(ColText(s.s, 1));
+    total += names.back().size() + 1;
     id = sqlite3_column_int64(s.s, 0);
     s.Reset();
-    path = path.empty() ? name : name + "/" + path;
+  }
+  std::string path;
+  path.reserve(total);
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    if (!path.empty()) path += '/';
+    path += *it;
   }
   return path;
 }

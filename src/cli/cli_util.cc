@@ -150,6 +150,7 @@ Result<uint64_t> ParseSize(const std::string& text) {
       {"M", 1ull << 20}, {"MiB", 1ull << 20}, {"G", 1ull << 30}, {"GiB", 1ull << 30}};
   auto it = kUnits.find(unit);
   if (it == kUnits.end()) return InvalidArgument("'" + text + "': unknown unit '" + unit + "' (use KiB, MiB or GiB)");
+  if (v > UINT64_MAX / it->second) return InvalidArgument("'" + text + "' is too large");
   return v * it->second;
 }
 

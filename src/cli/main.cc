@@ -75,6 +75,8 @@ int CmdPack(const PackArgs& a) {
   std::vector<std::string> warnings;
   auto seg = ParseSize(a.segment);
   if (!seg.ok()) return Fail(seg.status());
+  if (*seg < 4096 || *seg > (1u << 30) || *seg % 64 != 0)
+    return Fail(InvalidArgument("--segment-size " + a.segment + ": must be a multiple of 64 bytes from 4KiB to 1GiB"));
   auto ckpt = ParseSize(a.checkpoint);
   if (!ckpt.ok()) return Fail(ckpt.status());
   if (*ckpt == 0) return Fail(InvalidArgument("--checkpoint-every must be more than 0"));

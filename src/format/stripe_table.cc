@@ -60,8 +60,8 @@ Result<std::vector<StripeRecord>> ParseStripeTable(ByteSpan bytes, const SetId& 
     uint8_t kind = p[8];
     rec.shard_len = GetU32(p + 12);
     rec.data_len = GetU64(p + 16);
-    if (rec.stripe != i || kind > 1 || rec.shard_len == 0 || rec.shard_len > segment_size ||
-        rec.data_len == 0)
+    if (rec.stripe != i || kind > 1 || (p[9] | p[10] | p[11]) != 0 || rec.shard_len == 0 ||
+        rec.shard_len > segment_size || rec.data_len == 0)
       return bad("record " + std::to_string(i) + " is inconsistent");
     rec.kind = StripeKind(kind);
     rec.hashes.resize(n);

@@ -117,26 +117,49 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     return Status::Ok();
   }));
   std::vector<FileInfo> dirs;  // modes and mtimes set last, deepest first
+  std::set<std::string> safe_dirs = {""};  // directories made here and checked to be real ones
   Status st_all = reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
     if (!SafeName(f.path)) {
       rep.failed.push_back(f.path + ": unsafe name in catalog, not restored");
       return Status::Ok();
     }
     std::string path = f.path.empty() ? to : to + "/" + f.path;
+    // Everything is created inside a directory this restore made (or `to`)
+    // and checked to be a real directory: a catalog can never make restore
+    // write through a symlink it planted, or outside `to`.
+    size_t cut = f.path.rfind('/');
+    std::string parent = cut == std::string::npos ? "" : f.path.substr(0, cut);
+    if (!f.path.empty() && !safe_dirs.count(parent)) {
+      rep.failed.push_back(f.path + ": its directory could not be restored safely, not restored");
+      return Status::Ok();
+    }
     switch (f.type) {
-      case FileType::kDir:
+      case FileType::kDir: {
         if (!f.path.empty() && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
           return IOError("cannot create directory " + path + ": " + std::strerror(errno));
+        struct stat ds;
+        if (::lstat(path.c_str(), &ds) != 0 || !S_ISDIR(ds.st_mode)) {
+          rep.failed.push_back(f.path + ": something that is not a directory is in the way, not restored");
+          return Status::Ok();
+        }
+        safe_dirs.insert(f.path);
         dirs.push_back(f);
         rep.dirs++;
         return Status::Ok();
-      case FileType::kSymlink:
+      }
+      case FileType::kSymlink: {
+        struct stat ls;
+        if (::lstat(path.c_str(), &ls) == 0 && S_ISDIR(ls.st_mode)) {
+          rep.failed.push_back(f.path + ": a directory is in the way of this symlink, not restored");
+          return Status::Ok();
+        }
         ::unlink(path.c_str());
         if (::symlink(f.target.c_str(), path.c_str()) != 0)
           return IOError("cannot create symlink " + path + ": " + std::strerror(errno));
         SetTimes(path, f.mtime_ns, true);
         rep.symlinks++;
         return Status::Ok();
+      }
       case FileType::kFile: {
         if (f.id <= journal.watermark && !journal.failed.count(f.id) && MatchesOnDisk(path, f)) {
           rep.skipped++;
@@ -145,7 +168,12 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
         }
         size_t slash = path.rfind('/');
         std::string tmp = path.substr(0, slash + 1) + ".valise-partial-" + path.substr(slash + 1);
-        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        struct stat fs_;
+        if (::lstat(path.c_str(), &fs_) == 0 && S_ISDIR(fs_.st_mode)) {
+          rep.failed.push_back(f.path + ": a directory is in the way of this file, not restored");
+          return Status::Ok();
+        }
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) return IOError("cannot create " + tmp + ": " + std::strerror(errno));
         Status st = reader.ReadFile(f, [&](const uint8_t* p, size_t n) -> Status {
           while (n > 0) {
@@ -189,6 +217,8 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   });
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     std::string path = it->path.empty() ? to : to + "/" + it->path;
+    struct stat ds;
+    if (::lstat(path.c_str(), &ds) != 0 || !S_ISDIR(ds.st_mode)) continue;  // never through a symlink
     if (!it->path.empty() || opts.prefixes.empty()) {
       ::chmod(path.c_str(), it->mode & 07777);
       SetTimes(path, it->mtime_ns, false);
