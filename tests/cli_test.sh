@@ -482,6 +482,29 @@ expect_rc 3 v restore "${SD[@]}" --identity "$SITE_ID" --to "$T/incomplete.out"
 rm -rf "$S" "$T/incomplete.out"
 
 ############################################################################
+echo "== 15. hard links, special files, --signer, --case-size"
+S=$T/special
+mkdir -p "$S/src/sub"
+head -c 5000 /dev/urandom > "$S/src/orig.bin"
+ln "$S/src/orig.bin" "$S/src/sub/hardlink.bin"
+mkfifo "$S/src/a.fifo"
+expect_rc 0 v pack "$S/src" --to "$S/d1" "$S/d2" "$S/d3" --parity 1 --identity "$SENDER_ID" --case-size 2
+check "pack warns, naming the hard link and what it links to" out_has 'sub/hardlink.bin is a hard link to orig.bin'
+check "pack warns, naming the skipped fifo" out_has 'skipped a.fifo: special file'
+check "pack warns that losing a case of 2 with parity 1 loses data" out_has 'losing one whole case would lose data'
+expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" --identity "$SENDER_ID" --to "$S/out"
+check "the hard-linked file is restored with the same bytes" cmp -s "$S/src/orig.bin" "$S/out/sub/hardlink.bin"
+check "the fifo is not restored" test ! -e "$S/out/a.fifo"
+SENDER_R=$(v pubkey "$SENDER_ID")
+SITE_R=$(v pubkey "$SITE_ID")
+expect_rc 0 v verify "$S/d1" "$S/d2" "$S/d3" --signer "$SENDER_R"
+expect_rc 3 v verify "$S/d1" "$S/d2" "$S/d3" --signer "$SITE_R"
+check "pinning another signer names the mismatch" out_has 'not by the pinned signer'
+expect_rc 0 v verify "$S/d1" "$S/d2" "$S/d3"
+check "verify groups drives by case" out_has 'case 2'
+rm -rf "$S"
+
+############################################################################
 echo
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

@@ -74,7 +74,15 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const std::stri
   if (cands.empty()) {
     reports_ = others;
     for (auto& r : reports_) Warn(r.where + ": " + r.problems.front());
-    if (pinned) return Unavailable("none of the given directories is a drive signed by " + signer);
+    if (pinned) {
+      std::string seen;
+      for (auto& r : reports_)
+        if (!r.problems.empty() && r.problems.front().find("pinned signer") != std::string::npos) {
+          seen = " (" + r.where + " is " + r.problems.front() + ")";
+          break;
+        }
+      return Corruption("none of the given directories is a drive signed by " + signer + seen);
+    }
     return Unavailable("none of the given directories is a readable valise drive");
   }
   // The set is the header most drives agree on; then the root most agree on.
