@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs dependencies, builds, runs
 # every test (unit, journey through fault-injecting drives, CLI end to end on
 # real directories), then the unit and journey tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the pipeline (journey tests)
+# under ThreadSanitizer.
 # Set VALISE_WERROR=ON to make warnings errors (CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,8 @@ BUILD_DIR=build-asan scripts/build.sh -DCMAKE_BUILD_TYPE=Debug -DVALISE_SANITIZE
   -DVALISE_WERROR="$WERROR" -DVALISE_TESTS=ON
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -L unit
+
+echo "== ThreadSanitizer build of the pipeline (pack, verify, repair and read threads)"
+BUILD_DIR=build-tsan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVALISE_SANITIZE=thread \
+  -DVALISE_WERROR="$WERROR" -DVALISE_TESTS=ON
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/valise_unit_tests --gtest_filter='Journey*'
