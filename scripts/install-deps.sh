@@ -7,10 +7,9 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libssl-dev libsodium-dev libisal-dev libzstd-dev libsqlite3-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libfuse3-dev fuse3 rsync
-  python3 xxd
+  python3 xxd bc
+  clang libclang-rt-14-dev
 )
-# Extra tools the sanitizer build uses in CI.
-if [[ "${1:-}" == "--ci" ]]; then PACKAGES+=(clang); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

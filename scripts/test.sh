@@ -3,7 +3,7 @@
 # every test (unit, journey through fault-injecting drives, CLI end to end on
 # real directories), then the unit and journey tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the pipeline (journey tests)
-# under ThreadSanitizer.
+# under ThreadSanitizer, then every libFuzzer harness for FUZZ_SECONDS (30) each.
 # Set VALISE_WERROR=ON to make warnings errors (CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +25,6 @@ echo "== ThreadSanitizer build of the pipeline (pack, verify, repair and read th
 BUILD_DIR=build-tsan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVALISE_SANITIZE=thread \
   -DVALISE_WERROR="$WERROR" -DVALISE_TESTS=ON
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 -R '^Journey\.'
+
+echo "== libFuzzer harnesses (fuzz/, docs/fuzzing.md), ${FUZZ_SECONDS:-30}s each"
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh
