@@ -12,7 +12,8 @@
 //  - An accepted path is "" (the root) or a relative path whose every
 //    '/'-separated component is non-empty, not "." or "..", and holds no
 //    NUL; so joining it under --to can never name anything outside --to
-//    lexically (symlinks are another matter: see fuzz_catalog's oracle).
+//    lexically (symlinks are another matter: fuzz_catalog runs the real
+//    Restore in a sandbox for that).
 //  - Agreement with an independent lexical check: normalising
 //    "to/" + path component by component never climbs above "to".
 #include "read/restore.cc"  // NOLINT: reaches the anonymous-namespace SafeName

@@ -335,6 +335,8 @@ Status CatalogReader::ForEachEntry(
     // Only the root (id 1) has no parent and no name; every other name is
     // one path component. Anything else is a hostile or broken catalog.
     bool root = e.id == 1 && e.parent == 0;
+    if (e.kind != EntryKind::kDir && e.kind != EntryKind::kFile && e.kind != EntryKind::kSymlink)
+      return Corruption("catalog entry " + std::to_string(e.id) + " has an unknown kind");
     if (!root && (e.parent == 0 || e.name.empty() || e.name == "." || e.name == ".." ||
                   e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos))
       return Corruption("catalog entry " + std::to_string(e.id) + " has an impossible name or parent");

@@ -89,8 +89,13 @@ Status KeyedSet::DecodeCatalog(const std::string& work_dir) {
 }
 
 Status KeyedSet::ReadChunk(const ChunkRow& row, Bytes* plain) {
-  Bytes sealed(row.stored);
+  // Chunks are at most 4 MiB (bundles a little over 1 MiB): a row claiming
+  // more is not ours, and is refused before anything is allocated for it.
+  constexpr uint32_t kMaxChunk = 64u << 20;
+  if (row.stored > kMaxChunk || row.plain > kMaxChunk)
+    return Corruption("catalog lists a chunk of impossible size");
   if (row.stored < kSealOverhead) return Corruption("catalog lists a chunk shorter than its seal");
+  Bytes sealed(row.stored);
   Bytes opened(row.stored - kSealOverhead);
   Bytes aad = ChunkAad(row);
   Status st = view_->ReadLogChecked(StripeKind::kData, row.addr, row.stored, sealed.data(),
