@@ -505,6 +505,22 @@ check "verify groups drives by case" out_has 'case 2'
 rm -rf "$S"
 
 ############################################################################
+echo "== 16. a file growing while it is packed"
+S=$T/growing
+mkdir -p "$S/src"
+head -c 40000000 /dev/urandom > "$S/src/log.bin"
+( for i in $(seq 400); do head -c 100000 /dev/urandom >> "$S/src/log.bin"; sleep 0.005; done ) &
+GROWER=$!
+expect_rc 0 v pack "$S/src" --to "$S/d1" "$S/d2" "$S/d3" --parity 1 --identity "$SENDER_ID"
+wait $GROWER
+check "pack names the file that changed while it was read" out_has 'log.bin changed while being packed'
+expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" --identity "$SENDER_ID" --to "$S/out"
+GOT=$(stat -c %s "$S/out/log.bin")
+check "what was stored is exactly a prefix of the file (the bytes read, no mix)" \
+  cmp -s "$S/out/log.bin" <(head -c "$GOT" "$S/src/log.bin")
+rm -rf "$S"
+
+############################################################################
 echo
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]
