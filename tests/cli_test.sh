@@ -521,6 +521,29 @@ check "what was stored is exactly a prefix of the file (the bytes read, no mix)"
 rm -rf "$S"
 
 ############################################################################
+echo "== 17. a segment file swapped between two drives; a drive from an earlier pack of the same data"
+S=$T/swap
+mkdir -p "$S/src"
+head -c 3000000 /dev/urandom > "$S/src/a.bin"
+echo "hello" > "$S/src/b.txt"
+# Parity 2: a swap damages two shards of one stripe, which is still recoverable.
+v pack "$S/src" --to "$S/d1" "$S/d2" "$S/d3" "$S/d4" --parity 2 --identity "$SENDER_ID" --segment-size 64KiB >/dev/null 2>&1
+v pack "$S/src" --to "$S/old1" "$S/old2" "$S/old3" "$S/old4" --parity 2 --identity "$SENDER_ID" --segment-size 64KiB >/dev/null 2>&1
+SEG=seg/000000/0000000004.seg
+mv "$S/d2/$SEG" "$S/swap.tmp"; mv "$S/d3/$SEG" "$S/d2/$SEG"; mv "$S/swap.tmp" "$S/d3/$SEG"
+expect_rc 1 v verify "$S/d1" "$S/d2" "$S/d3" "$S/d4"
+check "the swap is named on drive 2" drive_line_flagged 2
+check "the swap is named on drive 3" drive_line_flagged 3
+check "verify names stripe 4" out_has 'stripe 4'
+expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" "$S/d4" --identity "$SENDER_ID" --to "$S/out"
+check "restore after the swap is bit-exact" diff -r "$S/src" "$S/out"
+expect_rc 0 v repair "$S/d1" "$S/d2" "$S/d3" "$S/d4"
+expect_rc 0 v verify "$S/d1" "$S/d2" "$S/d3" "$S/d4"
+expect_rc 1 v verify "$S/d1" "$S/old2" "$S/d3" "$S/d4"
+check "the earlier pack's drive is named as another set" out_has 'another set'
+rm -rf "$S"
+
+############################################################################
 echo
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]
