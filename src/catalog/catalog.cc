@@ -381,6 +381,17 @@ Result<std::optional<Entry>> CatalogReader::Lookup(const std::string& path) {
   return std::optional<Entry>(cur);
 }
 
+// Columns entry, file_off, chunk, chunk_off, len.
+static Extent ReadExtent(sqlite3_stmt* s) {
+  Extent x;
+  x.entry = sqlite3_column_int64(s, 0);
+  x.file_off = uint64_t(sqlite3_column_int64(s, 1));
+  x.chunk = sqlite3_column_int64(s, 2);
+  x.chunk_off = uint32_t(sqlite3_column_int64(s, 3));
+  x.len = uint32_t(sqlite3_column_int64(s, 4));
+  return x;
+}
+
 Result<std::vector<Extent>> CatalogReader::Extents(int64_t entry) {
   Stmt s;
   VALISE_RETURN_IF_ERROR(s.Prepare(
@@ -388,15 +399,7 @@ Result<std::vector<Extent>> CatalogReader::Extents(int64_t entry) {
   sqlite3_bind_int64(s.s, 1, entry);
   std::vector<Extent> out;
   int rc;
-  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
-    Extent x;
-    x.entry = sqlite3_column_int64(s.s, 0);
-    x.file_off = uint64_t(sqlite3_column_int64(s.s, 1));
-    x.chunk = sqlite3_column_int64(s.s, 2);
-    x.chunk_off = uint32_t(sqlite3_column_int64(s.s, 3));
-    x.len = uint32_t(sqlite3_column_int64(s.s, 4));
-    out.push_back(x);
-  }
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) out.push_back(ReadExtent(s.s));
   if (rc != SQLITE_DONE) return SqlError(impl_->db, "read extents");
   return out;
 }
@@ -415,15 +418,7 @@ Result<std::vector<Extent>> CatalogReader::ExtentsInRange(int64_t entry, uint64_
   sqlite3_bind_int64(s.s, 3, int64_t(offset + len));
   std::vector<Extent> out;
   int rc;
-  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
-    Extent x;
-    x.entry = sqlite3_column_int64(s.s, 0);
-    x.file_off = uint64_t(sqlite3_column_int64(s.s, 1));
-    x.chunk = sqlite3_column_int64(s.s, 2);
-    x.chunk_off = uint32_t(sqlite3_column_int64(s.s, 3));
-    x.len = uint32_t(sqlite3_column_int64(s.s, 4));
-    out.push_back(x);
-  }
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) out.push_back(ReadExtent(s.s));
   if (rc != SQLITE_DONE) return SqlError(impl_->db, "read extents");
   return out;
 }

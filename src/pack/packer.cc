@@ -157,6 +157,7 @@ class Packer {
   Status Emit(std::unique_ptr<Item> item);
   void WorkerMain();
   Status Commit(Item& item);
+  Result<int64_t> StoreOnce(Item& item);
   Status SealCatalog(const std::string& path);
   Status MaybeCheckpoint(bool force);
   Status InspectDrives(std::optional<Label>* resume_label);
@@ -473,6 +474,22 @@ void Packer::WorkerMain() {
   }
 }
 
+// The id of the stored chunk with this item's keyed hash: an earlier one
+// (dedup), or this item's own, appended to the data log now.
+Result<int64_t> Packer::StoreOnce(Item& item) {
+  VALISE_ASSIGN_OR_RETURN(auto found, catalog_->FindChunk(item.row.mac));
+  if (found) {
+    stats_.chunks_deduped++;
+    return *found;
+  }
+  item.row.id = item.seq;
+  item.row.addr = writer_->Append(item.sealed);
+  stats_.chunks++;
+  stats_.bytes_stored += item.sealed.size();
+  VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
+  return item.seq;
+}
+
 Status Packer::Commit(Item& item) {
   switch (item.type) {
     case Item::kEntry:
@@ -483,18 +500,7 @@ Status Packer::Commit(Item& item) {
       }
       return catalog_->AddEntry(item.entry);
     case Item::kChunk: {
-      VALISE_ASSIGN_OR_RETURN(auto found, catalog_->FindChunk(item.row.mac));
-      int64_t id = item.seq;
-      if (found) {
-        id = *found;
-        stats_.chunks_deduped++;
-      } else {
-        item.row.id = id;
-        item.row.addr = writer_->Append(item.sealed);
-        stats_.chunks++;
-        stats_.bytes_stored += item.sealed.size();
-        VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
-      }
+      VALISE_ASSIGN_OR_RETURN(int64_t id, StoreOnce(item));
       VALISE_RETURN_IF_ERROR(catalog_->AddExtent({item.file_entry, item.file_off, id, 0, item.row.plain}));
       return MaybeCheckpoint(false);
     }
@@ -502,20 +508,10 @@ Status Packer::Commit(Item& item) {
       int64_t id = item.seq;
       if (item.row.plain > 0) {
         // A bundle can equal a chunk already stored (a small file identical
-        // to the tail of a large one): point at that chunk instead, and
-        // remember the alias for small files that will name this bundle.
-        VALISE_ASSIGN_OR_RETURN(auto found, catalog_->FindChunk(item.row.mac));
-        if (found) {
-          id = *found;
-          bundle_alias_[item.seq] = id;
-          stats_.chunks_deduped++;
-        } else {
-          item.row.id = id;
-          item.row.addr = writer_->Append(item.sealed);
-          stats_.chunks++;
-          stats_.bytes_stored += item.sealed.size();
-          VALISE_RETURN_IF_ERROR(catalog_->AddChunk(item.row));
-        }
+        // to the tail of a large one): then small files that will name this
+        // bundle by its sequence number are pointed at that chunk instead.
+        VALISE_ASSIGN_OR_RETURN(id, StoreOnce(item));
+        if (id != item.seq) bundle_alias_[item.seq] = id;
       }
       for (size_t i = 0; i < item.extents.size(); i++) {
         Extent x = item.extents[i];
