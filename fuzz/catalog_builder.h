@@ -5,6 +5,8 @@
 #pragma once
 
 #include <sqlite3.h>
+
+#include "catalog/catalog.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,18 +17,8 @@
 
 namespace valise::fuzz {
 
-// The schema of docs/format.md §8.2 (a copy of src/catalog/catalog.cc's).
-inline constexpr const char* kCatalogSchema = R"(
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE entries(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name BLOB NOT NULL,
-  kind INTEGER NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-  size INTEGER NOT NULL, target BLOB);
-CREATE TABLE chunks(id INTEGER PRIMARY KEY, mac BLOB NOT NULL, addr INTEGER NOT NULL,
-  stored INTEGER NOT NULL, plain INTEGER NOT NULL, flags INTEGER NOT NULL);
-CREATE UNIQUE INDEX chunks_mac ON chunks(mac);
-CREATE TABLE extents(entry INTEGER NOT NULL, file_off INTEGER NOT NULL, chunk INTEGER NOT NULL,
-  chunk_off INTEGER NOT NULL, len INTEGER NOT NULL, PRIMARY KEY(entry, file_off)) WITHOUT ROWID;
-)";
+// The delivered catalog's tables, from src/catalog (not a copy).
+inline const char* const kCatalogSchema = valise::CatalogTablesSql();
 
 // Reads the operation program; returns zeros once the input is used up.
 class Decoder {

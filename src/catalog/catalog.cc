@@ -26,6 +26,10 @@ CREATE TABLE chunks(id INTEGER PRIMARY KEY, mac BLOB NOT NULL, addr INTEGER NOT 
 CREATE UNIQUE INDEX chunks_mac ON chunks(mac);
 CREATE TABLE extents(entry INTEGER NOT NULL, file_off INTEGER NOT NULL, chunk INTEGER NOT NULL,
   chunk_off INTEGER NOT NULL, len INTEGER NOT NULL, PRIMARY KEY(entry, file_off)) WITHOUT ROWID;
+)";
+
+// Pack-time tables: not part of the delivered catalog (ExportFinal drops them).
+constexpr const char* kPackSchema = R"(
 CREATE TABLE small(mac BLOB PRIMARY KEY, chunk INTEGER NOT NULL, off INTEGER NOT NULL,
   len INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE pack_stripes(stripe INTEGER PRIMARY KEY, rec BLOB NOT NULL);
@@ -66,6 +70,8 @@ std::string ColText(sqlite3_stmt* s, int i) {
 
 }  // namespace
 
+const char* CatalogTablesSql() { return kSchema; }
+
 struct CatalogWriter::Impl {
   sqlite3* db = nullptr;
   Stmt add_entry, find_chunk, add_chunk, add_extent, set_meta, add_small;
@@ -96,6 +102,7 @@ Result<std::unique_ptr<CatalogWriter>> CatalogWriter::Create(const std::string& 
                               "PRAGMA page_size=16384; PRAGMA auto_vacuum=FULL; PRAGMA journal_mode=WAL;"
                               "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"));
   VALISE_RETURN_IF_ERROR(Exec(impl->db, kSchema));
+  VALISE_RETURN_IF_ERROR(Exec(impl->db, kPackSchema));
   VALISE_RETURN_IF_ERROR(Exec(impl->db, "BEGIN IMMEDIATE"));
   VALISE_RETURN_IF_ERROR(impl->Prepare());
   return std::unique_ptr<CatalogWriter>(new CatalogWriter(std::move(impl)));

@@ -50,6 +50,11 @@ struct Extent {
   uint32_t len = 0;
 };
 
+// The SQL that creates a delivered catalog's tables (docs/format.md); the
+// read indexes are added when the catalog is exported. Shared with the fuzz
+// harnesses that build hostile catalogs.
+const char* CatalogTablesSql();
+
 // Authenticated data for sealing a chunk: binds the sealed bytes to their
 // plaintext's keyed hash, length and flags.
 Bytes ChunkAad(const ChunkRow& c);
