@@ -450,7 +450,7 @@ int main(int argc, char** argv) {
   pubkey->add_option("identity", pubkey_in, "Identity file")->required();
 
   PackArgs pa;
-  auto* pack = app.add_subcommand("pack", "Pack a directory onto new drives (k data + m parity)");
+  auto* pack = app.add_subcommand("pack", "Pack a directory onto new drives (k data + m parity); re-run it to resume an interrupted pack");
   pack->add_option("source", pa.source, "Directory to pack (stored relative to it)")->required();
   pack->add_option("--to", pa.to, "Drive directories, numbered 1.. in this order (created if missing, must be empty)")
       ->required()->expected(2, 64);
