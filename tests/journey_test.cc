@@ -11,6 +11,7 @@
 
 #include "crypto/crypto.h"
 #include "format/layout.h"
+#include "test_util.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -18,32 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A non-owning Drive that forwards to another, so a test keeps its drives
-// across Pack, Verify and SetReader (which each take ownership).
-class DriveRef : public Drive {
- public:
-  explicit DriveRef(Drive* d) : d_(d) {}
-  std::string Where() const override { return d_->Where(); }
-  Result<size_t> ReadAt(const std::string& f, uint64_t o, uint8_t* b, size_t n) override { return d_->ReadAt(f, o, b, n); }
-  Result<uint64_t> FileSize(const std::string& f) override { return d_->FileSize(f); }
-  Status WriteFile(const std::string& f, std::span<const uint8_t> d) override { return d_->WriteFile(f, d); }
-  Status RemoveFile(const std::string& f) override { return d_->RemoveFile(f); }
-  Result<std::vector<std::string>> ListFiles(const std::string& d) override { return d_->ListFiles(d); }
-
- private:
-  Drive* d_;
-};
-
-std::string RandomBytesString(std::mt19937_64& rng, size_t n) {
-  std::string s(n, '\0');
-  for (auto& c : s) c = char(rng());
-  return s;
-}
-
-void WriteFileBytes(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << data;
-}
+using testing_util::DriveRef;
+using testing_util::RandomBytesString;
+using testing_util::WriteFileBytes;
 
 class Journey : public ::testing::Test {
  protected:

@@ -18,6 +18,9 @@ constexpr size_t kCatalogFrame = 1 << 20;
 
 KeyedSet::~KeyedSet() {
   catalog_.reset();
+  // A forked child (a DataLoader worker) that inherited this object must not
+  // delete the parent's decrypted catalog.
+  if (::getpid() != owner_pid_) return;
   if (!tmp_file_.empty()) ::unlink(tmp_file_.c_str());
   if (!tmp_dir_.empty()) ::rmdir(tmp_dir_.c_str());
 }

@@ -2,6 +2,8 @@
 // catalog decoded into a private temporary file, and chunks readable.
 #pragma once
 
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 
@@ -29,6 +31,7 @@ class KeyedSet {
   SetView* view_ = nullptr;
   Key32 chunk_key_{}, catalog_key_{};
   std::string tmp_dir_, tmp_file_;
+  pid_t owner_pid_ = ::getpid();
   std::unique_ptr<CatalogReader> catalog_;
 };
 

@@ -1,0 +1,143 @@
+// Training reads straight from a set: samples, a deterministic shuffled and
+// sharded order, and a prefetching loader (docs/loader.md).
+//
+// A *sample* is the group of files that share a key: the path up to the first
+// dot of its last component (`train/000123.jpg` + `train/000123.json` -> key
+// `train/000123`, fields `jpg` and `json`), as WebDataset does. A file whose
+// name has no dot (after a leading one) is a sample with one field named "".
+// In file mode every file is its own sample, keyed by its whole path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "valise/valise.h"
+
+namespace valise {
+
+enum class SampleMode { kGrouped, kFile };
+
+struct SampleIndexOptions {
+  // Only files whose path starts with this string ("train/", "train/0001").
+  std::string prefix;
+  SampleMode mode = SampleMode::kGrouped;
+};
+
+// Splits a path into (key, field) by the grouped rule above.
+std::pair<std::string, std::string> SplitSampleKey(const std::string& path);
+
+// The set's samples in key order (which is the order they were packed in, so
+// neighbouring samples are neighbours on the drives).
+class SampleIndex {
+ public:
+  struct Field {
+    std::string ext;
+    int64_t file_id = 0;
+    uint64_t size = 0;
+  };
+
+  static Result<SampleIndex> Build(SetReader& reader, const SampleIndexOptions& options);
+
+  size_t size() const { return keys_.size(); }
+  const std::string& key(size_t i) const { return keys_[i]; }
+  // Fields of sample i, sorted by name.
+  std::vector<Field> fields(size_t i) const;
+  uint64_t bytes(size_t i) const;
+  uint64_t total_bytes() const { return total_bytes_; }
+  // The FileInfo to read field `f` of sample i with SetReader::ReadAt.
+  FileInfo file(size_t i, const Field& f) const;
+
+ private:
+  SampleMode mode_ = SampleMode::kGrouped;
+  std::vector<std::string> keys_;
+  std::vector<uint32_t> first_;  // first_[i]..first_[i+1] index fields_
+  std::vector<Field> fields_;
+  uint64_t total_bytes_ = 0;
+};
+
+struct SampleData {
+  size_t index = 0;  // in the SampleIndex
+  std::string key;
+  std::vector<std::pair<std::string, std::string>> fields;  // (ext, bytes)
+};
+
+// Reads every field of sample i (thread-safe). DataLoss, naming the file, if
+// some of it cannot be recovered; never wrong bytes.
+Result<SampleData> ReadSample(SetReader& reader, const SampleIndex& index, size_t i);
+
+// What an epoch does when the samples do not divide evenly between ranks.
+enum class EvenMode {
+  kExact,  // every sample once; ranks differ by at most one sample (default)
+  kPad,    // repeat samples from the start of the order so every rank gets ceil(n/world)
+  kDrop,   // drop the end of the order so every rank gets floor(n/world)
+};
+
+struct OrderOptions {
+  bool shuffle = true;
+  uint64_t seed = 0;
+  // Block shuffle: runs of neighbouring samples of about this many bytes are
+  // shuffled as units, then samples are shuffled within a sliding window of
+  // this many blocks. Bigger blocks read the drives in longer runs; a bigger
+  // window mixes more (docs/loader.md measures the trade-off).
+  uint64_t block_bytes = 4u << 20;
+  uint32_t window_blocks = 16;
+  int rank = 0, world_size = 1;
+  EvenMode even = EvenMode::kExact;
+};
+
+// The whole epoch's order over `index`: a permutation of 0..n-1 that depends
+// only on (seed, epoch, block_bytes, window_blocks) — not on rank or world.
+std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch);
+
+// This rank's part of the epoch: a contiguous slice of EpochOrder (padded or
+// cut per o.even). Ranks' slices are disjoint and, in kExact, cover it.
+std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch);
+
+// Where a job stands in an epoch: `position` samples of this rank's order
+// have been consumed.
+struct LoaderState {
+  uint64_t epoch = 0;
+  uint64_t position = 0;
+};
+
+struct LoaderOptions {
+  OrderOptions order;
+  // Split of the rank's order between DataLoader workers: positions (counted
+  // from the start state's position) are dealt in runs of `worker_batch` to
+  // workers in turn, so consuming the workers round-robin, a batch each (as
+  // torch's DataLoader does), consumes the rank's order exactly in order.
+  int worker = 0, num_workers = 1;
+  uint32_t worker_batch = 1;
+  int threads = 2;              // reader threads
+  uint32_t prefetch = 32;       // samples read ahead at most
+  uint64_t prefetch_bytes = 256u << 20;  // and at most this many bytes ahead
+};
+
+// Yields this (rank, worker)'s samples of one epoch in order, reading ahead on
+// its own threads into a bounded window. Not copyable; Next() from one thread.
+class Loader {
+ public:
+  Loader(SetReader& reader, const SampleIndex& index, LoaderOptions options, LoaderState start);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // The next sample, nullopt at the end of this worker's part of the epoch,
+  // or the error that reading it met (reading stops there).
+  Result<std::optional<SampleData>> Next();
+  // Number of samples this loader yields in all.
+  size_t size() const;
+  // The rank-order position just after the last sample Next() returned
+  // (exact for a single worker; with several workers the caller counts).
+  LoaderState state() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace valise

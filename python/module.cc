@@ -1,0 +1,358 @@
+// valise._valise: the C++ library for Python (docs/python.md). The Python
+// package around it (python/valise/) adds the PyTorch dataset and the error
+// classes; everything here releases the GIL while it reads or writes drives.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include "valise/loader.h"
+#include "valise/valise.h"
+
+namespace py = pybind11;
+using namespace valise;
+
+namespace {
+
+// Carries a Status to the translator, which raises the matching
+// valise.errors class with the CLI's message.
+struct StatusError : std::runtime_error {
+  explicit StatusError(const Status& s) : std::runtime_error(s.message()), code(s.code()) {}
+  Code code;
+};
+
+template <typename T>
+T Take(Result<T> r) {
+  if (!r.ok()) throw StatusError(r.status());
+  return std::move(r).value();
+}
+
+std::vector<std::unique_ptr<Drive>> Drives(const std::vector<std::string>& dirs) {
+  std::vector<std::unique_ptr<Drive>> out;
+  for (auto& d : dirs) out.push_back(NewPosixDrive(d));
+  return out;
+}
+
+// Drive directories as given, skipping the ones that are not there (a lost
+// drive), as the CLI does; warnings go to Python's warnings module later.
+std::vector<std::unique_ptr<Drive>> ExistingDrives(const std::vector<std::string>& dirs,
+                                                   std::vector<std::string>* warnings) {
+  std::vector<std::string> keep;
+  for (auto& d : dirs) {
+    if (::access(d.c_str(), F_OK) != 0)
+      warnings->push_back(d + " does not exist; treated as a missing drive");
+    else
+      keep.push_back(d);
+  }
+  return Drives(keep);
+}
+
+py::dict SampleDict(SampleData&& s) {
+  py::dict d;
+  d["__key__"] = py::str(s.key);
+  for (auto& [ext, bytes] : s.fields) d[py::str(ext)] = py::bytes(bytes);
+  return d;
+}
+
+EvenMode ParseEven(const std::string& s) {
+  if (s == "exact") return EvenMode::kExact;
+  if (s == "pad") return EvenMode::kPad;
+  if (s == "drop") return EvenMode::kDrop;
+  throw StatusError(InvalidArgument("even must be 'exact', 'pad' or 'drop', not '" + s + "'"));
+}
+
+class PySet {
+ public:
+  PySet(const std::vector<std::string>& drives, const std::string& identity, const std::string& signer,
+        const std::string& prefix, const std::string& samples, const std::string& work_dir) {
+    if (drives.empty()) throw StatusError(InvalidArgument("give the set's drive directories"));
+    if (identity.empty()) throw StatusError(InvalidArgument("reading a set needs identity= (an identity file)"));
+    SampleIndexOptions io;
+    io.prefix = prefix;
+    if (samples == "grouped") io.mode = SampleMode::kGrouped;
+    else if (samples == "file") io.mode = SampleMode::kFile;
+    else throw StatusError(InvalidArgument("samples must be 'grouped' or 'file', not '" + samples + "'"));
+    OpenOptions o;
+    o.identity_path = identity;
+    o.signer = signer;
+    o.work_dir = work_dir;
+    o.warn = [this](const std::string& w) { warnings_.push_back(w); };
+    py::gil_scoped_release nogil;
+    auto ds = ExistingDrives(drives, &warnings_);
+    reader_ = Take(SetReader::Open(std::move(ds), o));
+    index_ = Take(SampleIndex::Build(*reader_, io));
+  }
+
+  size_t size() const { return index_.size(); }
+  std::string key(size_t i) const { return index_.key(Idx(i)); }
+  std::vector<std::string> fields(size_t i) const {
+    std::vector<std::string> out;
+    for (auto& f : index_.fields(Idx(i))) out.push_back(f.ext);
+    return out;
+  }
+  uint64_t sample_bytes(size_t i) const { return index_.bytes(Idx(i)); }
+  py::dict sample(size_t i) {
+    Idx(i);
+    std::optional<Result<SampleData>> r;
+    {
+      py::gil_scoped_release nogil;
+      r.emplace(ReadSample(*reader_, index_, i));
+    }
+    return SampleDict(Take(std::move(*r)));
+  }
+  OrderOptions Order(uint64_t seed, bool shuffle, uint64_t block_bytes, uint32_t window_blocks, int rank,
+                     int world_size, const std::string& even) const {
+    if (world_size < 1) throw StatusError(InvalidArgument("world_size must be at least 1"));
+    if (rank < 0 || rank >= world_size)
+      throw StatusError(InvalidArgument("rank " + std::to_string(rank) + " is not in 0.." +
+                                        std::to_string(world_size - 1)));
+    OrderOptions o;
+    o.seed = seed;
+    o.shuffle = shuffle;
+    o.block_bytes = block_bytes;
+    o.window_blocks = window_blocks;
+    o.rank = rank;
+    o.world_size = world_size;
+    o.even = ParseEven(even);
+    return o;
+  }
+
+  SetReader& reader() { return *reader_; }
+  const SampleIndex& index() const { return index_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  std::string set_id() const { return reader_->set_id(); }
+  std::string signer() const { return reader_->signer(); }
+
+ private:
+  size_t Idx(size_t i) const {
+    if (i >= index_.size())
+      throw py::index_error("sample " + std::to_string(i) + " is out of range (the set has " +
+                            std::to_string(index_.size()) + " samples)");
+    return i;
+  }
+  std::vector<std::string> warnings_;
+  std::unique_ptr<SetReader> reader_;
+  SampleIndex index_;
+};
+
+class PyLoader {
+ public:
+  PyLoader(PySet& set, LoaderOptions o, LoaderState s) : loader_(set.reader(), set.index(), std::move(o), s) {}
+  py::dict Next() {
+    std::optional<Result<std::optional<SampleData>>> r;
+    {
+      py::gil_scoped_release nogil;
+      r.emplace(loader_.Next());
+    }
+    auto s = Take(std::move(*r));
+    if (!s) throw py::stop_iteration();
+    return SampleDict(std::move(*s));
+  }
+  size_t size() const { return loader_.size(); }
+  py::dict state() const {
+    auto s = loader_.state();
+    py::dict d;
+    d["epoch"] = s.epoch;
+    d["position"] = s.position;
+    return d;
+  }
+
+ private:
+  Loader loader_;
+};
+
+py::dict ToDict(const PackStats& s) {
+  py::dict d;
+  d["set_id"] = s.set_id;
+  d["signer"] = s.signer;
+  d["k"] = s.k;
+  d["m"] = s.m;
+  d["files"] = s.files;
+  d["dirs"] = s.dirs;
+  d["bytes_in"] = s.bytes_in;
+  d["bytes_stored"] = s.bytes_stored;
+  d["stripes"] = s.stripes;
+  d["bytes_per_drive"] = s.bytes_per_drive;
+  d["seconds"] = s.seconds;
+  d["warnings"] = s.warnings;
+  return d;
+}
+
+py::dict ToDict(const VerifyReport& r) {
+  py::dict d;
+  d["set_id"] = r.set_id;
+  d["signer"] = r.signer;
+  d["k"] = r.k;
+  d["m"] = r.m;
+  d["verdict"] = std::string(VerdictName(r.verdict));
+  d["keyed"] = r.keyed;
+  d["stripes"] = r.stripes;
+  d["chunks_checked"] = r.chunks_checked;
+  d["chunks_bad"] = r.chunks_bad;
+  py::list drives;
+  for (auto& x : r.drives) {
+    py::dict dd;
+    dd["number"] = x.number;
+    dd["where"] = x.where;
+    dd["state"] = std::string(DriveStateName(x.state));
+    dd["problems"] = x.problems;
+    drives.append(dd);
+  }
+  d["drives"] = drives;
+  d["lost_files"] = r.lost_files;
+  d["warnings"] = r.warnings;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_valise, m) {
+  m.doc() = "valise: read training samples straight from a packed set (C++ core)";
+  m.attr("__version__") = kVersion;
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const StatusError& e) {
+      py::object errors = py::module_::import("valise.errors");
+      py::object cls = errors.attr("class_for")(std::string(CodeName(e.code)));
+      PyErr_SetObject(cls.ptr(), cls(e.what(), std::string(CodeName(e.code))).ptr());
+    }
+  });
+
+  py::class_<PySet>(m, "Set")
+      .def(py::init<const std::vector<std::string>&, const std::string&, const std::string&, const std::string&,
+                    const std::string&, const std::string&>(),
+           py::arg("drives"), py::arg("identity"), py::arg("signer") = "", py::arg("prefix") = "",
+           py::arg("samples") = "grouped", py::arg("work_dir") = "")
+      .def_property_readonly("num_samples", &PySet::size)
+      .def("__len__", &PySet::size)
+      .def("key", &PySet::key, py::arg("i"))
+      .def("fields", &PySet::fields, py::arg("i"))
+      .def("sample_bytes", &PySet::sample_bytes, py::arg("i"))
+      .def("sample", &PySet::sample, py::arg("i"))
+      .def_property_readonly("total_bytes", [](const PySet& s) { return s.index().total_bytes(); })
+      .def_property_readonly("warnings", &PySet::warnings)
+      .def_property_readonly("set_id", &PySet::set_id)
+      .def_property_readonly("signer", &PySet::signer)
+      .def(
+          "epoch_order",
+          [](const PySet& s, uint64_t epoch, uint64_t seed, bool shuffle, uint64_t block_bytes,
+             uint32_t window_blocks, int rank, int world_size, const std::string& even) {
+            auto o = s.Order(seed, shuffle, block_bytes, window_blocks, rank, world_size, even);
+            return world_size == 1 && even == "exact" ? EpochOrder(s.index(), o, epoch)
+                                                      : RankOrder(s.index(), o, epoch);
+          },
+          py::arg("epoch"), py::arg("seed") = 0, py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20,
+          py::arg("window_blocks") = 16, py::arg("rank") = 0, py::arg("world_size") = 1,
+          py::arg("even") = "exact")
+      .def(
+          "loader",
+          [](PySet& s, uint64_t epoch, uint64_t position, uint64_t seed, bool shuffle, uint64_t block_bytes,
+             uint32_t window_blocks, int rank, int world_size, const std::string& even, int worker,
+             int num_workers, uint32_t worker_batch, int threads, uint32_t prefetch, uint64_t prefetch_bytes) {
+            LoaderOptions o;
+            o.order = s.Order(seed, shuffle, block_bytes, window_blocks, rank, world_size, even);
+            if (num_workers < 1 || worker < 0 || worker >= num_workers)
+              throw StatusError(InvalidArgument("worker " + std::to_string(worker) + " is not in 0.." +
+                                                std::to_string(num_workers - 1)));
+            if (threads < 0 || threads > 256) throw StatusError(InvalidArgument("threads must be 0..256"));
+            o.worker = worker;
+            o.num_workers = num_workers;
+            o.worker_batch = worker_batch;
+            o.threads = threads;
+            o.prefetch = prefetch;
+            o.prefetch_bytes = prefetch_bytes;
+            py::gil_scoped_release nogil;  // computing the order reads nothing but takes time at scale
+            return std::make_unique<PyLoader>(s, o, LoaderState{epoch, position});
+          },
+          py::keep_alive<0, 1>(), py::arg("epoch") = 0, py::arg("position") = 0, py::arg("seed") = 0,
+          py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20, py::arg("window_blocks") = 16,
+          py::arg("rank") = 0, py::arg("world_size") = 1, py::arg("even") = "exact", py::arg("worker") = 0,
+          py::arg("num_workers") = 1, py::arg("worker_batch") = 1, py::arg("threads") = 2,
+          py::arg("prefetch") = 32, py::arg("prefetch_bytes") = uint64_t(256) << 20);
+
+  py::class_<PyLoader>(m, "Loader")
+      .def("__iter__", [](PyLoader& l) -> PyLoader& { return l; })
+      .def("__next__", &PyLoader::Next)
+      .def("__len__", &PyLoader::size)
+      .def("state", &PyLoader::state);
+
+  m.def(
+      "keygen", [](const std::string& path) { return Take(Keygen(path)); }, py::arg("path"),
+      "Writes a new identity file (mode 0600) and returns its recipient string.");
+  m.def(
+      "recipient_of", [](const std::string& path) { return Take(RecipientOf(path)); }, py::arg("identity"));
+  m.def(
+      "pack",
+      [](const std::string& source, const std::vector<std::string>& drives, const std::string& identity, int parity,
+         const std::vector<std::string>& recipients, int compression_level, const std::string& work_dir) {
+        PackOptions o;
+        o.source = source;
+        o.parity = parity;
+        o.identity_path = identity;
+        o.recipients = recipients;
+        o.compression_level = compression_level;
+        o.work_dir = work_dir;
+        PackStats s;
+        {
+          py::gil_scoped_release nogil;
+          s = Take(Pack(o, Drives(drives)));
+        }
+        return ToDict(s);
+      },
+      py::arg("source"), py::arg("drives"), py::arg("identity"), py::arg("parity") = 2,
+      py::arg("recipients") = std::vector<std::string>{}, py::arg("compression_level") = 1,
+      py::arg("work_dir") = "",
+      "Packs directory `source` onto the empty drive directories (parity of them are parity).");
+  m.def(
+      "verify",
+      [](const std::vector<std::string>& drives, const std::string& identity, const std::string& signer) {
+        VerifyOptions o;
+        o.identity_path = identity;
+        o.signer = signer;
+        VerifyReport r;
+        {
+          py::gil_scoped_release nogil;
+          std::vector<std::string> warnings;
+          r = Take(Verify(ExistingDrives(drives, &warnings), o));
+          r.warnings.insert(r.warnings.begin(), warnings.begin(), warnings.end());
+        }
+        return ToDict(r);
+      },
+      py::arg("drives"), py::arg("identity") = "", py::arg("signer") = "",
+      "Checks every shard (and with identity, every chunk); returns the report as a dict.");
+  m.def(
+      "restore",
+      [](const std::vector<std::string>& drives, const std::string& to, const std::string& identity,
+         const std::vector<std::string>& prefixes) {
+        py::dict d;
+        RestoreReport r;
+        {
+          py::gil_scoped_release nogil;
+          std::vector<std::string> warnings;
+          OpenOptions oo;
+          oo.identity_path = identity;
+          auto reader = Take(SetReader::Open(ExistingDrives(drives, &warnings), oo));
+          RestoreOptions ro;
+          ro.to = to;
+          ro.prefixes = prefixes;
+          r = Take(Restore(*reader, ro));
+        }
+        if (!r.failed.empty()) {
+          std::string msg = std::to_string(r.failed.size()) + " file(s) could not be restored: " + r.failed.front();
+          throw StatusError(DataLoss(msg));
+        }
+        d["files"] = r.files;
+        d["bytes"] = r.bytes;
+        d["skipped"] = r.skipped;
+        d["seconds"] = r.seconds;
+        return d;
+      },
+      py::arg("drives"), py::arg("to"), py::arg("identity"), py::arg("prefixes") = std::vector<std::string>{},
+      "Restores the set (or the paths under prefixes) into directory `to`, bit-exact.");
+}

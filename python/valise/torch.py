@@ -1,0 +1,159 @@
+"""PyTorch dataset reading samples straight from a valise set (docs/python.md).
+
+    from valise.torch import ValiseDataset
+    ds = ValiseDataset(drives, identity="me.key", shuffle=True, seed=0, prefix="train/")
+    loader = torch.utils.data.DataLoader(ds, batch_size=32, num_workers=2, collate_fn=...)
+    for epoch in range(E):
+        ds.set_epoch(epoch)
+        for batch in loader: ...
+
+Each item is a dict ``{"__key__": key, ext: bytes, ...}``. The epoch's order is
+a block shuffle of (seed, epoch), split into contiguous slices between ranks
+(rank and world size from ``torch.distributed`` when it is initialised, else
+the RANK / WORLD_SIZE environment, else 0 / 1), and each rank's slice is dealt
+to DataLoader workers in runs of ``batch_size``, so a DataLoader with that
+batch size consumes the rank's slice exactly in order. That makes a saved
+position exact: ``state_dict(consumed=n)`` where n is the number of samples the
+loop has taken from the DataLoader this epoch (with ``num_workers=0`` the
+dataset counts for itself and ``consumed`` may be left out).
+"""
+import os
+
+import torch
+import torch.utils.data
+
+from . import Set, errors
+
+__all__ = ["ValiseDataset"]
+
+
+def _rank_world():
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+class ValiseDataset(torch.utils.data.IterableDataset):
+    """Samples of a valise set as an ``IterableDataset`` of ``{"__key__": key, ext: bytes}`` dicts.
+
+    Args:
+      drives: the set's drive directories (missing ones are read around from parity).
+      identity: path of an identity file that is a recipient of the set.
+      shuffle, seed: block-shuffled order per (seed, epoch); ``shuffle=False`` keeps key order.
+      prefix: only samples whose files' paths start with this string ("train/").
+      samples: "grouped" (files sharing a key form a sample) or "file" (each file its own).
+      even: "exact" (every sample once, ranks differ by at most one), "pad" (repeat samples so
+        every rank gets the same number) or "drop" (drop the remainder), as DistributedSampler.
+      batch_size: the DataLoader's batch size; workers are dealt runs of this many samples.
+      rank, world_size: override what torch.distributed / the environment say.
+      block_bytes, window_blocks: the shuffle's run length and mixing window (docs/loader.md).
+      threads, prefetch: reader threads and samples read ahead in each process.
+      transform: a function applied to each sample dict before it is yielded.
+    """
+
+    def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="exact",
+                 batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=16, threads=2,
+                 prefetch=32, signer="", work_dir="", transform=None):
+        super().__init__()
+        if isinstance(drives, (str, bytes, os.PathLike)):
+            raise errors.InvalidArgumentError("drives must be a list of drive directories, not one path")
+        if batch_size < 1:
+            raise errors.InvalidArgumentError("batch_size must be at least 1")
+        self.drives = [os.fspath(d) for d in drives]
+        self.identity = os.fspath(identity)
+        self.shuffle, self.seed, self.prefix, self.samples, self.even = shuffle, int(seed), prefix, samples, even
+        self.batch_size = int(batch_size)
+        self._rank, self._world = rank, world_size
+        self.block_bytes, self.window_blocks = int(block_bytes), int(window_blocks)
+        self.threads, self.prefetch = int(threads), int(prefetch)
+        self.signer, self.work_dir, self.transform = signer, work_dir, transform
+        self.epoch = 0
+        self._start = 0       # rank-order position this epoch starts from (a loaded state)
+        self._consumed = 0    # samples yielded in this process this epoch (num_workers=0)
+        self._set = None
+        self._set_pid = None
+        self._open()          # fail early, in the caller's process, with the real message
+
+    # A Set is opened once per process: DataLoader workers are forked or
+    # spawned, and must not share the parent's open catalog.
+    def _open(self):
+        if self._set is None or self._set_pid != os.getpid():
+            self._set = Set(self.drives, identity=self.identity, signer=self.signer, prefix=self.prefix,
+                            samples=self.samples, work_dir=self.work_dir)
+            self._set_pid = os.getpid()
+        return self._set
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_set"] = None  # reopened in the worker
+        state["_set_pid"] = None
+        return state
+
+    def rank_world(self):
+        """(rank, world_size) this dataset splits by."""
+        r, w = _rank_world()
+        rank = r if self._rank is None else self._rank
+        world = w if self._world is None else self._world
+        if world < 1 or not 0 <= rank < world:
+            raise errors.InvalidArgumentError(f"rank {rank} is not in 0..{world - 1}")
+        return rank, world
+
+    @property
+    def num_samples(self):
+        """Samples in the whole set (all ranks)."""
+        return self._open().num_samples
+
+    def rank_order(self, epoch=None):
+        """This rank's sample indices for the epoch, in the order they are consumed."""
+        rank, world = self.rank_world()
+        return self._open().epoch_order(self.epoch if epoch is None else epoch, seed=self.seed,
+                                        shuffle=self.shuffle, block_bytes=self.block_bytes,
+                                        window_blocks=self.window_blocks, rank=rank, world_size=world,
+                                        even=self.even)
+
+    def __len__(self):
+        """Samples this rank yields for the rest of the current epoch."""
+        return max(0, len(self.rank_order()) - self._start)
+
+    def __iter__(self):
+        s = self._open()
+        rank, world = self.rank_world()
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        loader = s.loader(epoch=self.epoch, position=self._start, seed=self.seed, shuffle=self.shuffle,
+                          block_bytes=self.block_bytes, window_blocks=self.window_blocks, rank=rank,
+                          world_size=world, even=self.even, worker=worker, num_workers=workers,
+                          worker_batch=self.batch_size, threads=self.threads, prefetch=self.prefetch)
+        for sample in loader:
+            if info is None:
+                self._consumed += 1
+            yield self.transform(sample) if self.transform else sample
+
+    def set_epoch(self, epoch):
+        """Starts epoch ``epoch`` from its beginning (call before iterating, on every rank)."""
+        self.epoch = int(epoch)
+        self._start = 0
+        self._consumed = 0
+
+    def state_dict(self, consumed=None):
+        """Where this rank stands: pass ``consumed``, the samples taken from the DataLoader this
+        epoch (with num_workers=0 it may be left out)."""
+        done = self._consumed if consumed is None else int(consumed)
+        rank, world = self.rank_world()
+        return {"epoch": self.epoch, "position": self._start + done, "seed": self.seed,
+                "shuffle": self.shuffle, "world_size": world, "rank": rank, "even": self.even,
+                "batch_size": self.batch_size, "num_samples": self.num_samples}
+
+    def load_state_dict(self, state):
+        """Resumes mid-epoch: the next iteration yields exactly the rest of the saved epoch."""
+        rank, world = self.rank_world()
+        for k, mine in (("seed", self.seed), ("shuffle", self.shuffle), ("world_size", world),
+                        ("even", self.even), ("num_samples", self.num_samples)):
+            if k in state and state[k] != mine:
+                raise errors.InvalidArgumentError(
+                    f"the saved state has {k}={state[k]!r} but this dataset has {k}={mine!r}: "
+                    "the rest of that epoch cannot be reproduced")
+        self.epoch = int(state["epoch"])
+        self._start = int(state["position"])
+        self._consumed = 0

@@ -1,0 +1,311 @@
+// Samples, epoch orders and the prefetching Loader (docs/loader.md).
+#include "valise/loader.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <tuple>
+
+namespace valise {
+
+// ---- samples -----------------------------------------------------------------
+
+std::pair<std::string, std::string> SplitSampleKey(const std::string& path) {
+  size_t slash = path.rfind('/');
+  size_t name = slash == std::string::npos ? 0 : slash + 1;
+  // A leading dot is part of the name (".hidden" is a key, not an extension).
+  size_t dot = path.size() > name + 1 ? path.find('.', name + 1) : std::string::npos;
+  if (dot == std::string::npos) return {path, ""};
+  return {path.substr(0, dot), path.substr(dot + 1)};
+}
+
+Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptions& options) {
+  struct Row {
+    std::string key, ext;
+    int64_t id;
+    uint64_t size;
+  };
+  std::vector<Row> rows;
+  // List by the directory part of the prefix, then filter by the whole string
+  // ("train/00" selects train/0012.jpg).
+  std::vector<std::string> dirs;
+  size_t slash = options.prefix.rfind('/');
+  if (slash != std::string::npos && slash > 0) dirs.push_back(options.prefix.substr(0, slash));
+  VALISE_RETURN_IF_ERROR(reader.List(dirs, [&](const FileInfo& f) {
+    if (f.type != FileType::kFile) return Status::Ok();
+    if (f.path.compare(0, options.prefix.size(), options.prefix) != 0) return Status::Ok();
+    auto [key, ext] = SplitSampleKey(f.path);
+    if (options.mode == SampleMode::kFile) key = f.path;
+    rows.push_back(Row{std::move(key), std::move(ext), f.id, f.size});
+    return Status::Ok();
+  }));
+  std::sort(rows.begin(), rows.end(),
+            [](const Row& a, const Row& b) { return std::tie(a.key, a.ext) < std::tie(b.key, b.ext); });
+  SampleIndex idx;
+  idx.mode_ = options.mode;
+  for (auto& r : rows) {
+    if (idx.keys_.empty() || idx.keys_.back() != r.key) {
+      idx.keys_.push_back(r.key);
+      idx.first_.push_back(uint32_t(idx.fields_.size()));
+    }
+    if (idx.fields_.size() >= UINT32_MAX) return ResourceExhausted("more than 4 billion files in one index");
+    idx.total_bytes_ += r.size;
+    idx.fields_.push_back(Field{std::move(r.ext), r.id, r.size});
+  }
+  idx.first_.push_back(uint32_t(idx.fields_.size()));
+  return idx;
+}
+
+std::vector<SampleIndex::Field> SampleIndex::fields(size_t i) const {
+  return {fields_.begin() + first_[i], fields_.begin() + first_[i + 1]};
+}
+
+uint64_t SampleIndex::bytes(size_t i) const {
+  uint64_t n = 0;
+  for (uint32_t f = first_[i]; f < first_[i + 1]; f++) n += fields_[f].size;
+  return n;
+}
+
+FileInfo SampleIndex::file(size_t i, const Field& f) const {
+  FileInfo info;
+  info.type = FileType::kFile;
+  info.id = f.file_id;
+  info.size = f.size;
+  info.path = mode_ == SampleMode::kFile || f.ext.empty() ? keys_[i] : keys_[i] + "." + f.ext;
+  return info;
+}
+
+Result<SampleData> ReadSample(SetReader& reader, const SampleIndex& index, size_t i) {
+  if (i >= index.size())
+    return InvalidArgument("sample " + std::to_string(i) + " is out of range (the set has " +
+                           std::to_string(index.size()) + " samples)");
+  SampleData s;
+  s.index = i;
+  s.key = index.key(i);
+  for (auto& f : index.fields(i)) {
+    FileInfo info = index.file(i, f);
+    std::string bytes(f.size, '\0');
+    uint64_t done = 0;
+    while (done < f.size) {
+      VALISE_ASSIGN_OR_RETURN(size_t n, reader.ReadAt(info, done, reinterpret_cast<uint8_t*>(bytes.data()) + done,
+                                                      size_t(f.size - done)));
+      if (n == 0) return Corruption("'" + info.path + "' ends at byte " + std::to_string(done) + " of " +
+                                    std::to_string(f.size));
+      done += n;
+    }
+    s.fields.emplace_back(f.ext, std::move(bytes));
+  }
+  return s;
+}
+
+// ---- orders ------------------------------------------------------------------
+
+namespace {
+
+// SplitMix64: a small, portable generator, so an order is the same on every
+// machine and standard library (std::shuffle's is not specified).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n), n > 0 (Lemire's multiply-and-reject).
+  uint64_t Below(uint64_t n) {
+    for (;;) {
+      unsigned __int128 m = (unsigned __int128)Next() * n;
+      uint64_t lo = uint64_t(m);
+      if (lo >= n || lo >= (0 - n) % n) return uint64_t(m >> 64);
+    }
+  }
+
+ private:
+  uint64_t s_;
+};
+
+template <typename T>
+void Shuffle(std::vector<T>& v, Rng& rng) {
+  for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng.Below(i)]);
+}
+
+}  // namespace
+
+std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
+  size_t n = index.size();
+  std::vector<uint32_t> order;
+  order.reserve(n);
+  if (!o.shuffle) {
+    for (size_t i = 0; i < n; i++) order.push_back(uint32_t(i));
+    return order;
+  }
+  // Blocks of neighbouring samples of about block_bytes each.
+  std::vector<std::pair<uint32_t, uint32_t>> blocks;
+  uint64_t acc = 0;
+  uint32_t start = 0;
+  for (size_t i = 0; i < n; i++) {
+    acc += index.bytes(i);
+    if (acc >= o.block_bytes || i + 1 == n) {
+      blocks.emplace_back(start, uint32_t(i + 1));
+      start = uint32_t(i + 1);
+      acc = 0;
+    }
+  }
+  Rng rng(Rng(o.seed ^ 0x76616C697365ull).Next() ^ (epoch * 0xD1B54A32D192ED03ull));
+  Shuffle(blocks, rng);
+  // A shuffle buffer as wide as window_blocks average blocks over the
+  // concatenated blocks: each output is a random pick from the buffer.
+  size_t window = blocks.empty() ? 1 : std::max<size_t>(1, (n * std::max<uint32_t>(1, o.window_blocks)) / blocks.size());
+  std::vector<uint32_t> buf;
+  buf.reserve(std::min(window, n));
+  for (auto& [b, e] : blocks) {
+    for (uint32_t i = b; i < e; i++) {
+      if (buf.size() < window) {
+        buf.push_back(i);
+        continue;
+      }
+      size_t pick = size_t(rng.Below(buf.size()));
+      order.push_back(buf[pick]);
+      buf[pick] = i;
+    }
+  }
+  Shuffle(buf, rng);
+  order.insert(order.end(), buf.begin(), buf.end());
+  return order;
+}
+
+std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
+  std::vector<uint32_t> all = EpochOrder(index, o, epoch);
+  uint64_t n = all.size(), w = uint64_t(std::max(1, o.world_size)), r = uint64_t(std::clamp(o.rank, 0, int(w) - 1));
+  uint64_t b = 0, e = 0;
+  switch (o.even) {
+    case EvenMode::kExact:
+      b = r * n / w;
+      e = (r + 1) * n / w;
+      break;
+    case EvenMode::kDrop:
+      b = r * (n / w);
+      e = b + n / w;
+      break;
+    case EvenMode::kPad: {
+      uint64_t per = (n + w - 1) / w;
+      b = r * per;
+      e = b + per;
+      if (n == 0) return {};
+      std::vector<uint32_t> out;
+      out.reserve(per);
+      for (uint64_t p = b; p < e; p++) out.push_back(all[p % n]);  // repeats from the start
+      return out;
+    }
+  }
+  return {all.begin() + b, all.begin() + e};
+}
+
+// ---- the loader ----------------------------------------------------------------
+
+struct Loader::Impl {
+  SetReader& reader;
+  const SampleIndex& index;
+  LoaderOptions opts;
+  LoaderState start;
+  std::vector<uint32_t> samples;    // this worker's samples, in order
+  std::vector<uint64_t> positions;  // their rank-order positions
+
+  std::mutex mu;
+  std::condition_variable produced, consumed_cv;
+  size_t claimed = 0, consumed = 0;
+  uint64_t bytes_ahead = 0;
+  bool stop = false;
+  std::map<size_t, Result<SampleData>> ready;
+  std::vector<std::thread> threads;
+  uint64_t last_position = 0;
+
+  Impl(SetReader& r, const SampleIndex& i, LoaderOptions o, LoaderState s)
+      : reader(r), index(i), opts(std::move(o)), start(s), last_position(s.position) {}
+
+  bool CanClaim() const {
+    if (claimed >= samples.size()) return false;
+    if (claimed == consumed) return true;  // the next one always goes
+    if (claimed - consumed >= std::max<uint32_t>(1, opts.prefetch)) return false;
+    return bytes_ahead + index.bytes(samples[claimed]) <= opts.prefetch_bytes;
+  }
+
+  void Work() {
+    std::unique_lock<std::mutex> l(mu);
+    for (;;) {
+      consumed_cv.wait(l, [&] { return stop || CanClaim(); });
+      if (stop) return;
+      size_t j = claimed++;
+      bytes_ahead += index.bytes(samples[j]);
+      l.unlock();
+      auto r = ReadSample(reader, index, samples[j]);
+      l.lock();
+      ready.emplace(j, std::move(r));
+      produced.notify_all();
+    }
+  }
+};
+
+Loader::Loader(SetReader& reader, const SampleIndex& index, LoaderOptions options, LoaderState start)
+    : impl_(std::make_unique<Impl>(reader, index, std::move(options), start)) {
+  auto& o = impl_->opts;
+  std::vector<uint32_t> rank = RankOrder(index, o.order, start.epoch);
+  uint64_t workers = uint64_t(std::max(1, o.num_workers)), run = std::max<uint32_t>(1, o.worker_batch);
+  uint64_t me = uint64_t(std::clamp(o.worker, 0, int(workers) - 1));
+  for (uint64_t p = start.position; p < rank.size(); p++) {
+    if (((p - start.position) / run) % workers != me) continue;
+    impl_->samples.push_back(rank[p]);
+    impl_->positions.push_back(p);
+  }
+  for (int t = 0; t < o.threads; t++) impl_->threads.emplace_back([this] { impl_->Work(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->consumed_cv.notify_all();
+  for (auto& t : impl_->threads) t.join();
+}
+
+size_t Loader::size() const { return impl_->samples.size(); }
+
+LoaderState Loader::state() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return LoaderState{impl_->start.epoch, impl_->last_position};
+}
+
+Result<std::optional<SampleData>> Loader::Next() {
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> l(m.mu);
+  if (m.consumed >= m.samples.size()) return std::optional<SampleData>();
+  size_t j = m.consumed;
+  if (m.threads.empty()) {  // no reader threads: read here
+    l.unlock();
+    auto r = ReadSample(m.reader, m.index, m.samples[j]);
+    l.lock();
+    if (!r.ok()) return r.status();
+    m.consumed++;
+    m.claimed = m.consumed;
+    m.last_position = m.positions[j] + 1;
+    return std::optional<SampleData>(std::move(r).value());
+  }
+  m.produced.wait(l, [&] { return m.ready.count(j) > 0; });
+  auto node = m.ready.extract(j);
+  m.consumed++;
+  m.bytes_ahead -= m.index.bytes(m.samples[j]);
+  m.consumed_cv.notify_all();
+  if (!node.mapped().ok()) {
+    m.stop = true;  // reading stops at the first error
+    return node.mapped().status();
+  }
+  m.last_position = m.positions[j] + 1;
+  return std::optional<SampleData>(std::move(node.mapped()).value());
+}
+
+}  // namespace valise

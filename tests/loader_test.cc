@@ -1,0 +1,278 @@
+// Samples, epoch orders and the Loader, on a real set packed onto in-memory
+// drives: coverage across ranks and workers, determinism, resume, degraded.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "crypto/crypto.h"
+#include "test_util.h"
+#include "valise/loader.h"
+
+namespace valise {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_util::DriveRef;
+using testing_util::RandomBytesString;
+using testing_util::WriteFileBytes;
+
+TEST(SampleKey, SplitsAtTheFirstDotOfTheName) {
+  EXPECT_EQ(SplitSampleKey("train/000123.jpg"), (std::pair<std::string, std::string>{"train/000123", "jpg"}));
+  EXPECT_EQ(SplitSampleKey("train/000123.seg.png"), (std::pair<std::string, std::string>{"train/000123", "seg.png"}));
+  EXPECT_EQ(SplitSampleKey("a.b/c.d"), (std::pair<std::string, std::string>{"a.b/c", "d"}));
+  EXPECT_EQ(SplitSampleKey("README"), (std::pair<std::string, std::string>{"README", ""}));
+  EXPECT_EQ(SplitSampleKey("x/.hidden"), (std::pair<std::string, std::string>{"x/.hidden", ""}));
+  EXPECT_EQ(SplitSampleKey("x/.hidden.json"), (std::pair<std::string, std::string>{"x/.hidden", "json"}));
+  EXPECT_EQ(SplitSampleKey("x/y."), (std::pair<std::string, std::string>{"x/y", ""}));
+}
+
+class LoaderTest : public ::testing::Test {
+ protected:
+  static constexpr int kSamples = 157;  // prime: no world size divides it
+
+  void SetUp() override {
+    CryptoInit();
+    char tmpl[] = "/tmp/valise-loader-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < kSamples; i++) {
+      char name[32];
+      std::snprintf(name, sizeof name, "train/%06d", i);
+      std::string img = RandomBytesString(rng, 2000 + rng() % 60000);
+      std::string label = "{\"label\": " + std::to_string(i % 10) + "}";
+      WriteFileBytes(root_ / "src" / (std::string(name) + ".img"), img);
+      WriteFileBytes(root_ / "src" / (std::string(name) + ".json"), label);
+      expect_[name] = {{"img", img}, {"json", label}};
+    }
+    WriteFileBytes(root_ / "src/val/000000.img", "not in train");
+    id_ = (root_ / "id").string();
+    ASSERT_TRUE(Keygen(id_).ok());
+    std::vector<std::unique_ptr<Drive>> refs;
+    for (int i = 0; i < 6; i++) {
+      mem_.push_back(NewMemDrive("mem" + std::to_string(i + 1)));
+      faults_.push_back(std::make_unique<FaultDrive>(std::make_unique<DriveRef>(mem_.back().get()), FaultPlan{}));
+      refs.push_back(std::make_unique<DriveRef>(faults_.back().get()));
+    }
+    PackOptions o;
+    o.source = (root_ / "src").string();
+    o.parity = 2;
+    o.segment_size = 256 * 1024;
+    o.identity_path = id_;
+    o.work_dir = root_.string();
+    auto r = Pack(o, std::move(refs));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    Open({});
+  }
+  void TearDown() override {
+    reader_.reset();
+    fs::remove_all(root_);
+  }
+
+  void Open(std::vector<int> lost) {
+    std::vector<std::unique_ptr<Drive>> drives;
+    for (size_t i = 0; i < mem_.size(); i++)
+      if (std::find(lost.begin(), lost.end(), int(i + 1)) == lost.end())
+        drives.push_back(std::make_unique<DriveRef>(faults_[i].get()));
+    OpenOptions o;
+    o.identity_path = id_;
+    o.work_dir = root_.string();
+    auto r = SetReader::Open(std::move(drives), o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    reader_ = std::move(*r);
+    auto idx = SampleIndex::Build(*reader_, SampleIndexOptions{"train/", SampleMode::kGrouped});
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    index_ = std::move(*idx);
+  }
+
+  // Keys a loader yields, in order.
+  std::vector<std::string> Drain(LoaderOptions o, LoaderState s) {
+    Loader l(*reader_, index_, o, s);
+    std::vector<std::string> keys;
+    for (;;) {
+      auto r = l.Next();
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (!r.ok() || !*r) break;
+      keys.push_back((*r)->key);
+    }
+    EXPECT_EQ(keys.size(), l.size());
+    return keys;
+  }
+
+  fs::path root_;
+  std::string id_;
+  std::vector<std::unique_ptr<Drive>> mem_;
+  std::vector<std::unique_ptr<FaultDrive>> faults_;
+  std::unique_ptr<SetReader> reader_;
+  SampleIndex index_;
+  std::map<std::string, std::map<std::string, std::string>> expect_;
+};
+
+TEST_F(LoaderTest, IndexGroupsFilesIntoSamplesUnderThePrefix) {
+  ASSERT_EQ(index_.size(), size_t(kSamples));
+  EXPECT_EQ(index_.key(0), "train/000000");
+  auto f = index_.fields(0);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].ext, "img");
+  EXPECT_EQ(f[1].ext, "json");
+  auto files = SampleIndex::Build(*reader_, SampleIndexOptions{"", SampleMode::kFile});
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->size(), size_t(2 * kSamples + 1));
+  auto narrow = SampleIndex::Build(*reader_, SampleIndexOptions{"train/00001", SampleMode::kGrouped});
+  ASSERT_TRUE(narrow.ok());
+  EXPECT_EQ(narrow->size(), 10u);  // 000010..000019
+}
+
+TEST_F(LoaderTest, EverySampleReadsBitExact) {
+  for (size_t i = 0; i < index_.size(); i++) {
+    auto s = ReadSample(*reader_, index_, i);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    std::map<std::string, std::string> got(s->fields.begin(), s->fields.end());
+    EXPECT_EQ(got, expect_[s->key]) << s->key;
+  }
+  EXPECT_EQ(ReadSample(*reader_, index_, index_.size()).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(LoaderTest, EpochOrderIsAPermutationFixedBySeedAndEpoch) {
+  OrderOptions o;
+  o.block_bytes = 200 * 1024;  // several blocks in this small set
+  o.window_blocks = 2;
+  auto a = EpochOrder(index_, o, 0);
+  auto a2 = EpochOrder(index_, o, 0);
+  auto b = EpochOrder(index_, o, 1);
+  EXPECT_EQ(a, a2);
+  EXPECT_NE(a, b);
+  for (auto* v : {&a, &b}) {
+    std::vector<uint32_t> s = *v;
+    std::sort(s.begin(), s.end());
+    for (uint32_t i = 0; i < s.size(); i++) ASSERT_EQ(s[i], i);
+  }
+  o.seed = 9;
+  EXPECT_NE(EpochOrder(index_, o, 0), a);
+  o.shuffle = false;
+  auto plain = EpochOrder(index_, o, 3);
+  for (uint32_t i = 0; i < plain.size(); i++) EXPECT_EQ(plain[i], i);
+}
+
+TEST_F(LoaderTest, RanksAndWorkersCoverTheEpochWithoutOverlap) {
+  for (int world : {1, 2, 3, 4}) {
+    for (int workers : {1, 2, 3}) {
+      std::multiset<std::string> all;
+      size_t max_rank = 0, min_rank = SIZE_MAX;
+      for (int rank = 0; rank < world; rank++) {
+        size_t mine = 0;
+        for (int w = 0; w < workers; w++) {
+          LoaderOptions o;
+          o.order.rank = rank;
+          o.order.world_size = world;
+          o.order.seed = 5;
+          o.worker = w;
+          o.num_workers = workers;
+          o.worker_batch = 4;
+          o.threads = w % 2 ? 3 : 0;  // with and without reader threads
+          for (auto& k : Drain(o, {2, 0})) {
+            all.insert(k);
+            mine++;
+          }
+        }
+        max_rank = std::max(max_rank, mine);
+        min_rank = std::min(min_rank, mine);
+      }
+      EXPECT_EQ(all.size(), size_t(kSamples)) << world << "x" << workers;
+      EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), size_t(kSamples)) << world << "x" << workers;
+      EXPECT_LE(max_rank - min_rank, 1u);
+    }
+  }
+}
+
+TEST_F(LoaderTest, PadAndDropGiveEveryRankTheSameCount) {
+  for (int world : {2, 3, 4}) {
+    OrderOptions o;
+    o.world_size = world;
+    o.even = EvenMode::kPad;
+    std::set<uint32_t> seen;
+    for (int r = 0; r < world; r++) {
+      o.rank = r;
+      auto part = RankOrder(index_, o, 0);
+      EXPECT_EQ(part.size(), size_t((kSamples + world - 1) / world));
+      seen.insert(part.begin(), part.end());
+    }
+    EXPECT_EQ(seen.size(), size_t(kSamples));  // padding repeats, never leaves out
+    o.even = EvenMode::kDrop;
+    std::set<uint32_t> kept;
+    for (int r = 0; r < world; r++) {
+      o.rank = r;
+      auto part = RankOrder(index_, o, 0);
+      EXPECT_EQ(part.size(), size_t(kSamples / world));
+      for (auto i : part) EXPECT_TRUE(kept.insert(i).second);
+    }
+  }
+}
+
+TEST_F(LoaderTest, WorkersConsumedInTurnGiveTheRankOrderAndResumeExactly) {
+  LoaderOptions o;
+  o.order.world_size = 2;
+  o.order.rank = 1;
+  o.order.seed = 3;
+  o.threads = 2;
+  auto whole = Drain(o, {4, 0});
+  // Two workers dealt runs of 5, consumed a run each in turn (DataLoader).
+  o.num_workers = 2;
+  o.worker_batch = 5;
+  auto w0 = Drain([&] { auto x = o; x.worker = 0; return x; }(), {4, 0});
+  auto w1 = Drain([&] { auto x = o; x.worker = 1; return x; }(), {4, 0});
+  std::vector<std::string> merged;
+  for (size_t a = 0, b = 0; a < w0.size() || b < w1.size();) {
+    for (int i = 0; i < 5 && a < w0.size(); i++) merged.push_back(w0[a++]);
+    for (int i = 0; i < 5 && b < w1.size(); i++) merged.push_back(w1[b++]);
+  }
+  EXPECT_EQ(merged, whole);
+  // Stop after 23 samples; a new loader from position 23 yields exactly the rest.
+  o.num_workers = 1;
+  o.worker = 0;
+  Loader first(*reader_, index_, o, {4, 0});
+  for (int i = 0; i < 23; i++) ASSERT_TRUE(first.Next().ok());
+  LoaderState st = first.state();
+  EXPECT_EQ(st.epoch, 4u);
+  EXPECT_EQ(st.position, 23u);
+  auto rest = Drain(o, st);
+  EXPECT_EQ(rest, std::vector<std::string>(whole.begin() + 23, whole.end()));
+}
+
+TEST_F(LoaderTest, DegradedReadsAreBitExactWithParityDrivesGone) {
+  Open({2, 5});
+  LoaderOptions o;
+  o.threads = 3;
+  Loader l(*reader_, index_, o, {0, 0});
+  size_t n = 0;
+  for (;;) {
+    auto r = l.Next();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (!*r) break;
+    std::map<std::string, std::string> got((*r)->fields.begin(), (*r)->fields.end());
+    EXPECT_EQ(got, expect_[(*r)->key]);
+    n++;
+  }
+  EXPECT_EQ(n, size_t(kSamples));
+}
+
+TEST_F(LoaderTest, LoaderStopsAtDamageWithTheFileNamed) {
+  // Three of the six drives go offline after the set is open: beyond parity.
+  FaultPlan offline;
+  offline.offline = true;
+  for (int d = 0; d < 3; d++) faults_[d]->SetPlan(offline);
+  LoaderOptions o;
+  o.threads = 2;
+  o.order.shuffle = false;
+  Loader l(*reader_, index_, o, {0, 0});
+  auto r = l.Next();
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().code() == Code::kDataLoss || r.status().code() == Code::kCorruption)
+      << r.status().ToString();
+  EXPECT_NE(r.status().message().find("train/000000"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace valise
