@@ -10,7 +10,9 @@
 Each item is a dict ``{"__key__": key, ext: bytes, ...}``. The epoch's order is
 a block shuffle of (seed, epoch), split into contiguous slices between ranks
 (rank and world size from ``torch.distributed`` when it is initialised, else
-the RANK / WORLD_SIZE environment, else 0 / 1), and each rank's slice is dealt
+the RANK / WORLD_SIZE environment, else 0 / 1, read in the main process when
+the dataset is made and at every set_epoch: make it after init_process_group
+or call set_epoch before iterating), and each rank's slice is dealt
 to DataLoader workers in runs of ``batch_size``, so a DataLoader with that
 batch size consumes the rank's slice exactly in order. That makes a saved
 position exact: ``state_dict(consumed=n)`` where n is the number of samples the
@@ -73,6 +75,8 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self._consumed = 0    # samples yielded in this process this epoch (num_workers=0)
         self._set = None
         self._set_pid = None
+        self._rank_world = None
+        self.rank_world()
         self._open()          # fail early, in the caller's process, with the real message
 
     # A Set is opened once per process: DataLoader workers are forked or
@@ -91,13 +95,20 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         return state
 
     def rank_world(self):
-        """(rank, world_size) this dataset splits by."""
+        """(rank, world_size) this dataset splits by.
+
+        DataLoader worker processes do not see torch.distributed's state, so
+        the main process's answer is kept (it is read again by every call made
+        in the main process: the constructor, set_epoch, len, state_dict)."""
+        if torch.utils.data.get_worker_info() is not None and self._rank_world is not None:
+            return self._rank_world
         r, w = _rank_world()
         rank = r if self._rank is None else self._rank
         world = w if self._world is None else self._world
         if world < 1 or not 0 <= rank < world:
             raise errors.InvalidArgumentError(f"rank {rank} is not in 0..{world - 1}")
-        return rank, world
+        self._rank_world = (rank, world)
+        return self._rank_world
 
     @property
     def num_samples(self):
@@ -125,6 +136,8 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                           block_bytes=self.block_bytes, window_blocks=self.window_blocks, rank=rank,
                           world_size=world, even=self.even, worker=worker, num_workers=workers,
                           worker_batch=self.batch_size, threads=self.threads, prefetch=self.prefetch)
+        if info is None:
+            self._consumed = 0  # each iteration starts again from the saved position
         for sample in loader:
             if info is None:
                 self._consumed += 1
@@ -135,6 +148,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self.epoch = int(epoch)
         self._start = 0
         self._consumed = 0
+        self.rank_world()
 
     def state_dict(self, consumed=None):
         """Where this rank stands: pass ``consumed``, the samples taken from the DataLoader this
