@@ -42,8 +42,10 @@ class SampleIndex {
 
   static Result<SampleIndex> Build(SetReader& reader, const SampleIndexOptions& options);
 
-  size_t size() const { return keys_.size(); }
-  const std::string& key(size_t i) const { return keys_[i]; }
+  size_t size() const { return first_.empty() ? 0 : first_.size() - 1; }
+  std::string key(size_t i) const {
+    return std::string(keys_.data() + key_off_[i], key_off_[i + 1] - key_off_[i]);
+  }
   // Fields of sample i, sorted by name.
   std::vector<Field> fields(size_t i) const;
   uint64_t bytes(size_t i) const;
@@ -52,10 +54,19 @@ class SampleIndex {
   FileInfo file(size_t i, const Field& f) const;
 
  private:
+  // Compact for big sets: keys in one arena, extensions interned; about
+  // 12 bytes + the key per sample and 24 bytes per field.
+  struct Packed {
+    int64_t file_id;
+    uint64_t size;
+    uint32_t ext;  // index into exts_
+  };
   SampleMode mode_ = SampleMode::kGrouped;
-  std::vector<std::string> keys_;
-  std::vector<uint32_t> first_;  // first_[i]..first_[i+1] index fields_
-  std::vector<Field> fields_;
+  std::string keys_;
+  std::vector<uint64_t> key_off_;  // key i is keys_[key_off_[i], key_off_[i+1])
+  std::vector<uint32_t> first_;    // fields of sample i are fields_[first_[i], first_[i+1])
+  std::vector<Packed> fields_;
+  std::vector<std::string> exts_;
   uint64_t total_bytes_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <tuple>
 
@@ -45,21 +46,29 @@ Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptio
             [](const Row& a, const Row& b) { return std::tie(a.key, a.ext) < std::tie(b.key, b.ext); });
   SampleIndex idx;
   idx.mode_ = options.mode;
-  for (auto& r : rows) {
-    if (idx.keys_.empty() || idx.keys_.back() != r.key) {
-      idx.keys_.push_back(r.key);
+  std::map<std::string, uint32_t> ext_ids;
+  idx.key_off_.push_back(0);
+  for (size_t r = 0; r < rows.size(); r++) {
+    if (r == 0 || rows[r].key != rows[r - 1].key) {
+      idx.keys_ += rows[r].key;
+      idx.key_off_.push_back(idx.keys_.size());
       idx.first_.push_back(uint32_t(idx.fields_.size()));
     }
     if (idx.fields_.size() >= UINT32_MAX) return ResourceExhausted("more than 4 billion files in one index");
-    idx.total_bytes_ += r.size;
-    idx.fields_.push_back(Field{std::move(r.ext), r.id, r.size});
+    auto [it, added] = ext_ids.emplace(rows[r].ext, uint32_t(idx.exts_.size()));
+    if (added) idx.exts_.push_back(rows[r].ext);
+    idx.total_bytes_ += rows[r].size;
+    idx.fields_.push_back(Packed{rows[r].id, rows[r].size, it->second});
   }
   idx.first_.push_back(uint32_t(idx.fields_.size()));
   return idx;
 }
 
 std::vector<SampleIndex::Field> SampleIndex::fields(size_t i) const {
-  return {fields_.begin() + first_[i], fields_.begin() + first_[i + 1]};
+  std::vector<Field> out;
+  for (uint32_t f = first_[i]; f < first_[i + 1]; f++)
+    out.push_back(Field{exts_[fields_[f].ext], fields_[f].file_id, fields_[f].size});
+  return out;
 }
 
 uint64_t SampleIndex::bytes(size_t i) const {
@@ -73,7 +82,7 @@ FileInfo SampleIndex::file(size_t i, const Field& f) const {
   info.type = FileType::kFile;
   info.id = f.file_id;
   info.size = f.size;
-  info.path = mode_ == SampleMode::kFile || f.ext.empty() ? keys_[i] : keys_[i] + "." + f.ext;
+  info.path = mode_ == SampleMode::kFile || f.ext.empty() ? key(i) : key(i) + "." + f.ext;
   return info;
 }
 
