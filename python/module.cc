@@ -169,6 +169,9 @@ py::dict ToDict(const PackStats& s) {
   py::dict d;
   d["set_id"] = s.set_id;
   d["signer"] = s.signer;
+  d["shipment_id"] = s.shipment_id;
+  d["part"] = s.part;
+  d["parts"] = s.parts;
   d["k"] = s.k;
   d["m"] = s.m;
   d["files"] = s.files;
@@ -290,8 +293,12 @@ PYBIND11_MODULE(_valise, m) {
   m.def(
       "pack",
       [](const std::string& source, const std::vector<std::string>& drives, const std::string& identity, int parity,
-         const std::vector<std::string>& recipients, int compression_level, const std::string& work_dir) {
+         const std::vector<std::string>& recipients, int compression_level, const std::string& work_dir,
+         const std::string& shipment, int part, int parts) {
         PackOptions o;
+        o.shipment = shipment;
+        o.part = part;
+        o.parts = parts;
         o.source = source;
         o.parity = parity;
         o.identity_path = identity;
@@ -307,7 +314,7 @@ PYBIND11_MODULE(_valise, m) {
       },
       py::arg("source"), py::arg("drives"), py::arg("identity"), py::arg("parity") = 2,
       py::arg("recipients") = std::vector<std::string>{}, py::arg("compression_level") = 1,
-      py::arg("work_dir") = "",
+      py::arg("work_dir") = "", py::arg("shipment") = "", py::arg("part") = 0, py::arg("parts") = 0,
       "Packs directory `source` onto the empty drive directories (parity of them are parity).");
   m.def(
       "verify",

@@ -64,6 +64,11 @@ struct PackOptions {
   std::string work_dir;
   uint64_t checkpoint_bytes = 256u << 20;  // data log bytes between checkpoints
   bool force = false;                  // start even if the drives look too small
+  // One part of a shipment (docs/shipments.md): pack only the part-th of
+  // `parts` deterministic shares of the source, balanced by bytes, as its
+  // own set stamped with the shipment. "" / 0 = the whole source.
+  std::string shipment;
+  int part = 0, parts = 0;
   int threads = 0;                     // worker threads, 0 = one per core
   size_t memory_budget = 256u << 20;   // bytes of stripes in flight
   ProgressFn progress;
@@ -73,6 +78,8 @@ struct PackOptions {
 struct PackStats {
   std::string set_id;
   std::string signer;             // recipient string
+  std::string shipment_id;        // hex, "" unless packed as a part
+  int part = 0, parts = 0;
   int k = 0, m = 0;
   uint64_t files = 0, dirs = 0, symlinks = 0, skipped = 0;
   uint64_t bytes_in = 0;          // file bytes read
@@ -200,7 +207,33 @@ class SetReader {
   // The entries directly inside directory `dir`, sorted by name (paths are
   // full paths relative to the set's root). Thread-safe.
   virtual Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) = 0;
+
+  // Drives of several sets of one shipment (docs/shipments.md) open as one
+  // reader over all their parts: the parts it reads (itself for one set),
+  // and one line for each part that is absent or cannot be read.
+  virtual std::vector<SetReader*> parts() { return {this}; }
+  virtual std::vector<std::string> unreadable_parts() const { return {}; }
 };
+
+// ---- shipments ------------------------------------------------------------------
+
+// The drives of one set, as sorted out of a mixed pile.
+struct SetGroup {
+  std::string set_id;                 // hex; "" when not a shipment's part
+  std::string shipment, shipment_id;  // name and hex id, "" when not a part
+  int part = 0, parts = 0;
+  std::vector<std::unique_ptr<Drive>> drives;
+};
+struct ShipmentGroups {
+  std::vector<SetGroup> groups;       // by part; one group when not a shipment
+  std::string shipment, shipment_id;
+  int parts = 0;                      // 0 when not a shipment
+  std::vector<int> absent_parts;      // parts no drive was given of
+};
+// Sorts drives into one group per set of the shipment most of them belong
+// to (by their labels); drives that fit none go to the first group, whose
+// checks report them. Drives not of any shipment: one group, unchanged.
+ShipmentGroups GroupBySet(std::vector<std::unique_ptr<Drive>> drives);
 
 // Where pack and restore keep what lets an interrupted run resume:
 // $VALISE_STATE_DIR, else $XDG_STATE_HOME/valise, else ~/.local/state/valise.

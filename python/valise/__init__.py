@@ -50,13 +50,17 @@ class Set(_Set):
         return f"<valise.Set {self.set_id[:16]} samples={self.num_samples}>"
 
 
-def pack(source, drives, identity, parity=2, recipients=(), compression_level=1, work_dir=""):
-    """Packs directory ``source`` onto ``drives`` (created if absent, must be empty); returns stats."""
+def pack(source, drives, identity, parity=2, recipients=(), compression_level=1, work_dir="", shipment="",
+         part=0, parts=0):
+    """Packs directory ``source`` onto ``drives`` (created if absent, must be empty); returns stats.
+
+    With ``shipment=NAME, part=I, parts=N`` packs only the I-th of N shares of the source, as
+    ``valise pack --shipment NAME --part I/N`` does (docs/shipments.md)."""
     paths = _paths(drives)
     for d in paths:
         _os.makedirs(d, exist_ok=True)
     return _pack(_os.fspath(source), paths, _os.fspath(identity), parity, list(recipients), compression_level,
-                 _os.fspath(work_dir) if work_dir else "")
+                 _os.fspath(work_dir) if work_dir else "", shipment, part, parts)
 
 
 def verify(drives, identity="", signer=""):

@@ -37,6 +37,28 @@ int Fail(const Status& st) {
   return ExitCodeOf(st);
 }
 
+Result<std::pair<int, int>> ParsePart(const std::string& text) {
+  auto bad = [&] {
+    return InvalidArgument("--part '" + text + "': expected I/N with 1 <= I <= N <= 100000, e.g. 2/4");
+  };
+  size_t slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= text.size() || text.size() > 13) return bad();
+  auto num = [](const std::string& s, int* out) {
+    if (s.empty() || s.size() > 6) return false;
+    int v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + (c - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int i = 0, n = 0;
+  if (!num(text.substr(0, slash), &i) || !num(text.substr(slash + 1), &n)) return bad();
+  if (i < 1 || n < 1 || i > n || n > 100000) return bad();
+  return std::make_pair(i, n);
+}
+
 std::vector<std::unique_ptr<Drive>> OpenDrives(const std::vector<std::string>& dirs) {
   std::vector<std::unique_ptr<Drive>> out;
   for (auto& d : dirs) {

@@ -33,6 +33,8 @@ Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir);
 
 // "8MiB", "512k", "1G", "4096": binary units for sizes given to valise.
 Result<uint64_t> ParseSize(const std::string& text);
+// "I/N" with 1 <= I <= N <= 100000 (as split -n K/N): one part of N.
+Result<std::pair<int, int>> ParsePart(const std::string& text);
 
 // Progress on stderr: a line rewritten in place on a terminal (or always
 // with --progress), JSON lines with --progress=json.

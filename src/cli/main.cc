@@ -66,6 +66,7 @@ int CmdPubkey(const std::string& path) {
 
 struct PackArgs {
   std::string source, identity, segment = "8MiB", progress = "auto", work_dir, checkpoint = "256MiB";
+  std::string shipment, part;
   std::vector<std::string> to, recipients;
   int parity = 2, case_size = 0, compression = 1, threads = 0;
   bool json = false, force = false;
@@ -80,6 +81,14 @@ int CmdPack(const PackArgs& a) {
   auto ckpt = ParseSize(a.checkpoint);
   if (!ckpt.ok()) return Fail(ckpt.status());
   if (*ckpt == 0) return Fail(InvalidArgument("--checkpoint-every must be more than 0"));
+  std::pair<int, int> part{0, 0};
+  if (a.shipment.empty() != a.part.empty())
+    return Fail(InvalidArgument("--shipment NAME and --part I/N go together"));
+  if (!a.part.empty()) {
+    auto p = ParsePart(a.part);
+    if (!p.ok()) return Fail(p.status());
+    part = *p;
+  }
   if (int(a.to.size()) < 2) return Fail(InvalidArgument("--to needs at least 2 drive directories"));
   if (a.parity >= int(a.to.size()))
     return Fail(InvalidArgument("--parity " + std::to_string(a.parity) + " leaves no data drive among " +
@@ -111,6 +120,9 @@ int CmdPack(const PackArgs& a) {
   o.work_dir = a.work_dir;
   o.checkpoint_bytes = *ckpt;
   o.force = a.force;
+  o.shipment = a.shipment;
+  o.part = part.first;
+  o.parts = part.second;
   ProgressPrinter progress(WantProgress(a.progress), a.progress == "json");
   o.progress = progress.fn();
   o.warn = [&](const std::string& w) {
@@ -124,6 +136,7 @@ int CmdPack(const PackArgs& a) {
   double mbps = s.seconds > 0 ? double(s.bytes_in) / s.seconds / 1e6 : 0;
   if (a.json) {
     json j = {{"set_id", s.set_id}, {"signer", s.signer}, {"k", s.k}, {"m", s.m},
+              {"shipment_id", s.shipment_id}, {"part", s.part}, {"parts", s.parts},
               {"drives", s.k + s.m}, {"files", s.files}, {"dirs", s.dirs}, {"symlinks", s.symlinks},
               {"skipped", s.skipped}, {"bytes_in", s.bytes_in}, {"bytes_stored", s.bytes_stored},
               {"catalog_bytes", s.catalog_bytes}, {"chunks", s.chunks}, {"chunks_deduped", s.chunks_deduped},
@@ -141,6 +154,8 @@ int CmdPack(const PackArgs& a) {
   std::printf("  %llu stripes, %s per drive, catalog %s\n", (unsigned long long)s.stripes,
               HumanBytesCli(s.bytes_per_drive).c_str(), HumanBytesCli(s.catalog_bytes).c_str());
   std::printf("  set %s, signed by %s\n", s.set_id.c_str(), s.signer.c_str());
+  if (s.parts > 0)
+    std::printf("  part %d of %d of shipment '%s' (%s)\n", s.part, s.parts, a.shipment.c_str(), s.shipment_id.c_str());
   std::printf("  %.2f s, %.0f MB/s\n", s.seconds, mbps);
   if (!s.warnings.empty()) std::printf("  %zu warnings (see above)\n", s.warnings.size());
   return 0;
@@ -408,6 +423,13 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
     std::fprintf(stderr, "valise: %zu files could not be restored; every other file is bit-exact\n", rep.failed.size());
     return kExitFailed;
   }
+  if (auto missing = (*reader)->unreadable_parts(); !missing.empty()) {
+    std::printf("%zu parts of the shipment were NOT restored:\n", missing.size());
+    for (auto& m : missing) std::printf("  %s\n", m.c_str());
+    std::fprintf(stderr, "valise: %zu parts of the shipment were not restored (give their drives, and run the "
+                 "same restore again); every file restored is bit-exact\n", missing.size());
+    return kExitFailed;
+  }
   return 0;
 }
 
@@ -470,6 +492,11 @@ int main(int argc, char** argv) {
                    "Data between checkpoints: at most this much is packed again after a crash")->capture_default_str();
   pack->add_option("--progress", pa.progress, "auto (on a terminal), always, never, json")
       ->check(CLI::IsMember({"auto", "always", "never", "json"}))->expected(0, 1)->default_str("auto");
+  pack->add_option("--shipment", pa.shipment,
+                   "Pack one part of a shipment of several sets (with --part): the name every host uses");
+  pack->add_option("--part", pa.part,
+                   "I/N: pack the I-th of N shares of SOURCE (balanced by bytes, every file in exactly one), "
+                   "each part on its own host and drives, at the same time, without talking");
   pack->add_flag("--json", pa.json, "Print the result as JSON");
   pack->add_flag("--force", pa.force,
                  "Start even when a drive has less free space than the pack may need if nothing compresses");

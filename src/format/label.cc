@@ -19,10 +19,23 @@ Bytes Domain(std::string_view domain, const std::string& body) {
   return b;
 }
 
+}  // namespace
+
+std::array<uint8_t, 16> ShipmentId(const std::string& name, const PublicKey& signer) {
+  Bytes b = Domain("valise shipment v1\n", name + "\n");
+  b.insert(b.end(), signer.begin(), signer.end());
+  Hash32 h = Sha256(b);
+  std::array<uint8_t, 16> id{};
+  std::memcpy(id.data(), h.data(), id.size());
+  return id;
+}
+
+namespace {
+
 json SetJson(const SetHeader& h) {
   json keys = json::array();
   for (auto& w : h.wrapped_keys) keys.push_back(ToHex(w));
-  return json{{"format", kFormatVersion},
+  json j{{"format", kFormatVersion},
               {"set_id", ToHex(h.set_id)},
               {"k", h.k},
               {"m", h.m},
@@ -32,6 +45,13 @@ json SetJson(const SetHeader& h) {
               {"signer", RecipientString(h.signer)},
               {"keys", keys},
               {"tool", h.tool}};
+  if (h.shipment) {
+    const Shipment& sh = *h.shipment;
+    j["shipment"] = json{{"id", ToHex(sh.id)},          {"name", sh.name},
+                         {"part", sh.part},              {"parts", sh.parts},
+                         {"source_files", sh.source_files}, {"source_bytes", sh.source_bytes}};
+  }
+  return j;
 }
 
 json RootJson(const Root& r) {
@@ -113,6 +133,21 @@ Result<SetHeader> ParseSet(const json& j, const std::string& where) {
   auto pk = ParseRecipient(signer);
   if (!pk.ok()) return Corruption(where + ": label signer: " + pk.status().message());
   h.signer = *pk;
+  if (auto it = j.find("shipment"); it != j.end()) {
+    if (!it->is_object()) return Corruption(where + ": label shipment is not an object");
+    Strict t{*it, where, {}};
+    Shipment sh;
+    sh.id = t.Hex<16>("id");
+    sh.name = t.Str("name");
+    sh.part = int(t.U64("part", kMaxShipmentParts));
+    sh.parts = int(t.U64("parts", kMaxShipmentParts));
+    sh.source_files = t.U64("source_files", uint64_t(1) << 48);
+    sh.source_bytes = t.U64("source_bytes", uint64_t(1) << 62);
+    if (!t.error.empty()) return Corruption(where + ": label shipment: " + t.error);
+    if (sh.part < 1 || sh.part > sh.parts || sh.name.empty() || sh.name.size() > kMaxShipmentName)
+      return Corruption(where + ": label shipment has an impossible part or name");
+    h.shipment = std::move(sh);
+  }
   if (keys->size() > 4096) return Corruption(where + ": label lists too many keys");
   for (auto& k : *keys) {
     if (!k.is_string()) return Corruption(where + ": label key entry is not a string");

@@ -7,6 +7,7 @@
 // Keyless repair copies a surviving label and changes only the number.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +17,25 @@
 namespace valise {
 
 inline constexpr int kFormatVersion = 1;
+inline constexpr int kMaxShipmentParts = 100000;
+inline constexpr size_t kMaxShipmentName = 200;
 using SetId = std::array<uint8_t, 16>;
+
+// A set packed as one part of a shipment: `valise pack --shipment NAME
+// --part I/N` on N hosts at once. The id is derived from the name and the
+// signer, so every host computes it without talking to the others.
+struct Shipment {
+  std::array<uint8_t, 16> id{};
+  std::string name;
+  int part = 0;                  // 1..parts
+  int parts = 0;
+  uint64_t source_files = 0;     // what this part's packer saw of the whole source
+  uint64_t source_bytes = 0;
+  bool operator==(const Shipment&) const = default;
+};
+
+// The shipment id for a name and a signer.
+std::array<uint8_t, 16> ShipmentId(const std::string& name, const PublicKey& signer);
 
 struct SetHeader {
   SetId set_id{};
@@ -28,6 +47,7 @@ struct SetHeader {
   PublicKey signer{};
   std::vector<Bytes> wrapped_keys;  // the data key, sealed to each recipient
   std::string tool;             // "valise 0.1.0"
+  std::optional<Shipment> shipment;
   int drives() const { return k + m; }
 };
 

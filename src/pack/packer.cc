@@ -175,6 +175,11 @@ class Packer {
   std::mutex warn_mu_;
 
   uint64_t total_bytes_ = 0, total_files_ = 0;
+  // Shipment parts: the whole source's totals, and the walker's position in
+  // it (bytes of regular files before the current entry, entries so far).
+  uint64_t all_bytes_ = 0, all_files_ = 0, walk_bytes_ = 0, walk_files_ = 0;
+  // True if the walker's next file or symlink of `size` bytes is in this part.
+  bool MinePart(uint64_t size);
   std::atomic<uint64_t> read_bytes_{0}, read_files_{0};
 
   std::unique_ptr<Budget> budget_;
@@ -239,8 +244,36 @@ void Packer::Warn(const std::string& w) {
   if (o_.warn) o_.warn(w);
 }
 
+// A file or symlink belongs to the part its middle byte falls in, counting
+// the whole source's regular-file bytes in walk order (by position when the
+// source has no bytes): every entry in exactly one part, parts balanced by
+// bytes, the same answer on every host that walks the same tree.
+bool Packer::MinePart(uint64_t size) {
+  if (o_.parts <= 0) return true;
+  uint64_t parts = uint64_t(o_.parts), part;
+  if (all_bytes_ > 0) {
+    unsigned __int128 mid = walk_bytes_ + size / 2;
+    part = uint64_t(mid * parts / all_bytes_) + 1;
+  } else {
+    part = all_files_ ? walk_files_ * parts / all_files_ + 1 : 1;
+  }
+  walk_bytes_ += size;
+  walk_files_++;
+  return std::min(part, parts) == uint64_t(o_.part);
+}
+
 Status Packer::Prescan() {
-  return WalkSource(o_.source, [&](WalkEntry& w) {
+  if (o_.parts > 0) {  // the whole source first: the parts are shares of it
+    VALISE_RETURN_IF_ERROR(WalkSource(o_.source, [&](WalkEntry& w) {
+      if (S_ISREG(w.st.st_mode)) all_bytes_ += uint64_t(w.st.st_size);
+      if (S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) all_files_++;
+      return Status::Ok();
+    }));
+  }
+  Status st = WalkSource(o_.source, [&](WalkEntry& w) {
+    if (S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) {
+      if (!MinePart(S_ISREG(w.st.st_mode) ? uint64_t(w.st.st_size) : 0)) return Status::Ok();
+    }
     if (S_ISREG(w.st.st_mode)) {
       total_files_++;
       total_bytes_ += uint64_t(w.st.st_size);
@@ -252,6 +285,8 @@ Status Packer::Prescan() {
     }
     return Status::Ok();
   });
+  walk_bytes_ = walk_files_ = 0;  // the pack's walk counts again
+  return st;
 }
 
 Status Packer::Emit(std::unique_ptr<Item> item) {
@@ -382,6 +417,10 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
 
 Status Packer::Walk() {
   return WalkSource(o_.source, [&](WalkEntry& w) -> Status {
+    // Another part's file or symlink: not here (directories are in every part).
+    if ((S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) &&
+        !MinePart(S_ISREG(w.st.st_mode) ? uint64_t(w.st.st_size) : 0))
+      return Status::Ok();
     if (resuming_) {
       // Entries committed before the interruption are complete (the resume
       // cleanup removed the rest): keep their ids, do not pack them again.
@@ -686,6 +725,17 @@ Result<PackStats> Packer::Run() {
     // Same set, same keys: the data key comes back from the label, which
     // the packer (always a recipient) can unwrap.
     h = resume->set;
+    auto part_of = [](const std::optional<Shipment>& sh) {
+      return sh ? "part " + std::to_string(sh->part) + "/" + std::to_string(sh->parts) + " of shipment '" +
+                      sh->name + "'"
+                : std::string("no shipment");
+    };
+    bool same = o_.parts > 0 ? h.shipment && h.shipment->name == o_.shipment && h.shipment->part == o_.part &&
+                                   h.shipment->parts == o_.parts
+                             : !h.shipment;
+    if (!same)
+      return InvalidArgument("the interrupted pack on these drives is " + part_of(h.shipment) +
+                             ", not what this command asks for: re-run it with the same --shipment and --part");
     std::optional<Key32> key;
     for (auto& w : h.wrapped_keys)
       if ((key = UnwrapKey(w, identity_))) break;
@@ -705,6 +755,16 @@ Result<PackStats> Packer::Run() {
     h.signer = identity_.public_key;
     for (auto& r : recipients) h.wrapped_keys.push_back(WrapKey(keys_.data, r));
     h.tool = std::string("valise ") + kVersion;
+    if (o_.parts > 0) {
+      Shipment sh;
+      sh.id = ShipmentId(o_.shipment, identity_.public_key);
+      sh.name = o_.shipment;
+      sh.part = o_.part;
+      sh.parts = o_.parts;
+      sh.source_files = all_files_;
+      sh.source_bytes = all_bytes_;
+      h.shipment = sh;
+    }
     start = MakeLabel(1, h, std::nullopt, identity_);
   }
   keys_.chunk = DeriveKey(keys_.data, "chunk");
@@ -712,6 +772,11 @@ Result<PackStats> Packer::Run() {
   keys_.dedup = DeriveKey(keys_.data, "dedup");
   stats_.set_id = ToHex(h.set_id);
   stats_.signer = RecipientString(identity_.public_key);
+  if (h.shipment) {
+    stats_.shipment_id = ToHex(h.shipment->id);
+    stats_.part = h.shipment->part;
+    stats_.parts = h.shipment->parts;
+  }
   stats_.k = k;
   stats_.m = m;
   stripe_bytes_ = uint64_t(k) * o_.segment_size;
@@ -905,6 +970,15 @@ Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<D
     return InvalidArgument("--case-size must be between 1 and the number of drives");
   if (options.compression_level < 0 || options.compression_level > 19)
     return InvalidArgument("--compression must be between 0 (off) and 19");
+  if (options.parts != 0 || options.part != 0 || !options.shipment.empty()) {
+    if (options.shipment.empty() || options.parts == 0)
+      return InvalidArgument("--shipment NAME and --part I/N go together");
+    if (options.shipment.size() > kMaxShipmentName)
+      return InvalidArgument("--shipment names are at most " + std::to_string(kMaxShipmentName) + " bytes");
+    if (options.parts < 1 || options.parts > kMaxShipmentParts || options.part < 1 || options.part > options.parts)
+      return InvalidArgument("--part " + std::to_string(options.part) + "/" + std::to_string(options.parts) +
+                             ": I must be between 1 and N, and N at most " + std::to_string(kMaxShipmentParts));
+  }
   PackOptions o = options;
   if (o.work_dir.empty()) o.work_dir = DefaultStateDir();
   if (o.checkpoint_bytes == 0) o.checkpoint_bytes = 256u << 20;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "read/keyed_set.h"
+#include "read/reader_internal.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -175,8 +176,8 @@ class SetReaderImpl : public SetReader {
 
 }  // namespace
 
-Result<std::unique_ptr<SetReader>> SetReader::Open(std::vector<std::unique_ptr<Drive>> drives,
-                                                   const OpenOptions& opts) {
+Result<std::unique_ptr<SetReader>> OpenSingleSet(std::vector<std::unique_ptr<Drive>> drives,
+                                                 const OpenOptions& opts) {
   CryptoInit();
   VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), opts.signer, opts.warn));
   for (auto& r : view->reports()) {

@@ -1,9 +1,10 @@
 """Real multi-process check: WORLD ranks under torch.distributed (gloo, CPU),
-each with a DataLoader of WORKERS worker processes, read one set through
+each with a DataLoader of WORKERS worker processes, read one set (or, with
+--parts N, a shipment of N sets whose drives are given mixed together) through
 ValiseDataset; every sample is read exactly once per epoch, bit-exact, and the
 ranks get the same number of batches with even="pad".
 
-  PYTHONPATH=build/python /usr/bin/python3 tests/python/dist_check.py [--world 2] [--workers 2]
+  PYTHONPATH=build/python /usr/bin/python3 tests/python/dist_check.py [--world 2] [--workers 2] [--parts 1]
 """
 import argparse
 import hashlib
@@ -56,6 +57,7 @@ def main():
     ap.add_argument("--world", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--samples", type=int, default=61)
+    ap.add_argument("--parts", type=int, default=1, help="pack as a shipment of this many sets")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="valise-dist-")
     try:
@@ -70,9 +72,18 @@ def main():
             expect[f"shards/{i:04d}"] = hashlib.sha256(data).hexdigest()
         identity = os.path.join(tmp, "id.key")
         valise.keygen(identity)
-        drives = [os.path.join(tmp, f"d{i}") for i in range(1, 6)]
-        valise.pack(os.path.join(tmp, "src"), drives, identity=identity, parity=1,
-                    work_dir=os.path.join(tmp, "state"))
+        if a.parts == 1:
+            drives = [os.path.join(tmp, f"d{i}") for i in range(1, 6)]
+            valise.pack(os.path.join(tmp, "src"), drives, identity=identity, parity=1,
+                        work_dir=os.path.join(tmp, "state"))
+        else:
+            drives = []
+            for p in range(1, a.parts + 1):
+                mine = [os.path.join(tmp, f"p{p}", f"d{i}") for i in range(1, 4)]
+                valise.pack(os.path.join(tmp, "src"), mine, identity=identity, parity=1,
+                            work_dir=os.path.join(tmp, "state"), shipment="dist-check", part=p, parts=a.parts)
+                drives += mine
+            random.Random(1).shuffle(drives)
         out = os.path.join(tmp, "result.pt")
         mp.spawn(rank_main, args=(a.world, a.workers, drives, identity, os.path.join(tmp, "init"), out),
                  nprocs=a.world, join=True)
@@ -99,7 +110,7 @@ def main():
                 orders.append(keys)
             if orders[0] == orders[1]:
                 failures.append(f"{even}: epochs 0 and 1 have the same order")
-        print(f"dist_check: world {a.world} x {a.workers} workers, {a.samples} samples: "
+        print(f"dist_check: world {a.world} x {a.workers} workers, {a.samples} samples in {a.parts} set(s): "
               f"{'FAILED' if failures else 'ok'}")
         for f in failures:
             print("  " + f)
