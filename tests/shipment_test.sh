@@ -115,6 +115,13 @@ sys.exit(0 if any(os.path.exists(os.path.join(\"out3\", p)) for p in two) else 1
 expect_rc 3 restore $SOME fake/d1 fake/d2 --identity me.id --to out4
 check "the look-alike part is not taken for part 2" grep -q "part 2/3 of shipment 'flight-42' is absent" out
 
+# 6b. Part 2 packed again from a changed source: the parts disagree, and say so.
+cp -r src src2 && head -c 5000 /dev/urandom >src2/dir2/new.bin
+"$VALISE" pack src2 --to q2/d1 q2/d2 --parity 1 --identity me.id --shipment flight-42 --part 2/3 \
+  --work-dir stateq --progress never >/dev/null 2>&1
+expect_rc 0 ls $SOME q2/d1 q2/d2 --identity me.id
+check "parts cut from different sources are named" grep -q "packed from different sources.*part 2 saw" err
+
 # 7. Bad arguments touch nothing.
 for bad in "--part 2/3" "--shipment x" "--shipment x --part 4/3" "--shipment x --part 0/3" \
            "--shipment x --part two/3" "--shipment x --part 1/200000"; do

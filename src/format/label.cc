@@ -47,9 +47,7 @@ json SetJson(const SetHeader& h) {
               {"tool", h.tool}};
   if (h.shipment) {
     const Shipment& sh = *h.shipment;
-    j["shipment"] = json{{"id", ToHex(sh.id)},          {"name", sh.name},
-                         {"part", sh.part},              {"parts", sh.parts},
-                         {"source_files", sh.source_files}, {"source_bytes", sh.source_bytes}};
+    j["shipment"] = json{{"id", ToHex(sh.id)}, {"name", sh.name}, {"part", sh.part}, {"parts", sh.parts}};
   }
   return j;
 }
@@ -141,8 +139,6 @@ Result<SetHeader> ParseSet(const json& j, const std::string& where) {
     sh.name = t.Str("name");
     sh.part = int(t.U64("part", kMaxShipmentParts));
     sh.parts = int(t.U64("parts", kMaxShipmentParts));
-    sh.source_files = t.U64("source_files", uint64_t(1) << 48);
-    sh.source_bytes = t.U64("source_bytes", uint64_t(1) << 62);
     if (!t.error.empty()) return Corruption(where + ": label shipment: " + t.error);
     if (sh.part < 1 || sh.part > sh.parts || sh.name.empty() || sh.name.size() > kMaxShipmentName)
       return Corruption(where + ": label shipment has an impossible part or name");

@@ -29,8 +29,6 @@ struct Shipment {
   std::string name;
   int part = 0;                  // 1..parts
   int parts = 0;
-  uint64_t source_files = 0;     // what this part's packer saw of the whole source
-  uint64_t source_bytes = 0;
   bool operator==(const Shipment&) const = default;
 };
 

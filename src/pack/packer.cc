@@ -761,8 +761,6 @@ Result<PackStats> Packer::Run() {
       sh.name = o_.shipment;
       sh.part = o_.part;
       sh.parts = o_.parts;
-      sh.source_files = all_files_;
-      sh.source_bytes = all_bytes_;
       h.shipment = sh;
     }
     start = MakeLabel(1, h, std::nullopt, identity_);
@@ -805,6 +803,11 @@ Result<PackStats> Packer::Run() {
     ::unlink((cat_path + "-shm").c_str());
     VALISE_ASSIGN_OR_RETURN(catalog_, CatalogWriter::Create(cat_path));
     VALISE_RETURN_IF_ERROR(catalog_->SetMeta("source", o_.source));
+    // What this part saw of the whole source (sealed: counts are private);
+    // readers compare the parts' views.
+    if (o_.parts > 0)
+      VALISE_RETURN_IF_ERROR(catalog_->SetMeta("shipment_source",
+                                               std::to_string(all_files_) + " files, " + std::to_string(all_bytes_) + " bytes"));
     VALISE_RETURN_IF_ERROR(catalog_->Checkpoint({}, {{"durable_stripes", "0"}, {"durable_end", "0"}}));
   } else {
     VALISE_ASSIGN_OR_RETURN(catalog_, CatalogWriter::OpenForResume(cat_path));

@@ -82,6 +82,10 @@ class SetReaderImpl : public SetReader {
   std::string signer() const override { return RecipientString(view_->set().signer); }
   std::string set_id() const override { return ToHex(view_->set().set_id); }
   const std::vector<std::string>& warnings() const override { return view_->warnings(); }
+  std::string Meta(const std::string& key) {
+    auto r = keyed_->catalog().Meta(key);
+    return r.ok() ? *r : std::string();
+  }
 
   Status List(const std::vector<std::string>& prefixes,
               const std::function<Status(const FileInfo&)>& fn) override {
@@ -175,6 +179,11 @@ class SetReaderImpl : public SetReader {
 };
 
 }  // namespace
+
+std::string CatalogMeta(SetReader& reader, const std::string& key) {
+  auto* impl = dynamic_cast<SetReaderImpl*>(&reader);
+  return impl ? impl->Meta(key) : std::string();
+}
 
 Result<std::unique_ptr<SetReader>> OpenSingleSet(std::vector<std::unique_ptr<Drive>> drives,
                                                  const OpenOptions& opts) {

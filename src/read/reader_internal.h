@@ -11,5 +11,7 @@ namespace valise {
 
 Result<std::unique_ptr<SetReader>> OpenSingleSet(std::vector<std::unique_ptr<Drive>> drives,
                                                  const OpenOptions& opts);
+// A value of the catalog's meta table of a reader OpenSingleSet made ("" if none).
+std::string CatalogMeta(SetReader& reader, const std::string& key);
 
 }  // namespace valise

@@ -273,6 +273,20 @@ Result<std::unique_ptr<SetReader>> SetReader::Open(std::vector<std::unique_ptr<D
     numbers.push_back(group.part);
   }
   if (parts.empty()) return last.ok() ? Unavailable("no part of the shipment can be read") : last;
+  // Every part must have been cut from the same source; if not, a file may
+  // be in two parts or in none.
+  std::map<std::string, std::vector<int>> views;
+  for (size_t i = 0; i < parts.size(); i++) views[CatalogMeta(*parts[i], "shipment_source")].push_back(numbers[i]);
+  if (views.size() > 1) {
+    std::string w = "the parts were packed from different sources, so a file may be in two parts or in none:";
+    for (auto& [view, ps] : views) {
+      w += " part";
+      for (int p : ps) w += " " + std::to_string(p);
+      w += " saw " + (view.empty() ? std::string("(nothing recorded)") : view) + ";";
+    }
+    w.pop_back();
+    warn(w);
+  }
   std::string id = "shipment-" + g.shipment_id;
   for (int n : numbers) id += "-" + std::to_string(n);
   if (g.groups.size() == 1 && problems.empty()) return std::move(parts.front());  // the whole of a 1-part shipment
