@@ -9,7 +9,7 @@ and restores them to a plain directory, all under --work (tmpfs by default),
 then times whole epochs, alternating the readers in every round:
 
   plain     torch map-style Dataset reading the restored files, shuffle=True
-  valise    ValiseDataset, default block shuffle (4 MiB blocks, 16-block window)
+  valise    ValiseDataset, default block shuffle (4 MiB blocks, 4-block window)
   random    ValiseDataset with a full per-sample shuffle (block_bytes=1, window = all)
   sequential ValiseDataset, shuffle=False
   degraded  ValiseDataset (default shuffle) with 2 of the 6 drives deleted

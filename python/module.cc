@@ -68,7 +68,7 @@ EvenMode ParseEven(const std::string& s) {
 class PySet {
  public:
   PySet(const std::vector<std::string>& drives, const std::string& identity, const std::string& signer,
-        const std::string& prefix, const std::string& samples, const std::string& work_dir) {
+        const std::string& prefix, const std::string& samples, const std::string& work_dir, uint64_t cache_bytes) {
     if (drives.empty()) throw StatusError(InvalidArgument("give the set's drive directories"));
     if (identity.empty()) throw StatusError(InvalidArgument("reading a set needs identity= (an identity file)"));
     SampleIndexOptions io;
@@ -80,6 +80,7 @@ class PySet {
     o.identity_path = identity;
     o.signer = signer;
     o.work_dir = work_dir;
+    o.cache_bytes = size_t(cache_bytes);
     o.warn = [this](const std::string& w) { warnings_.push_back(w); };
     py::gil_scoped_release nogil;
     auto ds = ExistingDrives(drives, &warnings_);
@@ -229,9 +230,9 @@ PYBIND11_MODULE(_valise, m) {
 
   py::class_<PySet>(m, "Set")
       .def(py::init<const std::vector<std::string>&, const std::string&, const std::string&, const std::string&,
-                    const std::string&, const std::string&>(),
+                    const std::string&, const std::string&, uint64_t>(),
            py::arg("drives"), py::arg("identity"), py::arg("signer") = "", py::arg("prefix") = "",
-           py::arg("samples") = "grouped", py::arg("work_dir") = "")
+           py::arg("samples") = "grouped", py::arg("work_dir") = "", py::arg("cache_bytes") = 0)
       .def_property_readonly("num_samples", &PySet::size)
       .def("__len__", &PySet::size)
       .def("key", &PySet::key, py::arg("i"))
@@ -251,7 +252,7 @@ PYBIND11_MODULE(_valise, m) {
                                                       : RankOrder(s.index(), o, epoch);
           },
           py::arg("epoch"), py::arg("seed") = 0, py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20,
-          py::arg("window_blocks") = 16, py::arg("rank") = 0, py::arg("world_size") = 1,
+          py::arg("window_blocks") = 4, py::arg("rank") = 0, py::arg("world_size") = 1,
           py::arg("even") = "exact")
       .def(
           "loader",
@@ -274,7 +275,7 @@ PYBIND11_MODULE(_valise, m) {
             return std::make_unique<PyLoader>(s, o, LoaderState{epoch, position});
           },
           py::keep_alive<0, 1>(), py::arg("epoch") = 0, py::arg("position") = 0, py::arg("seed") = 0,
-          py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20, py::arg("window_blocks") = 16,
+          py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20, py::arg("window_blocks") = 4,
           py::arg("rank") = 0, py::arg("world_size") = 1, py::arg("even") = "exact", py::arg("worker") = 0,
           py::arg("num_workers") = 1, py::arg("worker_batch") = 1, py::arg("threads") = 2,
           py::arg("prefetch") = 32, py::arg("prefetch_bytes") = uint64_t(256) << 20);

@@ -95,7 +95,7 @@ struct OrderOptions {
   // this many blocks. Bigger blocks read the drives in longer runs; a bigger
   // window mixes more (docs/loader.md measures the trade-off).
   uint64_t block_bytes = 4u << 20;
-  uint32_t window_blocks = 16;
+  uint32_t window_blocks = 4;
   int rank = 0, world_size = 1;
   EvenMode even = EvenMode::kExact;
 };

@@ -163,6 +163,7 @@ struct OpenOptions {
   std::string identity_path;
   std::string signer;        // "" = any agreed signer
   std::string work_dir;      // temp space for the decrypted catalog
+  size_t cache_bytes = 0;    // decoded chunks kept for ReadAt (0 = 64 MiB; per part of a shipment)
   WarnFn warn;
 };
 

@@ -36,13 +36,15 @@ def _paths(drives):
 class Set(_Set):
     """A packed set opened for reading: ``Set(drives, identity=path, prefix=None, samples="grouped")``.
 
+    ``cache_bytes``: decoded chunks kept for reads (default 64 MiB per set or shipment part).
+
     ``num_samples`` / ``len()``, ``key(i)``, ``fields(i)``, ``sample(i) -> dict[str, bytes]``,
     ``sample_bytes(i)``, ``epoch_order(epoch, seed=0, ...)``, ``loader(...)``, ``warnings``.
     """
 
-    def __init__(self, drives, identity, signer="", prefix=None, samples="grouped", work_dir=""):
+    def __init__(self, drives, identity, signer="", prefix=None, samples="grouped", work_dir="", cache_bytes=0):
         super().__init__(_paths(drives), _os.fspath(identity), signer or "", prefix or "", samples,
-                         _os.fspath(work_dir) if work_dir else "")
+                         _os.fspath(work_dir) if work_dir else "", int(cache_bytes))
         for w in self.warnings:
             _warnings.warn("valise: " + w, stacklevel=2)
 

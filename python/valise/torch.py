@@ -51,12 +51,13 @@ class ValiseDataset(torch.utils.data.IterableDataset):
       rank, world_size: override what torch.distributed / the environment say.
       block_bytes, window_blocks: the shuffle's run length and mixing window (docs/loader.md).
       threads, prefetch: reader threads and samples read ahead in each process.
+      cache_bytes: decoded chunks kept per process (default 64 MiB).
       transform: a function applied to each sample dict before it is yielded.
     """
 
     def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="exact",
-                 batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=16, threads=2,
-                 prefetch=32, signer="", work_dir="", transform=None):
+                 batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=2,
+                 prefetch=32, signer="", work_dir="", transform=None, cache_bytes=0):
         super().__init__()
         if isinstance(drives, (str, bytes, os.PathLike)):
             raise errors.InvalidArgumentError("drives must be a list of drive directories, not one path")
@@ -70,6 +71,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self.block_bytes, self.window_blocks = int(block_bytes), int(window_blocks)
         self.threads, self.prefetch = int(threads), int(prefetch)
         self.signer, self.work_dir, self.transform = signer, work_dir, transform
+        self.cache_bytes = int(cache_bytes)
         self.epoch = 0
         self._start = 0       # rank-order position this epoch starts from (a loaded state)
         self._consumed = 0    # samples yielded in this process this epoch (num_workers=0)
@@ -84,7 +86,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
             self._set = Set(self.drives, identity=self.identity, signer=self.signer, prefix=self.prefix,
-                            samples=self.samples, work_dir=self.work_dir)
+                            samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
             self._set_pid = os.getpid()
         return self._set
 

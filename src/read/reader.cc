@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <list>
 #include <mutex>
+#include <condition_variable>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <cstring>
 
@@ -43,19 +45,39 @@ bool UnderPrefix(const std::string& path, const std::vector<std::string>& prefix
   return false;
 }
 
-// Decoded chunks shared by concurrent readers; least recently used out.
+// Decoded chunks shared by concurrent readers; least recently used out. A
+// chunk being decoded by one thread is waited for by the others, not decoded
+// again (neighbouring samples read at once share their chunks).
 class ChunkCache {
  public:
   explicit ChunkCache(size_t capacity) : capacity_(capacity) {}
-  std::shared_ptr<const Bytes> Get(int64_t id) {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = map_.find(id);
-    if (it == map_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->second;
+
+  // The chunk, from the cache or from `load` (run by one thread per id).
+  Result<std::shared_ptr<const Bytes>> GetOrLoad(int64_t id, const std::function<Status(Bytes*)>& load) {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      auto it = map_.find(id);
+      if (it != map_.end()) {
+        lru_.splice(lru_.begin(), lru_, it->second);
+        return it->second->second;
+      }
+      if (!loading_.count(id)) break;
+      loaded_.wait(l);  // another thread is decoding it; if it failed, try ourselves
+    }
+    loading_.insert(id);
+    l.unlock();
+    auto data = std::make_shared<Bytes>();
+    Status st = load(data.get());
+    l.lock();
+    loading_.erase(id);
+    if (st.ok()) Put(id, data);
+    loaded_.notify_all();
+    if (!st.ok()) return st;
+    return std::shared_ptr<const Bytes>(data);
   }
-  void Put(int64_t id, std::shared_ptr<const Bytes> data) {
-    std::lock_guard<std::mutex> l(mu_);
+
+ private:
+  void Put(int64_t id, std::shared_ptr<const Bytes> data) {  // mu_ held
     if (map_.count(id)) return;
     size_ += data->size();
     lru_.emplace_front(id, std::move(data));
@@ -67,17 +89,18 @@ class ChunkCache {
     }
   }
 
- private:
   std::mutex mu_;
+  std::condition_variable loaded_;
   size_t capacity_, size_ = 0;
   std::list<std::pair<int64_t, std::shared_ptr<const Bytes>>> lru_;
   std::unordered_map<int64_t, decltype(lru_)::iterator> map_;
+  std::unordered_set<int64_t> loading_;
 };
 
 class SetReaderImpl : public SetReader {
  public:
-  SetReaderImpl(std::unique_ptr<SetView> view, std::unique_ptr<KeyedSet> keyed)
-      : view_(std::move(view)), keyed_(std::move(keyed)) {}
+  SetReaderImpl(std::unique_ptr<SetView> view, std::unique_ptr<KeyedSet> keyed, size_t cache_bytes)
+      : view_(std::move(view)), keyed_(std::move(keyed)), cache_(cache_bytes) {}
 
   std::string signer() const override { return RecipientString(view_->set().signer); }
   std::string set_id() const override { return ToHex(view_->set().set_id); }
@@ -141,15 +164,12 @@ class SetReaderImpl : public SetReader {
       uint64_t pos = offset + done;
       if (x.file_off > pos || x.file_off + x.len <= pos)
         return Corruption("catalog extents of '" + file.path + "' do not cover byte " + std::to_string(pos));
-      auto chunk = cache_.Get(x.chunk);
-      if (!chunk) {
+      auto got = cache_.GetOrLoad(x.chunk, [&](Bytes* plain) {
         VALISE_ASSIGN_OR_RETURN(ChunkRow row, keyed_->catalog().Chunk(x.chunk));
-        auto plain = std::make_shared<Bytes>();
-        Status st = keyed_->ReadChunk(row, plain.get());
-        if (!st.ok()) return st.With("'" + file.path + "' at byte " + std::to_string(pos));
-        chunk = plain;
-        cache_.Put(x.chunk, chunk);
-      }
+        return keyed_->ReadChunk(row, plain);
+      });
+      if (!got.ok()) return got.status().With("'" + file.path + "' at byte " + std::to_string(pos));
+      std::shared_ptr<const Bytes> chunk = std::move(got).value();
       uint64_t in = pos - x.file_off;
       if (uint64_t(x.chunk_off) + x.len > chunk->size())
         return Corruption("catalog extent of '" + file.path + "' runs past its chunk");
@@ -175,7 +195,7 @@ class SetReaderImpl : public SetReader {
   std::unique_ptr<KeyedSet> keyed_;
   int64_t cached_id_ = -1;
   Bytes cached_;
-  ChunkCache cache_{64u << 20};
+  ChunkCache cache_;
 };
 
 }  // namespace
@@ -197,7 +217,8 @@ Result<std::unique_ptr<SetReader>> OpenSingleSet(std::vector<std::unique_ptr<Dri
                  (r.problems.empty() ? std::string("problem") : r.problems.front()));
   }
   VALISE_ASSIGN_OR_RETURN(auto keyed, KeyedSet::Open(view.get(), opts.identity_path, opts.work_dir));
-  return std::unique_ptr<SetReader>(new SetReaderImpl(std::move(view), std::move(keyed)));
+  size_t cache = opts.cache_bytes ? opts.cache_bytes : size_t(64) << 20;
+  return std::unique_ptr<SetReader>(new SetReaderImpl(std::move(view), std::move(keyed), cache));
 }
 
 }  // namespace valise
