@@ -566,5 +566,27 @@ TEST(PlanSample, MeasuresSizeDuplicatesAndCompressibility) {
   EXPECT_FALSE(SampleDataset((dir / "missing").string()).ok());
 }
 
+// A shipment's parts are equal shares by bytes: the smallest set bounds them.
+TEST(PlanShipment, SmallestSetBoundsEqualParts) {
+  PlanInput in;
+  in.dataset_bytes = 3e15;
+  in.drive_bytes = 80e12;
+  in.per_case = 15;
+  in.cases = 4;
+  in.hosts = 4;
+  PlanResult r = MakePlan(in);
+  ASSERT_EQ(r.plan.sets.size(), 4u);
+  ShipmentFit f = FitAsShipment(r.plan);
+  EXPECT_EQ(f.parts, 4);
+  EXPECT_EQ(f.min_data_drives, 9);  // sets of 12+4, 12+4, 12+4 and 9+3
+  EXPECT_DOUBLE_EQ(f.usable_bytes, 4 * 9 * 80e12);
+  EXPECT_TRUE(r.plan.fits);  // packed as separate sets it fits (3.6 PB usable) ...
+  EXPECT_FALSE(f.fits);      // ... but not as equal parts (2.88 PB)
+  in.per_case = 16;          // four equal sets of 12 + 4
+  f = FitAsShipment(MakePlan(in).plan);
+  EXPECT_EQ(f.min_data_drives, 12);
+  EXPECT_TRUE(f.fits);
+}
+
 }  // namespace
 }  // namespace valise::plan

@@ -188,6 +188,23 @@ std::vector<std::string> Assumptions(const Parsed& p, const Plan& plan) {
   return a;
 }
 
+// The sets as one shipment: one command per host, equal shares by bytes.
+void PrintShipment(const plan::Plan& p) {
+  if (p.sets.size() < 2) return;
+  plan::ShipmentFit f = plan::FitAsShipment(p);
+  std::printf("  as one shipment: on host I, valise pack SRC --to <set I's drives> --parity M --shipment NAME --part I/%d\n",
+              f.parts);
+  std::printf("    (docs/shipments.md); the parts are equal shares by bytes, so ");
+  bool equal = true;
+  for (auto& s : p.sets) equal &= s.data == p.sets.front().data;
+  if (equal)
+    std::printf("every set fills alike: %s usable, %s.\n", FormatBytes(f.usable_bytes).c_str(),
+                f.fits ? "fits" : "does NOT fit");
+  else
+    std::printf("the smallest set (%d data drives) bounds each part: %s usable as a shipment, %s.\n",
+                f.min_data_drives, FormatBytes(f.usable_bytes).c_str(), f.fits ? "fits" : "does NOT fit");
+}
+
 void PrintLayout(const Plan& p) {
   std::printf("Layout: %d drives = %d data + %d parity, in %zu set%s (one 'valise pack' each)%s:\n", p.drives,
               p.data_drives, p.parity_drives, p.sets.size(), p.sets.size() == 1 ? "" : "s",
@@ -219,12 +236,14 @@ void PrintLayout(const Plan& p) {
     const SetLayout& s = p.sets[0];
     std::printf("  e.g. set 1: valise pack SRC --to <%s of case 1> ... <%d of case %d> --parity %d --case-size %d\n",
                 N(s.per_case, "drive", "drives").c_str(), s.per_case, p.cases, s.parity, s.per_case);
+    PrintShipment(p);
   } else if (p.survive_drives == 0) {
     std::printf("  no parity: losing any drive loses data.\n");
   } else {
     std::printf("  any %s may be lost (each set has %d parity); losing a whole case: %s.\n",
                 N(p.survive_drives, "drive", "drives").c_str(), p.survive_drives,
                 p.survives_case ? "also survivable" : "NOT survivable (use --survive case)");
+    PrintShipment(p);
   }
 }
 

@@ -359,6 +359,17 @@ PlanResult MakePlan(const PlanInput& in) {
   return r;
 }
 
+ShipmentFit FitAsShipment(const Plan& p) {
+  ShipmentFit f;
+  f.parts = int(p.sets.size());
+  if (p.sets.empty()) return f;
+  f.min_data_drives = p.sets.front().data;
+  for (auto& s : p.sets) f.min_data_drives = std::min(f.min_data_drives, s.data);
+  f.usable_bytes = double(f.parts) * f.min_data_drives * p.drive_bytes;
+  f.fits = p.feasible && p.stored_bytes <= f.usable_bytes;
+  return f;
+}
+
 nlohmann::json ToJson(const Plan& p) {
   using nlohmann::json;
   json sets = json::array();
@@ -375,6 +386,11 @@ nlohmann::json ToJson(const Plan& p) {
             {"survives_case", p.survives_case},
             {"survives_any_drives", p.survives_any},
             {"sets", sets},
+            {"shipment", [&] {
+               ShipmentFit f = FitAsShipment(p);
+               return json{{"parts", f.parts}, {"min_data_drives", f.min_data_drives},
+                           {"usable_bytes", f.usable_bytes}, {"fits", f.fits}};
+             }()},
             {"hosts", p.hosts},
             {"hosts_used", p.hosts_used},
             {"cores_per_host", p.cores},

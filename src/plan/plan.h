@@ -104,6 +104,16 @@ struct Plan {
   double effective_bits_per_second = 0;
 };
 
+// The sets packed as one shipment (`pack --shipment NAME --part I/S`): the
+// parts are equal shares by bytes, so the smallest set bounds each of them.
+struct ShipmentFit {
+  int parts = 0;
+  int min_data_drives = 0;
+  double usable_bytes = 0;  // parts x the smallest set's data capacity
+  bool fits = false;
+};
+ShipmentFit FitAsShipment(const Plan& p);
+
 struct PlanResult {
   Plan plan;
   std::vector<Plan> proposals;  // when !plan.fits: the nearest plans that do fit, nearest first
