@@ -77,6 +77,13 @@ void Labels(const std::string& real_label) {
   r.set_sha256 = SetHeaderHash(EncodeSetHeader(h));
   r.finished = "2026-01-01T00:00:01Z";
   Write("fuzz_label/fuzz_root.json", FormatLabel(MakeLabel(2, h, r, id)));
+  Shipment sh;
+  sh.id = ShipmentId("fuzz-shipment", id.public_key);
+  sh.name = "fuzz-shipment";
+  sh.part = 2;
+  sh.parts = 3;
+  h.shipment = sh;
+  Write("fuzz_label/fuzz_shipment.json", FormatLabel(MakeLabel(3, h, r, id)));
   if (!real_label.empty()) Write("fuzz_label/pack_label.json", ReadAll(real_label));
 }
 
