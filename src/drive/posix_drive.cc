@@ -11,6 +11,7 @@
 
 #include "valise/drive.h"
 #include "common/bytes.h"
+#include "common/durable.h"
 
 namespace valise {
 
@@ -95,6 +96,10 @@ class PosixDrive : public Drive {
       ::unlink(tmp.c_str());
       return ErrnoStatus(path, err);
     }
+    // The rename is in the directory: sync it, so the new name survives a
+    // power cut (the callers rely on a written file staying written: pack
+    // checkpoints, repair, labels).
+    if (int err = SyncDir(ParentDir(path)); err != 0) return ErrnoStatus(ParentDir(path) + " (sync)", err);
     return Status::Ok();
   }
 
@@ -129,11 +134,17 @@ class PosixDrive : public Drive {
  private:
   std::string Path(const std::string& file) const { return root_ + "/" + file; }
 
+  // Creates the directories above `file`; a directory made here is made
+  // durable by syncing its parent (once, when it is created).
   Status MakeParents(const std::string& file) {
     size_t pos = 0;
     while ((pos = file.find('/', pos)) != std::string::npos) {
       std::string dir = Path(file.substr(0, pos));
-      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(dir, errno);
+      if (::mkdir(dir.c_str(), 0755) == 0) {
+        if (int err = SyncDir(ParentDir(dir)); err != 0) return ErrnoStatus(ParentDir(dir) + " (sync)", err);
+      } else if (errno != EEXIST) {
+        return ErrnoStatus(dir, errno);
+      }
       pos++;
     }
     return Status::Ok();
