@@ -29,7 +29,7 @@ std::string ParentDir(const std::string& path) {
 }
 
 Status WriteFileDurably(const std::string& path, std::string_view data, int mode) {
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  std::string tmp = path + ".tmp";
   auto fail = [&](const std::string& what, int err) {
     ::unlink(tmp.c_str());
     std::string msg = what + ": " + std::strerror(err);

@@ -18,9 +18,11 @@ int SyncDir(const std::string& dir);
 // The directory that holds `path` ("." when it has no slash).
 std::string ParentDir(const std::string& path);
 
-// Replaces `path` with `data` durably: written to a temporary file in the same
-// directory, fsync'd, renamed over `path`, then the directory fsync'd.
-// On error `path` is untouched and the temporary file removed.
+// Replaces `path` with `data` durably: written to `path`.tmp, fsync'd, renamed
+// over `path`, then the directory fsync'd. On error `path` is untouched and
+// the temporary file removed. For files with one writer at a time (state
+// journals): a killed writer leaves at most `path`.tmp, which the next write
+// replaces.
 Status WriteFileDurably(const std::string& path, std::string_view data, int mode = 0600);
 
 }  // namespace valise

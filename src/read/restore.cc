@@ -234,6 +234,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     ::close(dfd);
   }
   ::unlink(journal.path.c_str());
+  ::unlink((journal.path + ".tmp").c_str());  // left by a run killed while saving the journal
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }
