@@ -38,6 +38,11 @@ class Drive {
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
   // Bytes that can still be written, if the drive knows (Unavailable if not).
   virtual Result<uint64_t> FreeBytes() { return Unavailable("free space unknown"); }
+  // Names this very drive, so that a resumed verify or repair notices when
+  // another disk or directory has been put in its place: for a directory, its
+  // file system id, device and inode. "" if the drive cannot tell (then
+  // Where() stands in for it).
+  virtual std::string InstanceId() const { return ""; }
 };
 
 // Reads a whole file (capped at `max_size`, Corruption beyond).
@@ -71,6 +76,7 @@ class FaultDrive : public Drive {
   Status RemoveFile(const std::string& file) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
   Result<uint64_t> FreeBytes() override;
+  std::string InstanceId() const override;
 
  private:
   struct State;

@@ -115,6 +115,22 @@ class PosixDrive : public Drive {
     return uint64_t(vfs.f_bavail) * vfs.f_frsize;
   }
 
+  // The directory's file system id, device, inode and birth time: a disk
+  // swapped in at the same mount point, or a directory removed and made again
+  // (even when it gets the freed inode number back), differs.
+  std::string InstanceId() const override {
+    struct statx sx;
+    struct statvfs vfs;
+    if (::statx(AT_FDCWD, root_.c_str(), 0, STATX_INO | STATX_BTIME, &sx) != 0 ||
+        ::statvfs(root_.c_str(), &vfs) != 0)
+      return "";
+    std::string id = "posix:" + std::to_string(vfs.f_fsid) + ":" + std::to_string(sx.stx_dev_major) + "." +
+                     std::to_string(sx.stx_dev_minor) + ":" + std::to_string(sx.stx_ino);
+    if (sx.stx_mask & STATX_BTIME)
+      id += ":" + std::to_string(sx.stx_btime.tv_sec) + "." + std::to_string(sx.stx_btime.tv_nsec);
+    return id;
+  }
+
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override {
     std::string path = dir.empty() ? root_ : Path(dir);
     DIR* d = ::opendir(path.c_str());
