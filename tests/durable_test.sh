@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A rename is durable only once its directory is synced. Runs keygen, pack,
-# repair (a damaged segment and a replaced drive), an interrupted verify and
-# restore under strace and checks, for every rename valise makes into a drive,
+# repair (a damaged segment and a replaced drive), verify (saving its journal)
+# and restore under strace and checks, for every rename valise makes into a drive,
 # a state directory or a restore, that the same thread then syncs the
 # directory that holds the new name (fsync of the directory, or syncfs of its
 # file system) -- and that a new identity file's directory is synced.
@@ -80,6 +80,12 @@ printf 'X' | dd of="$T/d2/seg/000000/0000000001.seg" bs=1 seek=100 conv=notrunc 
 "${TRACE[@]}" -o repair.log "$V" repair "$T/d1" "$T/d2" "$T/d4" --replace 3="$T/new3" --progress never >/dev/null 2>&1
 [[ $? -eq 0 ]] && ok "repair complete" || bad "repair failed"
 check repair.log "repair"
+
+# Verify saving its journal after every segment (the state directory).
+"${TRACE[@]}" -o verify.log env VALISE_CHECK_JOURNAL_EVERY=1 "$V" verify "$T/d1" "$T/d2" "$T/new3" "$T/d4" \
+  --progress never >/dev/null 2>&1 || bad "verify failed"
+grep -q "rename(\"$T/state/verify-" verify.log && ok "verify saved its journal" || bad "verify saved no journal"
+check verify.log "verify (journal)"
 
 # Restore (journal in the state directory, files renamed into place).
 "${TRACE[@]}" -o restore.log env VALISE_RESTORE_JOURNAL_FILES=2 "$V" restore "$T/d1" "$T/d2" "$T/new3" "$T/d4" \

@@ -107,12 +107,34 @@ struct DriveReport {
 enum class Verdict { kIntact, kRecoverable, kDataLost, kIncomplete };
 const char* VerdictName(Verdict v);
 
+// Resuming verify and repair: how far a run got and what it found so far is
+// kept in a journal in the state directory (`verify-<set id>.journal`,
+// `repair-<set id>.journal`), saved every few seconds and removed when the
+// command finishes. Re-running the same command on the same drives (any
+// order) picks up where an interrupted run stopped -- segments already
+// checked are not read again -- and reports exactly what an uninterrupted run
+// would have. A journal of other drives (one replaced, missing or back),
+// other options, another set or pack, or a damaged one is ignored, with a
+// note saying why. Repair drops the set's verify journal before it writes.
+struct ResumeOptions {
+  std::string state_dir;   // "" = DefaultStateDir()
+  bool restart = false;    // ignore (and drop) the journal: start from the beginning
+  // Polled before each segment or chunk (during the scan from one thread per
+  // drive at once, so it must be thread-safe): when it returns true the
+  // command stops, saves its journal and returns Unavailable.
+  std::function<bool()> stop;
+  // Says that the run resumes ("resuming verify at stripe X of Y (journal P)"),
+  // or why a journal is ignored. Not part of the report.
+  WarnFn note;
+};
+
 struct VerifyOptions {
   std::string signer;          // pin the signer ("valise1..."), "" = any agreed signer
   std::string identity_path;   // "" = keyless; else also open every chunk
   std::string work_dir;        // temp space for the catalog ("" = $TMPDIR)
   ProgressFn progress;
   WarnFn warn;
+  ResumeOptions resume;
 };
 
 struct VerifyReport {
@@ -136,6 +158,7 @@ struct RepairOptions {
   std::map<int, std::unique_ptr<Drive>> replacements;  // drive number -> new empty drive
   ProgressFn progress;
   WarnFn warn;
+  ResumeOptions resume;
 };
 
 struct RepairReport {
@@ -202,7 +225,7 @@ class SetReader {
   virtual Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) = 0;
 };
 
-// Where pack and restore keep what lets an interrupted run resume:
+// Where pack, restore, verify and repair keep what lets an interrupted run resume:
 // $VALISE_STATE_DIR, else $XDG_STATE_HOME/valise, else ~/.local/state/valise.
 std::string DefaultStateDir();
 

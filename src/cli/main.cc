@@ -176,11 +176,15 @@ void PrintDrives(const std::vector<DriveReport>& drives, int case_size) {
   }
 }
 
+void PrintNote(const std::string& n) { std::fprintf(stderr, "valise: %s\n", n.c_str()); }
+
 int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, const std::string& identity,
-              bool as_json, const std::string& progress_mode) {
+              bool as_json, const std::string& progress_mode, bool restart) {
   VerifyOptions o;
   o.signer = signer;
   o.identity_path = identity;
+  o.resume.restart = restart;
+  o.resume.note = PrintNote;
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
   auto r = Verify(OpenDrives(dirs), o);
@@ -255,9 +259,11 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
 // ---- repair ----
 
 int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
-              const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode) {
+              const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode, bool restart) {
   RepairOptions o;
   o.signer = signer;
+  o.resume.restart = restart;
+  o.resume.note = PrintNote;
   std::vector<std::string> created;  // removed again if repair refuses to start
   for (auto& r : replace) {
     size_t eq = r.find('=');
@@ -486,17 +492,31 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "always", "never", "json"}))->default_str("auto");
   };
 
-  auto* verify = app.add_subcommand("verify", "Check the drives (no key needed); --identity also opens every chunk");
+  bool restart = false;
+  auto add_restart = [&](CLI::App* c, const std::string& what) {
+    c->add_flag("--restart", restart,
+                "Start from the beginning: ignore (and drop) the journal an interrupted " + what +
+                    " of this set left in the state directory ($VALISE_STATE_DIR, else ~/.local/state/valise)");
+  };
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Check the drives (no key needed); --identity also opens every chunk. An interrupted verify resumes "
+      "where it stopped when run again on the same drives (--restart to start over)");
   add_read_common(verify);
   verify->add_option("--identity", identity, "Also decrypt and check every chunk, and name lost files");
   verify->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(verify);
+  add_restart(verify, "verify");
 
-  auto* repair = app.add_subcommand("repair", "Rebuild damaged shards and missing drives (no key needed)");
+  auto* repair = app.add_subcommand(
+      "repair",
+      "Rebuild damaged shards and missing drives (no key needed). An interrupted repair resumes where it "
+      "stopped when the same command is run again (--restart to start over)");
   add_read_common(repair);
   repair->add_option("--replace", replace, "NUMBER=DIR: rebuild drive NUMBER onto the new directory DIR");
   repair->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(repair);
+  add_restart(repair, "repair");
 
   auto* ls = app.add_subcommand("ls", "List the files of the set");
   add_read_common(ls);
@@ -539,8 +559,8 @@ int main(int argc, char** argv) {
     if (*plan) return RunPlanCommand();
     if (*pubkey) return CmdPubkey(pubkey_in);
     if (*pack) return CmdPack(pa);
-    if (*verify) return CmdVerify(dirs, signer, identity, as_json, progress_mode);
-    if (*repair) return CmdRepair(dirs, signer, replace, as_json, progress_mode);
+    if (*verify) return CmdVerify(dirs, signer, identity, as_json, progress_mode, restart);
+    if (*repair) return CmdRepair(dirs, signer, replace, as_json, progress_mode, restart);
     if (*ls) return CmdLs(dirs, identity, signer, paths, as_json);
     if (*cat) return CmdCat(dirs, identity, signer, paths);
     if (*restore) return CmdRestore(dirs, identity, signer, to, paths, progress_mode);
