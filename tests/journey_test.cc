@@ -599,5 +599,99 @@ TEST_F(Journey, RepairStoppedWhileRewritingResumesAndFinishesTheJob) {
   EXPECT_FALSE(fs::exists(root_ / "state" / ("repair-" + stats_.set_id + ".journal")));
 }
 
+// ---- a drive failing with write I/O errors mid-pack ----
+
+// Packs src_ onto n FaultDrives over memory, drive numbers in `failing`
+// failing every write after `after` bytes.
+Result<PackStats> PackWithFailing(int n, int m, std::map<int, int64_t> failing, bool degraded,
+                                  std::vector<std::unique_ptr<Drive>>* mem,
+                                  std::vector<std::unique_ptr<FaultDrive>>* faults, const fs::path& src,
+                                  const std::string& id, const fs::path& work) {
+  std::vector<std::unique_ptr<Drive>> refs;
+  for (int i = 0; i < n; i++) {
+    mem->push_back(NewMemDrive("mem" + std::to_string(i + 1)));
+    FaultPlan p;
+    if (failing.count(i + 1)) p.write_errors_after = failing[i + 1];
+    faults->push_back(std::make_unique<FaultDrive>(std::make_unique<DriveRef>(mem->back().get()), p));
+    refs.push_back(std::make_unique<DriveRef>(faults->back().get()));
+  }
+  PackOptions o;
+  o.source = src.string();
+  o.parity = m;
+  o.segment_size = 64 * 1024;
+  o.identity_path = id;
+  o.work_dir = work.string();
+  o.continue_degraded = degraded;
+  return Pack(o, std::move(refs));
+}
+
+TEST_F(Journey, PackContinuesDegradedPastADriveFailingWritesAndRepairMakesItWhole) {
+  auto r = PackWithFailing(6, 2, {{3, 400'000}}, true, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  stats_ = *r;
+  EXPECT_EQ(r->failed_drives, std::vector<int>{3});
+  bool named = false;
+  for (auto& w : r->warnings)
+    named |= w.find("drive 3") != std::string::npos && w.find("--replace 3=NEW_DIR") != std::string::npos;
+  EXPECT_TRUE(named) << "a warning names drive 3 and the repair to run";
+  // Every byte is there; verify calls drive 3 damaged, all recoverable.
+  auto v = Verify(Drives(), VerifyOptions{});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->verdict, Verdict::kRecoverable);
+  EXPECT_EQ(v->drives[2].state, DriveState::kDamaged);
+  EXPECT_FALSE(v->drives[2].bad_stripes.empty());
+  for (int i : {0, 1, 3, 4, 5}) EXPECT_EQ(v->drives[i].state, DriveState::kOk) << "drive " << i + 1;
+  EXPECT_EQ(ReadAll(Drives()), SourceHashes());
+  // Drive 3 still fails writes: rebuild it onto a new drive.
+  auto fresh = NewMemDrive("new3");
+  RepairOptions ro;
+  ro.replacements[3] = std::make_unique<DriveRef>(fresh.get());
+  auto rep = Repair(Drives({3}), std::move(ro));
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_TRUE(rep->complete);
+  std::vector<std::unique_ptr<Drive>> after = Drives({3});
+  after.push_back(std::make_unique<DriveRef>(fresh.get()));
+  auto v2 = Verify(std::move(after), VerifyOptions{});
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(v2->verdict, Verdict::kIntact);
+}
+
+TEST_F(Journey, WithoutTheOptionAWriteErrorStopsThePackNamingTheDrive) {
+  auto r = PackWithFailing(6, 2, {{3, 400'000}}, false, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIOError);
+  EXPECT_NE(r.status().message().find("drive 3"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("re-run the same command to resume"), std::string::npos) << r.status().message();
+}
+
+TEST_F(Journey, MoreFailingDrivesThanParityStopTheDegradedPack) {
+  auto r = PackWithFailing(5, 1, {{2, 200'000}, {4, 500'000}}, true, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIOError);
+  // Drive 2 fails first (fewer bytes), but the writer threads may run apart:
+  // whichever fails second stops the pack, named.
+  EXPECT_TRUE(r.status().message().find("drive 4") != std::string::npos ||
+              r.status().message().find("drive 2") != std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("more drives failed than parity covers"), std::string::npos)
+      << r.status().message();
+  // Never sealed: an incomplete pack, not a healthy set.
+  auto v = Verify(Drives({4}), VerifyOptions{});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->verdict, Verdict::kIncomplete);
+}
+
+TEST_F(Journey, ADriveFailingFromTheStartIsPackedWithoutWhenAllowed) {
+  auto r = PackWithFailing(4, 1, {{1, 0}}, true, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  stats_ = *r;
+  EXPECT_EQ(r->failed_drives, std::vector<int>{1});
+  // Drive 1 has nothing: it counts as missing, every byte reads back.
+  auto v = Verify(Drives(), VerifyOptions{});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->verdict, Verdict::kRecoverable);
+  EXPECT_EQ(v->drives[0].state, DriveState::kMissing);
+  EXPECT_EQ(ReadAll(Drives()), SourceHashes());
+}
+
 }  // namespace
 }  // namespace valise

@@ -61,6 +61,7 @@ struct FaultPlan {
   std::string flip_file;                // flip a bit on every read of this file...
   uint64_t flip_offset = 0;             // ...at this byte offset
   int fail_reads = 0;                   // the next N reads fail with IOError
+  int64_t write_errors_after = -1;      // bytes written before every write fails with IOError (-1: never)
 };
 // Wraps `base` and injects the faults of `plan` (the plan may be changed later
 // through the returned pointer's SetPlan).

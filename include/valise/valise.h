@@ -64,6 +64,12 @@ struct PackOptions {
   std::string work_dir;
   uint64_t checkpoint_bytes = 256u << 20;  // data log bytes between checkpoints
   bool force = false;                  // start even if the drives look too small
+  // When a drive fails with I/O errors (writing, or reading its label on a
+  // resume), go on without it instead of stopping, as long as at most
+  // `parity` drives fail: the set is sealed on the others, verify reports the
+  // failed drives as damaged (recoverable), and `repair --replace` rebuilds
+  // them. PackStats::failed_drives names them. A full drive still stops.
+  bool continue_degraded = false;
   int threads = 0;                     // worker threads, 0 = one per core
   size_t memory_budget = 256u << 20;   // bytes of stripes in flight
   ProgressFn progress;
@@ -83,6 +89,9 @@ struct PackStats {
   uint64_t bytes_per_drive = 0;   // segment bytes written to each drive
   double seconds = 0;
   std::vector<std::string> warnings;
+  // continue_degraded: drives (1-based) that failed and were packed without;
+  // the set needs `repair --replace` for each before it has full parity again.
+  std::vector<int> failed_drives;
 };
 
 // Packs options.source onto `drives` (numbered 1..N in this order); the

@@ -32,7 +32,8 @@ const char* kDescription =
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
     "  valise mount d1 d2 new3 d4 d5 d6 /mnt/dataset --identity site.id\n"
     "\n"
-    "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable;\n"
+    "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable (pack\n"
+    "--continue-degraded: packed without a failed drive, repair it);\n"
     "2 usage error; 3 data lost, tampering, incomplete pack, or not everything\n"
     "delivered (what was delivered is bit-exact); 4 key problem.";
 
@@ -68,7 +69,7 @@ struct PackArgs {
   std::string source, identity, segment = "8MiB", progress = "auto", work_dir, checkpoint = "256MiB";
   std::vector<std::string> to, recipients;
   int parity = 2, case_size = 0, compression = 1, threads = 0;
-  bool json = false, force = false;
+  bool json = false, force = false, continue_degraded = false;
 };
 
 int CmdPack(const PackArgs& a) {
@@ -111,6 +112,7 @@ int CmdPack(const PackArgs& a) {
   o.work_dir = a.work_dir;
   o.checkpoint_bytes = *ckpt;
   o.force = a.force;
+  o.continue_degraded = a.continue_degraded;
   ProgressPrinter progress(WantProgress(a.progress), a.progress == "json");
   o.progress = progress.fn();
   o.warn = [&](const std::string& w) {
@@ -122,15 +124,21 @@ int CmdPack(const PackArgs& a) {
   if (!r.ok()) return Fail(r.status());
   const PackStats& s = *r;
   double mbps = s.seconds > 0 ? double(s.bytes_in) / s.seconds / 1e6 : 0;
+  // Packed without some drives (--continue-degraded): done, but the set
+  // needs a repair before it has its full parity again.
+  const int code = s.failed_drives.empty() ? kExitOk : kExitRecoverable;
+  std::string replace;
+  for (int d : s.failed_drives) replace += " --replace " + std::to_string(d) + "=NEW_DIR";
   if (a.json) {
     json j = {{"set_id", s.set_id}, {"signer", s.signer}, {"k", s.k}, {"m", s.m},
               {"drives", s.k + s.m}, {"files", s.files}, {"dirs", s.dirs}, {"symlinks", s.symlinks},
               {"skipped", s.skipped}, {"bytes_in", s.bytes_in}, {"bytes_stored", s.bytes_stored},
               {"catalog_bytes", s.catalog_bytes}, {"chunks", s.chunks}, {"chunks_deduped", s.chunks_deduped},
               {"small_files_deduped", s.small_files_deduped}, {"stripes", s.stripes},
-              {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings}};
+              {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings},
+              {"failed_drives", s.failed_drives}, {"exit_code", code}};
     std::printf("%s\n", j.dump(2).c_str());
-    return 0;
+    return code;
   }
   std::printf("packed %llu files, %llu directories, %llu symlinks (%s) onto %d drives: k=%d data + m=%d parity\n",
               (unsigned long long)s.files, (unsigned long long)s.dirs, (unsigned long long)s.symlinks,
@@ -143,7 +151,16 @@ int CmdPack(const PackArgs& a) {
   std::printf("  set %s, signed by %s\n", s.set_id.c_str(), s.signer.c_str());
   std::printf("  %.2f s, %.0f MB/s\n", s.seconds, mbps);
   if (!s.warnings.empty()) std::printf("  %zu warnings (see above)\n", s.warnings.size());
-  return 0;
+  if (code != kExitOk) {
+    std::string list;
+    for (int d : s.failed_drives) list += (list.empty() ? "" : ", ") + std::to_string(d);
+    std::printf("DEGRADED: drive%s %s failed during the pack; the set was sealed on the other drives. Every "
+                "byte is there (parity covers it), but the set has less parity left until you run:\n"
+                "  valise repair <the other drives>%s\n",
+                s.failed_drives.size() > 1 ? "s" : "", list.c_str(), replace.c_str());
+    std::fprintf(stderr, "valise: packed degraded: drive %s needs 'valise repair%s'\n", list.c_str(), replace.c_str());
+  }
+  return code;
 }
 
 // ---- verify ----
@@ -479,6 +496,9 @@ int main(int argc, char** argv) {
   pack->add_flag("--json", pa.json, "Print the result as JSON");
   pack->add_flag("--force", pa.force,
                  "Start even when a drive has less free space than the pack may need if nothing compresses");
+  pack->add_flag("--continue-degraded", pa.continue_degraded,
+                 "When a drive fails with I/O errors, pack on without it (at most --parity drives) instead of "
+                 "stopping; exit 1 and name the drives that then need 'valise repair --replace N=NEW_DIR'");
 
   std::vector<std::string> dirs, paths, replace;
   std::string signer, identity, to, progress_mode = "auto";

@@ -128,6 +128,8 @@ Status FaultDrive::WriteFile(const std::string& file, ByteSpan data) {
   {
     std::lock_guard<std::mutex> l(state_->mu);
     if (state_->plan.offline) return IOError(Where() + ": drive offline (injected)");
+    if (state_->plan.write_errors_after >= 0 && state_->written >= state_->plan.write_errors_after)
+      return IOError(Where() + "/" + file + ": input/output error (injected)");
     if (state_->plan.write_budget >= 0 &&
         state_->written + int64_t(data.size()) > state_->plan.write_budget)
       return ResourceExhausted(Where() + ": no space left on device (injected)");
