@@ -141,7 +141,7 @@ void StripeWriter::WriteLoop(int slot) {
         // the drive, if the caller allows it and parity still covers it.
         if (!(st.code() == Code::kIOError && DropDrive(slot, Status(st.code(), named.message() + " at stripe " +
                                                                             std::to_string(s->index)))))
-          Fail(max_dropped_ > 0 && st.code() == Code::kIOError
+          Fail(allow_drops_ && st.code() == Code::kIOError
                    ? Status(st.code(), named.message() + ": more drives failed than parity covers (" +
                                            std::to_string(m_) + "), the pack stops")
                    : named);
@@ -160,7 +160,9 @@ void StripeWriter::WriteLoop(int slot) {
 }
 
 void StripeWriter::AllowFailedDrives(int max, std::function<void(int, const Status&)> on_drop) {
+  std::lock_guard<std::mutex> l(mu_);
   max_dropped_ = std::min(max, m_);
+  allow_drops_ = max_dropped_ > 0;
   on_drop_ = std::move(on_drop);
 }
 

@@ -106,7 +106,8 @@ class StripeWriter {
   std::atomic<uint64_t> bytes_per_drive_{0};
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> written_;
   std::vector<std::unique_ptr<std::atomic<bool>>> dropped_;
-  int max_dropped_ = 0, n_dropped_ = 0;  // n_dropped_ under mu_
+  int max_dropped_ = 0, n_dropped_ = 0;  // under mu_
+  std::atomic<bool> allow_drops_{false};
   std::function<void(int, const Status&)> on_drop_;
 };
 
