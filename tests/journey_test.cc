@@ -447,9 +447,26 @@ TEST_F(Journey, VerifyStoppedMidScanResumesWithTheSameReport) {
   ASSERT_EQ(ref->verdict, Verdict::kRecoverable);
   ASSERT_EQ(ref->drives[1].bad_stripes, std::vector<uint64_t>{1});
 
+  // Stop once drive 2 has moved on to stripe 2 (so its finding in stripe 1
+  // is in the journal, whatever the threads' pace) and about 8 segments per
+  // drive were checked.
+  auto past_stripe_1 = std::make_shared<std::atomic<bool>>(false);
+  class Watch : public DriveRef {
+   public:
+    Watch(Drive* d, std::shared_ptr<std::atomic<bool>> flag) : DriveRef(d), flag_(std::move(flag)) {}
+    Result<uint64_t> FileSize(const std::string& f) override {
+      if (f == SegmentFile(2)) *flag_ = true;
+      return DriveRef::FileSize(f);
+    }
+   private:
+    std::shared_ptr<std::atomic<bool>> flag_;
+  };
+  std::vector<std::unique_ptr<Drive>> watched = Drives({2, 4});
+  watched.push_back(std::make_unique<Watch>(faults_[1].get(), past_stripe_1));
   VerifyOptions o;
-  o.resume.stop = StopAfter(5 * 8);  // 5 drives, about 8 segments each
-  auto stopped = Verify(Drives({4}), o);
+  auto calls = std::make_shared<std::atomic<uint64_t>>(0);
+  o.resume.stop = [calls, past_stripe_1] { return ++*calls > 5 * 8 && *past_stripe_1; };
+  auto stopped = Verify(std::move(watched), o);
   ASSERT_FALSE(stopped.ok());
   EXPECT_EQ(stopped.status().code(), Code::kUnavailable);
   std::string journal = (root_ / "state" / ("verify-" + stats_.set_id + ".journal")).string();
