@@ -21,6 +21,7 @@
 #include "compress/compress.h"
 #include "format/label.h"
 #include "format/stripe_table.h"
+#include "fuzz_journal_key.h"
 #include "fuzz_keys.h"
 
 using namespace valise;
@@ -279,6 +280,49 @@ void Simple() {
 
 }  // namespace
 
+// Journals of the fuzz key (fuzz_journal_key.h): byte 0 is the mode
+// (0x01 repair key, 0x02 the harness appends the checksum line).
+void Journals() {
+  auto put = [](const std::string& name, uint8_t mode, const std::string& text) {
+    std::string in(1, char(mode));
+    in += (mode & 0x02) ? text.substr(0, text.rfind("end ")) : text;
+    Write("fuzz_check_journal/" + name, in);
+  };
+  JournalKey vk = fuzz::FuzzJournalKey(false), rk = fuzz::FuzzJournalKey(true);
+  CheckState s;
+  s.Reset(4);
+  put("verify_fresh", 0, EncodeJournal(vk, s));
+  s.next = {40, 37, 0, 52};
+  s.bad[1] = {{1, "segment content does not match its signed hash"},
+              {2, "segment content does not match its signed hash"},
+              {30, "segment file missing"}};
+  s.bad[3] = {{50, "segment is 1000 bytes, expected 65536 (truncated or padded)"}};
+  put("verify_midscan", 0, EncodeJournal(vk, s));
+  put("verify_midscan_fix", 2, EncodeJournal(vk, s));
+  s.next = {100, 100, 0, 100};
+  s.scan_done = true;
+  s.chunks_done = 12;
+  s.chunks_bad = 2;
+  s.chunk_bytes = 9000000;
+  s.lost = {7, 19};
+  s.warnings = {"read around damaged data on drive 2 (log offset 65536)"};
+  put("verify_keyed", 0, EncodeJournal(vk, s));
+  CheckState r;
+  r.Reset(4);
+  r.next = {100, 100, 0, 100};
+  r.bad[1] = {{1, "segment content does not match its signed hash"}};
+  r.scan_done = true;
+  r.open = {{DriveState::kOk, {}}, {DriveState::kDamaged, {"stripe table copy damaged or missing"}},
+            {DriveState::kMissing, {}}, {DriveState::kOk, {}}};
+  r.rewriting = true;
+  r.rewrite_next = 44;
+  r.shards = 45;
+  r.bytes = 45 * 65536;
+  r.unrepaired = {"stripe 3: 3 of its 4 shards are lost (parity covers 2): its data cannot be rebuilt"};
+  put("repair_rewrite", 1, EncodeJournal(rk, r));
+  put("repair_rewrite_fix", 3, EncodeJournal(rk, r));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2 && argc != 4) {
     std::fprintf(stderr, "usage: %s CORPUS_DIR [REAL_LABEL REAL_TABLE]\n", argv[0]);
@@ -287,7 +331,7 @@ int main(int argc, char** argv) {
   CryptoInit();
   g_out = argv[1];
   for (const char* d : {"fuzz_label", "fuzz_stripe_table", "fuzz_identity", "fuzz_chunk_open",
-                        "fuzz_catalog", "fuzz_safe_name", "fuzz_cli_sizes"})
+                        "fuzz_catalog", "fuzz_safe_name", "fuzz_cli_sizes", "fuzz_check_journal"})
     std::filesystem::create_directories(g_out + "/" + d);
   Labels(argc == 4 ? argv[2] : "");
   Tables(argc == 4 ? argv[3] : "");
@@ -295,5 +339,6 @@ int main(int argc, char** argv) {
   Chunks();
   Catalogs();
   Simple();
+  Journals();
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -29,6 +30,8 @@ class Journey : public ::testing::Test {
     CryptoInit();
     char tmpl[] = "/tmp/valise-journey-XXXXXX";
     root_ = ::mkdtemp(tmpl);
+    // Journals of verify and repair go here, not into the user's state directory.
+    ::setenv("VALISE_STATE_DIR", (root_ / "state").c_str(), 1);
     src_ = root_ / "src";
     std::mt19937_64 rng(42);
     // Mixed content: incompressible blobs spanning many stripes, text, tiny
@@ -380,6 +383,308 @@ TEST_F(Journey, DrivesRevealNoNamesOrContent) {
       EXPECT_EQ(s.find("QQQQQQQQ"), std::string::npos) << f;
     }
   }
+}
+
+// ---- verify and repair resume (journal in the state directory) ----
+
+// What must not change between an interrupted-then-resumed run and an
+// uninterrupted one (everything but the time taken).
+void ExpectSameReport(const VerifyReport& a, const VerifyReport& b) {
+  EXPECT_EQ(a.verdict, b.verdict);
+  EXPECT_EQ(a.stripes, b.stripes);
+  EXPECT_EQ(a.shard_bytes_checked, b.shard_bytes_checked);
+  EXPECT_EQ(a.lost_stripes, b.lost_stripes);
+  EXPECT_EQ(a.chunks_checked, b.chunks_checked);
+  EXPECT_EQ(a.chunks_bad, b.chunks_bad);
+  EXPECT_EQ(a.lost_files, b.lost_files);
+  EXPECT_EQ(a.warnings, b.warnings);
+  ASSERT_EQ(a.drives.size(), b.drives.size());
+  for (size_t i = 0; i < a.drives.size(); i++) {
+    EXPECT_EQ(a.drives[i].state, b.drives[i].state) << "drive " << i + 1;
+    EXPECT_EQ(a.drives[i].problems, b.drives[i].problems) << "drive " << i + 1;
+    EXPECT_EQ(a.drives[i].bad_stripes, b.drives[i].bad_stripes) << "drive " << i + 1;
+    EXPECT_EQ(a.drives[i].bad_bytes, b.drives[i].bad_bytes) << "drive " << i + 1;
+  }
+}
+
+// A stop callback that says "stop" from its (after+1)th call on.
+std::function<bool()> StopAfter(uint64_t after) {
+  auto calls = std::make_shared<std::atomic<uint64_t>>(0);
+  return [calls, after] { return ++*calls > after; };
+}
+
+TEST_F(Journey, VerifyStoppedMidScanResumesWithTheSameReport) {
+  PackOnto(6, 2);
+  FaultPlan flip;  // drive 2, stripe 1: early, checked before the stop
+  flip.flip_file = SegmentFile(1);
+  flip.flip_offset = 99;
+  faults_[1]->SetPlan(flip);
+  auto ref = Verify(Drives({4}), VerifyOptions{});
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  ASSERT_EQ(ref->verdict, Verdict::kRecoverable);
+  ASSERT_EQ(ref->drives[1].bad_stripes, std::vector<uint64_t>{1});
+
+  // Stop once drive 2 has moved on to stripe 2 (so its finding in stripe 1
+  // is in the journal, whatever the threads' pace) and about 8 segments per
+  // drive were checked.
+  auto past_stripe_1 = std::make_shared<std::atomic<bool>>(false);
+  class Watch : public DriveRef {
+   public:
+    Watch(Drive* d, std::shared_ptr<std::atomic<bool>> flag) : DriveRef(d), flag_(std::move(flag)) {}
+    Result<uint64_t> FileSize(const std::string& f) override {
+      if (f == SegmentFile(2)) *flag_ = true;
+      return DriveRef::FileSize(f);
+    }
+   private:
+    std::shared_ptr<std::atomic<bool>> flag_;
+  };
+  std::vector<std::unique_ptr<Drive>> watched = Drives({2, 4});
+  watched.push_back(std::make_unique<Watch>(faults_[1].get(), past_stripe_1));
+  VerifyOptions o;
+  auto calls = std::make_shared<std::atomic<uint64_t>>(0);
+  o.resume.stop = [calls, past_stripe_1] { return ++*calls > 5 * 8 && *past_stripe_1; };
+  auto stopped = Verify(std::move(watched), o);
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.status().code(), Code::kUnavailable);
+  std::string journal = (root_ / "state" / ("verify-" + stats_.set_id + ".journal")).string();
+  ASSERT_TRUE(fs::exists(journal));
+
+  // The damage found before the stop comes from the journal: mend the
+  // segment's reads now, and the resumed report still names it.
+  faults_[1]->SetPlan(FaultPlan{});
+  std::vector<std::string> notes;
+  VerifyOptions again;
+  again.resume.note = [&](const std::string& n) { notes.push_back(n); };
+  auto resumed = Verify(Drives({4}), again);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].rfind("resuming verify at stripe ", 0), 0u) << notes[0];
+  ExpectSameReport(*ref, *resumed);
+  EXPECT_FALSE(fs::exists(journal)) << "the journal goes when verify finishes";
+}
+
+TEST_F(Journey, KeyedVerifyStoppedWhileOpeningChunksResumes) {
+  PackOnto(6, 2);
+  FaultPlan flip;
+  flip.flip_file = SegmentFile(0);
+  flip.flip_offset = 5;
+  faults_[0]->SetPlan(flip);
+  faults_[1]->SetPlan(flip);
+  VerifyOptions o;
+  o.identity_path = id_path_;
+  o.work_dir = root_.string();
+  auto ref = Verify(Drives({3}), o);
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  ASSERT_GT(ref->chunks_bad, 0u);
+  ASSERT_FALSE(ref->lost_files.empty());
+
+  o.resume.stop = StopAfter(5 * stats_.stripes + ref->chunks_checked / 2);  // past the scan, half the chunks
+  auto stopped = Verify(Drives({3}), o);
+  ASSERT_EQ(stopped.status().code(), Code::kUnavailable) << stopped.status().ToString();
+  std::vector<std::string> notes;
+  o.resume.stop = nullptr;
+  o.resume.note = [&](const std::string& n) { notes.push_back(n); };
+  auto resumed = Verify(Drives({3}), o);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("every segment was checked; opening chunks after the first"), std::string::npos) << notes[0];
+  ExpectSameReport(*ref, *resumed);
+}
+
+TEST_F(Journey, VerifyJournalOfOtherDrivesOrOptionsIsIgnored) {
+  PackOnto(6, 2);
+  VerifyOptions o;
+  o.resume.stop = StopAfter(20);
+  ASSERT_EQ(Verify(Drives(), o).status().code(), Code::kUnavailable);
+  // Drive 5 left out now: the journal is of other drives.
+  std::vector<std::string> notes;
+  VerifyOptions again;
+  again.resume.note = [&](const std::string& n) { notes.push_back(n); };
+  again.resume.stop = StopAfter(20);
+  ASSERT_EQ(Verify(Drives({5}), again).status().code(), Code::kUnavailable);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("ignoring the journal"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("drive 5"), std::string::npos) << notes[0];
+  // Another drive in slot 2's place (same name, another disk).
+  auto other = NewMemDrive("mem2");
+  for (auto& f : {std::string(kLabelFile), std::string(kTableFile)})
+    ASSERT_TRUE(other->WriteFile(f, *ReadWholeFile(*mem_[1], f, 1 << 30)).ok());
+  for (uint64_t s = 0; s < stats_.stripes; s++)
+    ASSERT_TRUE(other->WriteFile(SegmentFile(s), *ReadWholeFile(*mem_[1], SegmentFile(s), 1 << 30)).ok());
+  std::vector<std::unique_ptr<Drive>> swapped = Drives({2, 5});
+  swapped.push_back(std::make_unique<DriveRef>(other.get()));
+  notes.clear();
+  again.resume.stop = nullptr;
+  auto v = Verify(std::move(swapped), again);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->verdict, Verdict::kRecoverable);  // drive 5 missing
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("drive 2 is not the same"), std::string::npos) << notes[0];
+  // Keyed and keyless verify are other options.
+  o.resume.stop = StopAfter(20);
+  ASSERT_EQ(Verify(Drives(), o).status().code(), Code::kUnavailable);
+  notes.clear();
+  again.identity_path = id_path_;
+  again.work_dir = root_.string();
+  ASSERT_TRUE(Verify(Drives(), again).ok());
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("other options"), std::string::npos) << notes[0];
+  // --restart drops a journal.
+  ASSERT_EQ(Verify(Drives(), o).status().code(), Code::kUnavailable);
+  notes.clear();
+  VerifyOptions restart;
+  restart.resume.restart = true;
+  restart.resume.note = [&](const std::string& n) { notes.push_back(n); };
+  ASSERT_TRUE(Verify(Drives(), restart).ok());
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("--restart"), std::string::npos) << notes[0];
+}
+
+TEST_F(Journey, RepairStoppedWhileRewritingResumesAndFinishesTheJob) {
+  PackOnto(6, 2);
+  // Drive 4 lost; drive 6 corrupted on disk in stripe 1 (early) and stripe 9.
+  for (uint64_t s : {1, 9}) {
+    auto buf = ReadWholeFile(*mem_[5], SegmentFile(s), 1 << 30);
+    ASSERT_TRUE(buf.ok());
+    (*buf)[buf->size() / 2] ^= 1;
+    ASSERT_TRUE(mem_[5]->WriteFile(SegmentFile(s), *buf).ok());
+  }
+  auto before = Verify(Drives({4}), VerifyOptions{});
+  ASSERT_TRUE(before.ok());
+  // A verify journal of this set is dropped by repair (it would be stale).
+  VerifyOptions vo;
+  vo.resume.stop = StopAfter(10);
+  ASSERT_EQ(Verify(Drives({4}), vo).status().code(), Code::kUnavailable);
+  std::string verify_journal = (root_ / "state" / ("verify-" + stats_.set_id + ".journal")).string();
+  ASSERT_TRUE(fs::exists(verify_journal));
+
+  auto fresh = NewMemDrive("new4");
+  RepairOptions ro;
+  ro.replacements[4] = std::make_unique<DriveRef>(fresh.get());
+  ro.resume.stop = StopAfter(5 * stats_.stripes + 7);  // the scan, then stripes 0 to 6 rewritten
+  auto stopped = Repair(Drives({4}), std::move(ro));
+  ASSERT_EQ(stopped.status().code(), Code::kUnavailable) << stopped.status().ToString();
+  EXPECT_FALSE(fs::exists(verify_journal));
+
+  // Resumed: the drives have changed (stripe 1 repaired, a label on new4),
+  // but the report is of the drives as they were.
+  std::vector<std::string> notes;
+  RepairOptions again;
+  again.replacements[4] = std::make_unique<DriveRef>(fresh.get());
+  again.resume.note = [&](const std::string& n) { notes.push_back(n); };
+  auto r = Repair(Drives({4}), std::move(again));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].rfind("resuming repair at stripe 7 of ", 0), 0u) << notes[0];
+  EXPECT_TRUE(r->complete);
+  EXPECT_EQ(r->shards_rewritten, stats_.stripes + 2);
+  EXPECT_EQ(r->drives_rebuilt, std::vector<int>{4});
+  ASSERT_EQ(r->before.drives.size(), before->drives.size());
+  for (size_t i = 0; i < before->drives.size(); i++) {
+    EXPECT_EQ(r->before.drives[i].state, before->drives[i].state) << "drive " << i + 1;
+    EXPECT_EQ(r->before.drives[i].problems, before->drives[i].problems) << "drive " << i + 1;
+    EXPECT_EQ(r->before.drives[i].bad_stripes, before->drives[i].bad_stripes) << "drive " << i + 1;
+  }
+  std::vector<std::unique_ptr<Drive>> after = Drives({4});
+  after.push_back(std::make_unique<DriveRef>(fresh.get()));
+  auto v = Verify(std::move(after), VerifyOptions{});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->verdict, Verdict::kIntact);
+  EXPECT_FALSE(fs::exists(root_ / "state" / ("repair-" + stats_.set_id + ".journal")));
+}
+
+// ---- a drive failing with write I/O errors mid-pack ----
+
+// Packs src_ onto n FaultDrives over memory, drive numbers in `failing`
+// failing every write after `after` bytes.
+Result<PackStats> PackWithFailing(int n, int m, std::map<int, int64_t> failing, bool degraded,
+                                  std::vector<std::unique_ptr<Drive>>* mem,
+                                  std::vector<std::unique_ptr<FaultDrive>>* faults, const fs::path& src,
+                                  const std::string& id, const fs::path& work) {
+  std::vector<std::unique_ptr<Drive>> refs;
+  for (int i = 0; i < n; i++) {
+    mem->push_back(NewMemDrive("mem" + std::to_string(i + 1)));
+    FaultPlan p;
+    if (failing.count(i + 1)) p.write_errors_after = failing[i + 1];
+    faults->push_back(std::make_unique<FaultDrive>(std::make_unique<DriveRef>(mem->back().get()), p));
+    refs.push_back(std::make_unique<DriveRef>(faults->back().get()));
+  }
+  PackOptions o;
+  o.source = src.string();
+  o.parity = m;
+  o.segment_size = 64 * 1024;
+  o.identity_path = id;
+  o.work_dir = work.string();
+  o.continue_degraded = degraded;
+  return Pack(o, std::move(refs));
+}
+
+TEST_F(Journey, PackContinuesDegradedPastADriveFailingWritesAndRepairMakesItWhole) {
+  auto r = PackWithFailing(6, 2, {{3, 400'000}}, true, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  stats_ = *r;
+  EXPECT_EQ(r->failed_drives, std::vector<int>{3});
+  bool named = false;
+  for (auto& w : r->warnings)
+    named |= w.find("drive 3") != std::string::npos && w.find("--replace 3=NEW_DIR") != std::string::npos;
+  EXPECT_TRUE(named) << "a warning names drive 3 and the repair to run";
+  // Every byte is there; verify calls drive 3 damaged, all recoverable.
+  auto v = Verify(Drives(), VerifyOptions{});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->verdict, Verdict::kRecoverable);
+  EXPECT_EQ(v->drives[2].state, DriveState::kDamaged);
+  EXPECT_FALSE(v->drives[2].bad_stripes.empty());
+  for (int i : {0, 1, 3, 4, 5}) EXPECT_EQ(v->drives[i].state, DriveState::kOk) << "drive " << i + 1;
+  EXPECT_EQ(ReadAll(Drives()), SourceHashes());
+  // Drive 3 still fails writes: rebuild it onto a new drive.
+  auto fresh = NewMemDrive("new3");
+  RepairOptions ro;
+  ro.replacements[3] = std::make_unique<DriveRef>(fresh.get());
+  auto rep = Repair(Drives({3}), std::move(ro));
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_TRUE(rep->complete);
+  std::vector<std::unique_ptr<Drive>> after = Drives({3});
+  after.push_back(std::make_unique<DriveRef>(fresh.get()));
+  auto v2 = Verify(std::move(after), VerifyOptions{});
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(v2->verdict, Verdict::kIntact);
+}
+
+TEST_F(Journey, WithoutTheOptionAWriteErrorStopsThePackNamingTheDrive) {
+  auto r = PackWithFailing(6, 2, {{3, 400'000}}, false, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIOError);
+  EXPECT_NE(r.status().message().find("drive 3"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("re-run the same command to resume"), std::string::npos) << r.status().message();
+}
+
+TEST_F(Journey, MoreFailingDrivesThanParityStopTheDegradedPack) {
+  auto r = PackWithFailing(5, 1, {{2, 200'000}, {4, 500'000}}, true, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIOError);
+  // Drive 2 fails first (fewer bytes), but the writer threads may run apart:
+  // whichever fails second stops the pack, named.
+  EXPECT_TRUE(r.status().message().find("drive 4") != std::string::npos ||
+              r.status().message().find("drive 2") != std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("more drives failed than parity covers"), std::string::npos)
+      << r.status().message();
+  // Never sealed: an incomplete pack, not a healthy set.
+  auto v = Verify(Drives({4}), VerifyOptions{});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->verdict, Verdict::kIncomplete);
+}
+
+TEST_F(Journey, ADriveFailingFromTheStartIsPackedWithoutWhenAllowed) {
+  auto r = PackWithFailing(4, 1, {{1, 0}}, true, &mem_, &faults_, src_, id_path_, root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  stats_ = *r;
+  EXPECT_EQ(r->failed_drives, std::vector<int>{1});
+  // Drive 1 has nothing: it counts as missing, every byte reads back.
+  auto v = Verify(Drives(), VerifyOptions{});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->verdict, Verdict::kRecoverable);
+  EXPECT_EQ(v->drives[0].state, DriveState::kMissing);
+  EXPECT_EQ(ReadAll(Drives()), SourceHashes());
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ class DriveRef : public Drive {
   Status WriteFile(const std::string& f, std::span<const uint8_t> d) override { return d_->WriteFile(f, d); }
   Status RemoveFile(const std::string& f) override { return d_->RemoveFile(f); }
   Result<std::vector<std::string>> ListFiles(const std::string& d) override { return d_->ListFiles(d); }
+  std::string InstanceId() const override { return d_->InstanceId(); }
 
  private:
   Drive* d_;

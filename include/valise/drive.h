@@ -38,6 +38,11 @@ class Drive {
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
   // Bytes that can still be written, if the drive knows (Unavailable if not).
   virtual Result<uint64_t> FreeBytes() { return Unavailable("free space unknown"); }
+  // Names this very drive, so that a resumed verify or repair notices when
+  // another disk or directory has been put in its place: for a directory, its
+  // file system id, device and inode. "" if the drive cannot tell (then
+  // Where() stands in for it).
+  virtual std::string InstanceId() const { return ""; }
 };
 
 // Reads a whole file (capped at `max_size`, Corruption beyond).
@@ -56,6 +61,7 @@ struct FaultPlan {
   std::string flip_file;                // flip a bit on every read of this file...
   uint64_t flip_offset = 0;             // ...at this byte offset
   int fail_reads = 0;                   // the next N reads fail with IOError
+  int64_t write_errors_after = -1;      // bytes written before every write fails with IOError (-1: never)
 };
 // Wraps `base` and injects the faults of `plan` (the plan may be changed later
 // through the returned pointer's SetPlan).
@@ -71,6 +77,7 @@ class FaultDrive : public Drive {
   Status RemoveFile(const std::string& file) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
   Result<uint64_t> FreeBytes() override;
+  std::string InstanceId() const override;
 
  private:
   struct State;

@@ -64,6 +64,12 @@ struct PackOptions {
   std::string work_dir;
   uint64_t checkpoint_bytes = 256u << 20;  // data log bytes between checkpoints
   bool force = false;                  // start even if the drives look too small
+  // When a drive fails with I/O errors (writing, or reading its label on a
+  // resume), go on without it instead of stopping, as long as at most
+  // `parity` drives fail: the set is sealed on the others, verify reports the
+  // failed drives as damaged (recoverable), and `repair --replace` rebuilds
+  // them. PackStats::failed_drives names them. A full drive still stops.
+  bool continue_degraded = false;
   // One part of a shipment (docs/shipments.md): pack only the part-th of
   // `parts` deterministic shares of the source, balanced by bytes, as its
   // own set stamped with the shipment. "" / 0 = the whole source.
@@ -90,6 +96,9 @@ struct PackStats {
   uint64_t bytes_per_drive = 0;   // segment bytes written to each drive
   double seconds = 0;
   std::vector<std::string> warnings;
+  // continue_degraded: drives (1-based) that failed and were packed without;
+  // the set needs `repair --replace` for each before it has full parity again.
+  std::vector<int> failed_drives;
 };
 
 // Packs options.source onto `drives` (numbered 1..N in this order); the
@@ -114,12 +123,34 @@ struct DriveReport {
 enum class Verdict { kIntact, kRecoverable, kDataLost, kIncomplete };
 const char* VerdictName(Verdict v);
 
+// Resuming verify and repair: how far a run got and what it found so far is
+// kept in a journal in the state directory (`verify-<set id>.journal`,
+// `repair-<set id>.journal`), saved every few seconds and removed when the
+// command finishes. Re-running the same command on the same drives (any
+// order) picks up where an interrupted run stopped -- segments already
+// checked are not read again -- and reports exactly what an uninterrupted run
+// would have. A journal of other drives (one replaced, missing or back),
+// other options, another set or pack, or a damaged one is ignored, with a
+// note saying why. Repair drops the set's verify journal before it writes.
+struct ResumeOptions {
+  std::string state_dir;   // "" = DefaultStateDir()
+  bool restart = false;    // ignore (and drop) the journal: start from the beginning
+  // Polled before each segment or chunk (during the scan from one thread per
+  // drive at once, so it must be thread-safe): when it returns true the
+  // command stops, saves its journal and returns Unavailable.
+  std::function<bool()> stop;
+  // Says that the run resumes ("resuming verify at stripe X of Y (journal P)"),
+  // or why a journal is ignored. Not part of the report.
+  WarnFn note;
+};
+
 struct VerifyOptions {
   std::string signer;          // pin the signer ("valise1..."), "" = any agreed signer
   std::string identity_path;   // "" = keyless; else also open every chunk
   std::string work_dir;        // temp space for the catalog ("" = $TMPDIR)
   ProgressFn progress;
   WarnFn warn;
+  ResumeOptions resume;
 };
 
 struct VerifyReport {
@@ -143,6 +174,7 @@ struct RepairOptions {
   std::map<int, std::unique_ptr<Drive>> replacements;  // drive number -> new empty drive
   ProgressFn progress;
   WarnFn warn;
+  ResumeOptions resume;
 };
 
 struct RepairReport {
@@ -236,7 +268,7 @@ struct ShipmentGroups {
 // checks report them. Drives not of any shipment: one group, unchanged.
 ShipmentGroups GroupBySet(std::vector<std::unique_ptr<Drive>> drives);
 
-// Where pack and restore keep what lets an interrupted run resume:
+// Where pack, restore, verify and repair keep what lets an interrupted run resume:
 // $VALISE_STATE_DIR, else $XDG_STATE_HOME/valise, else ~/.local/state/valise.
 std::string DefaultStateDir();
 

@@ -2,15 +2,22 @@
 // replacement directories, without any key. Order on a replacement: label
 // first (so an interrupted repair leaves a recognisable, partly rebuilt drive
 // that a re-run completes), then the stripe table, then every segment, each
-// written atomically (temporary name, sync, rename).
+// written atomically (temporary name, sync, rename, sync of the directory).
+// Resumable: the scan's findings and the stripes already repaired are kept in
+// a journal (check/journal.h), so a re-run after a crash neither scans again
+// nor rewrites what is done, and reports what an uninterrupted run would.
 #include <chrono>
 
+#include "check/journal.h"
 #include "check/scan.h"
 #include "format/layout.h"
 
 namespace valise {
 
 void FillSetFields(const SetView& view, VerifyReport* rep);
+
+JournalKey MakeJournalKey(const std::string& command, SetView& view, const std::string& options);
+std::string ResumeNote(const std::string& command, SetView& view, CheckJournal& journal);
 
 Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOptions opts) {
   auto t0 = std::chrono::steady_clock::now();
@@ -25,10 +32,50 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
     if (number < 1 || number > n)
       return InvalidArgument("--replace " + std::to_string(number) + ": the set has drives 1 to " + std::to_string(n));
   }
-  ScanResult scan = ScanShards(*view, opts.progress);
+  // The journal: the same drives in the same slots, the same replacements.
+  std::string options = "signer=" + opts.signer;
+  for (auto& [number, d] : opts.replacements) options += "\nreplace " + std::to_string(number) + "=" + DriveKey(*d);
+  CheckJournal journal(opts.resume.state_dir, MakeJournalKey("repair", *view, options), opts.resume.restart,
+                       opts.resume.note);
+  CheckState& js = journal.state();
+  if (journal.resumed()) {
+    if (!js.rewriting)
+      journal.Note(ResumeNote("repair", *view, journal) + ": checking segments");
+    else
+      journal.Note("resuming repair at stripe " + std::to_string(js.rewrite_next) + " of " +
+                   std::to_string(view->table().size()) + " (journal " + journal.path() +
+                   "; --restart starts over): every segment was checked, rewriting from there");
+  }
+  // The reports as the drives were before anything was written: a resumed
+  // run takes them from the journal (this run may find table copies and
+  // labels already fixed).
+  if (js.open.empty()) {
+    for (int slot = 0; slot < n; slot++) js.open.push_back({view->reports()[slot].state, view->reports()[slot].problems});
+  } else {
+    for (int slot = 0; slot < n; slot++) {
+      view->reports()[slot].state = js.open[slot].state;
+      view->reports()[slot].problems = js.open[slot].problems;
+    }
+  }
+  VALISE_ASSIGN_OR_RETURN(ScanResult scan, ScanShards(*view, journal, opts.progress, opts.resume.stop));
   rep.before.drives = view->reports();
   rep.before.lost_stripes = scan.lost_stripes;
   rep.before.stripes = view->root().stripes;
+
+  // Is there anything to write?
+  bool work = !opts.replacements.empty();
+  for (int slot = 0; slot < n && !work; slot++) {
+    if (!view->slot(slot)) continue;
+    if (!view->reports()[slot].problems.empty() || !js.bad[slot].empty()) work = true;
+  }
+  if (work && !js.rewriting) {
+    // From here on the drives change: what was found must survive a crash
+    // (a re-scan would no longer see it), and the set's verify journal is
+    // out of date.
+    js.rewriting = true;
+    journal.Save();
+    RemoveJournal(journal.dir(), "verify", ToHex(view->set().set_id));
+  }
 
   // Put the replacements in their slots; everything on them must be written.
   std::vector<bool> rebuild_all(n, false);
@@ -66,13 +113,16 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
       VALISE_RETURN_IF_ERROR(d->WriteFile(kLabelFile, AsSpan(FormatLabel(Relabel(view->label(), slot + 1))))
                                  .With("drive " + std::to_string(slot + 1)));
   }
-  // Shards.
+  // Shards, from where an interrupted run got to.
   uint64_t total = 0, done = 0;
   for (auto& rec : view->table())
     for (int slot = 0; slot < n; slot++)
-      if (view->slot(slot) && view->IsBad(rec.stripe, slot)) total += rec.shard_len;
+      if (view->slot(slot) && view->IsBad(rec.stripe, slot)) (rec.stripe < js.rewrite_next ? done : total) += rec.shard_len;
+  total += done;
   std::vector<uint8_t> buf;
-  for (auto& rec : view->table()) {
+  uint64_t rewritten_here = 0;
+  for (uint64_t s = js.rewrite_next; s < view->table().size(); s++) {
+    const StripeRecord& rec = view->table()[s];
     uint64_t bad_mask = 0;
     int unusable = 0;
     for (int slot = 0; slot < n; slot++) {
@@ -82,10 +132,16 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
       }
     }
     if (bad_mask == 0) continue;
+    if (opts.resume.stop && opts.resume.stop()) {
+      journal.Save();
+      return Unavailable("stopped; the same command resumes from the journal " + journal.path());
+    }
     if (unusable > view->m()) {
-      rep.unrepaired.push_back("stripe " + std::to_string(rec.stripe) + ": " + std::to_string(unusable) +
-                               " of its " + std::to_string(n) + " shards are lost (parity covers " +
-                               std::to_string(view->m()) + "): its data cannot be rebuilt");
+      js.unrepaired.push_back("stripe " + std::to_string(rec.stripe) + ": " + std::to_string(unusable) +
+                              " of its " + std::to_string(n) + " shards are lost (parity covers " +
+                              std::to_string(view->m()) + "): its data cannot be rebuilt");
+      js.rewrite_next = rec.stripe + 1;
+      journal.Progressed();
       continue;
     }
     for (int slot = 0; slot < n; slot++) {
@@ -96,22 +152,34 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
       if (st.ok() && Sha256(buf) != rec.hashes[shard])
         st = DataLoss("rebuilt shard does not match its signed hash (more damage than the scan found)");
       if (!st.ok()) {
-        rep.unrepaired.push_back("drive " + std::to_string(slot + 1) + " stripe " + std::to_string(rec.stripe) + ": " + st.message());
+        js.unrepaired.push_back("drive " + std::to_string(slot + 1) + " stripe " + std::to_string(rec.stripe) + ": " + st.message());
         continue;
       }
       Status ws = view->slot(slot)->WriteFile(SegmentFile(rec.stripe), buf);
-      if (!ws.ok()) return ws.With("drive " + std::to_string(slot + 1) + " (" + view->slot(slot)->Where() + ")");
-      rep.shards_rewritten++;
-      rep.bytes_rewritten += rec.shard_len;
+      if (!ws.ok()) {
+        journal.Save();  // a re-run (with room on the drive) resumes at this stripe
+        return ws.With("drive " + std::to_string(slot + 1) + " (" + view->slot(slot)->Where() + ")");
+      }
+      js.shards++;
+      js.bytes += rec.shard_len;
       done += rec.shard_len;
       if (opts.progress) opts.progress({"repair", done, total, 0, 0});
+      CrashAfter("rewrite", ++rewritten_here);
     }
+    // Every shard of this stripe is rewritten (durably: WriteFile syncs the
+    // file and its directory) or listed: a resumed run starts after it.
+    js.rewrite_next = rec.stripe + 1;
+    journal.Progressed();
   }
+  rep.shards_rewritten = js.shards;
+  rep.bytes_rewritten = js.bytes;
+  rep.unrepaired = js.unrepaired;
   for (int slot = 0; slot < n; slot++)
     if (!view->slot(slot))
       rep.unrepaired.push_back("drive " + std::to_string(slot + 1) + " is missing: give --replace " +
                                std::to_string(slot + 1) + "=NEW_DIR to rebuild it");
   rep.complete = rep.unrepaired.empty();
+  journal.Remove();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }

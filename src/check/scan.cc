@@ -5,25 +5,49 @@
 
 namespace valise {
 
-ScanResult ScanShards(SetView& view, const ProgressFn& progress) {
+Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const ProgressFn& progress,
+                              const std::function<bool()>& stop) {
   ScanResult res;
   const auto& table = view.table();
+  CheckState& js = journal.state();
   uint64_t total = 0;
   for (auto& r : table) total += uint64_t(r.shard_len) * view.n();
-  std::atomic<uint64_t> done{0};
+  // What an interrupted run checked already counts as checked.
+  uint64_t resumed_bytes = 0;
+  for (int slot = 0; slot < view.n(); slot++) {
+    if (!view.slot(slot)) continue;
+    for (uint64_t s = 0; s < js.next[slot]; s++) resumed_bytes += table[s].shard_len;
+    for (auto& [stripe, why] : js.bad[slot]) view.MarkBad(stripe, slot);
+  }
+  std::atomic<uint64_t> done{resumed_bytes};
+  std::atomic<uint64_t> checked{0};  // segments checked by this run (test hook)
+  std::atomic<bool> stopped{false};
   std::vector<std::thread> threads;
-  std::vector<std::vector<std::pair<uint64_t, std::string>>> bad(view.n());
   for (int slot = 0; slot < view.n(); slot++) {
     if (!view.slot(slot)) continue;
     threads.emplace_back([&, slot] {
       std::vector<uint8_t> buf;
-      for (auto& rec : table) {
+      uint64_t first;
+      {
+        std::lock_guard<std::mutex> l(journal.mu());
+        first = js.next[slot];
+      }
+      for (uint64_t s = first; s < table.size() && !stopped; s++) {
+        if (stop && stop()) {
+          stopped = true;
+          break;
+        }
+        const StripeRecord& rec = table[s];
         Status st = view.CheckShard(rec.stripe, slot, &buf);
         done += rec.shard_len;
-        if (!st.ok()) {
-          view.MarkBad(rec.stripe, slot);
-          bad[slot].push_back({rec.stripe, st.message()});
+        if (!st.ok()) view.MarkBad(rec.stripe, slot);
+        {
+          std::lock_guard<std::mutex> l(journal.mu());
+          if (!st.ok()) js.bad[slot].push_back({rec.stripe, st.message()});
+          js.next[slot] = rec.stripe + 1;
+          journal.Progressed();
         }
+        CrashAfter("scan", ++checked);
       }
     });
   }
@@ -37,11 +61,16 @@ ScanResult ScanShards(SetView& view, const ProgressFn& progress) {
   for (auto& t : threads) t.join();
   finished = true;
   ticker.join();
+  if (stopped) {
+    journal.Save();
+    return Unavailable("stopped; the same command resumes from the journal " + journal.path());
+  }
+  js.scan_done = true;
   res.shard_bytes = done;
   auto& reports = view.reports();
   for (int slot = 0; slot < view.n(); slot++) {
     DriveReport& r = reports[slot];
-    for (auto& [stripe, why] : bad[slot]) {
+    for (auto& [stripe, why] : js.bad[slot]) {
       r.bad_stripes.push_back(stripe);
       r.bad_bytes += table[stripe].shard_len;
       if (r.problems.size() < 8)
@@ -49,7 +78,7 @@ ScanResult ScanShards(SetView& view, const ProgressFn& progress) {
       else if (r.problems.size() == 8)
         r.problems.push_back("(more damaged stripes not listed)");
     }
-    if (!bad[slot].empty()) r.state = DriveState::kDamaged;
+    if (!js.bad[slot].empty()) r.state = DriveState::kDamaged;
   }
   for (auto& rec : table) {
     int unusable = 0;

@@ -1,8 +1,10 @@
 // The keyless scan shared by verify and repair: every shard of every stripe
 // read and checked against the signed stripe table, one thread per drive
-// (drives are read in parallel, each sequentially).
+// (drives are read in parallel, each sequentially). Resumable: each drive's
+// progress and findings are recorded in the run's journal.
 #pragma once
 
+#include "check/journal.h"
 #include "read/set_view.h"
 
 namespace valise {
@@ -12,7 +14,11 @@ struct ScanResult {
   std::vector<uint64_t> lost_stripes;  // more than m shards unusable
 };
 
-// Marks every bad shard in the view and fills the drive reports.
-ScanResult ScanShards(SetView& view, const ProgressFn& progress);
+// Checks every shard not yet checked according to `journal` (segments below
+// its next[slot] are taken from it, findings included), marks every bad shard
+// in the view and fills the drive reports. Unavailable when `stop` said so
+// (the journal is saved first).
+Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const ProgressFn& progress,
+                              const std::function<bool()>& stop);
 
 }  // namespace valise

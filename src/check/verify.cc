@@ -4,6 +4,7 @@
 #include <chrono>
 #include <set>
 
+#include "check/journal.h"
 #include "check/scan.h"
 #include "read/keyed_set.h"
 
@@ -41,6 +42,30 @@ void FillSetFields(const SetView& view, VerifyReport* rep) {
   rep->case_size = h.case_size;
 }
 
+// The journal key of a verify or repair: the set, its signed root, the drive
+// in every slot, and the options that change what is found.
+JournalKey MakeJournalKey(const std::string& command, SetView& view, const std::string& options) {
+  JournalKey key;
+  key.command = command;
+  key.set_id = ToHex(view.set().set_id);
+  key.root = ToHex(ByteSpan(view.root().table_sha256.data(), view.root().table_sha256.size()));
+  key.n = view.n();
+  key.stripes = view.table().size();
+  for (int s = 0; s < view.n(); s++) key.drives.push_back(view.slot(s) ? DriveKey(*view.slot(s)) : "-");
+  Hash32 h = Sha256(AsSpan(options));
+  key.options = ToHex(ByteSpan(h.data(), h.size()));
+  return key;
+}
+
+// "resuming verify at stripe X of Y (journal P)": X is where the slowest drive is.
+std::string ResumeNote(const std::string& command, SetView& view, CheckJournal& journal) {
+  uint64_t at = view.table().size();
+  for (int s = 0; s < view.n(); s++)
+    if (view.slot(s)) at = std::min(at, journal.state().next[s]);
+  return "resuming " + command + " at stripe " + std::to_string(at) + " of " + std::to_string(view.table().size()) +
+         " (journal " + journal.path() + "; --restart starts over)";
+}
+
 Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const VerifyOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
   CryptoInit();
@@ -56,43 +81,95 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   rep.stripes = view->root().stripes;
   for (auto& r : view->table())
     if (r.kind == StripeKind::kData) rep.data_bytes += r.data_len;
-  ScanResult scan = ScanShards(*view, opts.progress);
+  const bool keyed = !opts.identity_path.empty();
+  CheckJournal journal(opts.resume.state_dir,
+                       MakeJournalKey("verify", *view, std::string("keyed=") + (keyed ? "1" : "0") + "\nsigner=" + opts.signer),
+                       opts.resume.restart, opts.resume.note);
+  CheckState& js = journal.state();
+  if (journal.resumed()) {
+    if (!js.scan_done)
+      journal.Note(ResumeNote("verify", *view, journal));
+    else
+      journal.Note("resuming verify: every segment was checked; opening chunks after the first " +
+                   std::to_string(js.chunks_done) + " (journal " + journal.path() + "; --restart starts over)");
+  }
+  VALISE_ASSIGN_OR_RETURN(ScanResult scan, ScanShards(*view, journal, opts.progress, opts.resume.stop));
   rep.shard_bytes_checked = scan.shard_bytes;
   rep.lost_stripes = scan.lost_stripes;
 
-  if (!opts.identity_path.empty()) {
+  bool keyed_chunks_opened = false;
+  if (keyed) {
     rep.keyed = true;
-    auto keyed = KeyedSet::Open(view.get(), opts.identity_path, opts.work_dir);
-    if (!keyed.ok()) {
-      if (keyed.status().code() != Code::kDataLoss) return keyed.status();
+    journal.Save();  // the scan's findings are kept while the chunks are opened
+    auto keyed_set = KeyedSet::Open(view.get(), opts.identity_path, opts.work_dir);
+    if (!keyed_set.ok()) {
+      if (keyed_set.status().code() != Code::kDataLoss) return keyed_set.status();
       rep.lost_files.push_back("(the catalog itself cannot be recovered, so no file can be read)");
     } else {
-      auto& ks = **keyed;
-      std::set<int64_t> lost;
+      auto& ks = **keyed_set;
+      uint64_t rows = 0;
+      VALISE_RETURN_IF_ERROR(ks.catalog().ForEachChunk([&](const ChunkRow&) {
+        rows++;
+        return Status::Ok();
+      }));
+      if (js.chunks_done > rows) {
+        journal.Note("warning: the journal says more chunks were opened than the catalog has; opening them all again");
+        js.chunks_done = js.chunks_bad = js.chunk_bytes = 0;
+        js.lost.clear();
+        js.warnings.clear();
+      }
+      // The report's warnings: those of opening the set and its catalog, then
+      // those of opening chunks, the interrupted runs' first.
+      const size_t keyed_open_warnings = view->warnings().size();
+      size_t seen_warnings = keyed_open_warnings;
       Bytes plain;
-      uint64_t checked_bytes = 0;
+      uint64_t index = 0;
       Status st = ks.catalog().ForEachChunk([&](const ChunkRow& row) {
-        Status cs = ks.ReadChunk(row, &plain);
-        rep.chunks_checked++;
-        checked_bytes += row.stored;
-        if (opts.progress && rep.chunks_checked % 64 == 0)
-          opts.progress({"open chunks", checked_bytes, rep.data_bytes, 0, 0});
-        if (!cs.ok()) {
-          rep.chunks_bad++;
-          VALISE_ASSIGN_OR_RETURN(auto files, ks.catalog().FilesTouchingRange(row.addr, row.addr + row.stored));
-          lost.insert(files.begin(), files.end());
+        if (index++ < js.chunks_done) return Status::Ok();  // opened by the interrupted run
+        if (opts.resume.stop && opts.resume.stop()) {
+          journal.Save();
+          return Unavailable("stopped; the same command resumes from the journal " + journal.path());
         }
+        Status cs = ks.ReadChunk(row, &plain);
+        std::vector<int64_t> files;
+        if (!cs.ok()) {
+          VALISE_ASSIGN_OR_RETURN(files, ks.catalog().FilesTouchingRange(row.addr, row.addr + row.stored));
+        }
+        js.chunks_done++;
+        js.chunk_bytes += row.stored;
+        if (!cs.ok()) {
+          js.chunks_bad++;
+          js.lost.insert(files.begin(), files.end());
+        }
+        // Warnings given while opening chunks (reads around damage) are kept
+        // in the journal with the results they go with.
+        for (const auto& vw = view->warnings(); seen_warnings < vw.size();) js.warnings.push_back(vw[seen_warnings++]);
+        if (opts.progress && js.chunks_done % 64 == 0)
+          opts.progress({"open chunks", js.chunk_bytes, rep.data_bytes, 0, 0});
+        journal.Progressed();
+        CrashAfter("chunks", js.chunks_done);
         return Status::Ok();
       });
-      VALISE_RETURN_IF_ERROR(st);
-      for (int64_t id : lost) {
-        VALISE_ASSIGN_OR_RETURN(std::string path, ks.catalog().PathOf(id));
-        rep.lost_files.push_back(path);
+      if (!st.ok()) {
+        journal.Save();
+        return st;
+      }
+      rep.warnings.assign(view->warnings().begin(), view->warnings().begin() + long(keyed_open_warnings));
+      rep.warnings.insert(rep.warnings.end(), js.warnings.begin(), js.warnings.end());
+      keyed_chunks_opened = true;
+      rep.chunks_checked = js.chunks_done;
+      rep.chunks_bad = js.chunks_bad;
+      for (int64_t id : js.lost) {
+        auto path = ks.catalog().PathOf(id);
+        if (!path.ok())
+          return Corruption("the journal " + journal.path() + " names entry " + std::to_string(id) +
+                            ", which the catalog cannot name: run verify with --restart");
+        rep.lost_files.push_back(*path);
       }
     }
   }
   rep.drives = view->reports();
-  rep.warnings = view->warnings();
+  if (!keyed_chunks_opened) rep.warnings = view->warnings();
   bool any_problem = false;
   for (int i = 0; i < view->n(); i++)
     if (rep.drives[i].state != DriveState::kOk || !rep.drives[i].problems.empty()) any_problem = true;
@@ -104,6 +181,7 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
     rep.verdict = Verdict::kRecoverable;
   else
     rep.verdict = Verdict::kIntact;
+  journal.Remove();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }

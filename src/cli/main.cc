@@ -32,7 +32,8 @@ const char* kDescription =
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
     "  valise mount d1 d2 new3 d4 d5 d6 /mnt/dataset --identity site.id\n"
     "\n"
-    "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable;\n"
+    "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable (pack\n"
+    "--continue-degraded: packed without a failed drive, repair it);\n"
     "2 usage error; 3 data lost, tampering, incomplete pack, or not everything\n"
     "delivered (what was delivered is bit-exact); 4 key problem.";
 
@@ -69,7 +70,7 @@ struct PackArgs {
   std::string shipment, part;
   std::vector<std::string> to, recipients;
   int parity = 2, case_size = 0, compression = 1, threads = 0;
-  bool json = false, force = false;
+  bool json = false, force = false, continue_degraded = false;
 };
 
 int CmdPack(const PackArgs& a) {
@@ -123,6 +124,7 @@ int CmdPack(const PackArgs& a) {
   o.shipment = a.shipment;
   o.part = part.first;
   o.parts = part.second;
+  o.continue_degraded = a.continue_degraded;
   ProgressPrinter progress(WantProgress(a.progress), a.progress == "json");
   o.progress = progress.fn();
   o.warn = [&](const std::string& w) {
@@ -134,6 +136,11 @@ int CmdPack(const PackArgs& a) {
   if (!r.ok()) return Fail(r.status());
   const PackStats& s = *r;
   double mbps = s.seconds > 0 ? double(s.bytes_in) / s.seconds / 1e6 : 0;
+  // Packed without some drives (--continue-degraded): done, but the set
+  // needs a repair before it has its full parity again.
+  const int code = s.failed_drives.empty() ? kExitOk : kExitRecoverable;
+  std::string replace;
+  for (int d : s.failed_drives) replace += " --replace " + std::to_string(d) + "=NEW_DIR";
   if (a.json) {
     json j = {{"set_id", s.set_id}, {"signer", s.signer}, {"k", s.k}, {"m", s.m},
               {"shipment_id", s.shipment_id}, {"part", s.part}, {"parts", s.parts},
@@ -141,9 +148,10 @@ int CmdPack(const PackArgs& a) {
               {"skipped", s.skipped}, {"bytes_in", s.bytes_in}, {"bytes_stored", s.bytes_stored},
               {"catalog_bytes", s.catalog_bytes}, {"chunks", s.chunks}, {"chunks_deduped", s.chunks_deduped},
               {"small_files_deduped", s.small_files_deduped}, {"stripes", s.stripes},
-              {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings}};
+              {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings},
+              {"failed_drives", s.failed_drives}, {"exit_code", code}};
     std::printf("%s\n", j.dump(2).c_str());
-    return 0;
+    return code;
   }
   std::printf("packed %llu files, %llu directories, %llu symlinks (%s) onto %d drives: k=%d data + m=%d parity\n",
               (unsigned long long)s.files, (unsigned long long)s.dirs, (unsigned long long)s.symlinks,
@@ -158,7 +166,16 @@ int CmdPack(const PackArgs& a) {
     std::printf("  part %d of %d of shipment '%s' (%s)\n", s.part, s.parts, a.shipment.c_str(), s.shipment_id.c_str());
   std::printf("  %.2f s, %.0f MB/s\n", s.seconds, mbps);
   if (!s.warnings.empty()) std::printf("  %zu warnings (see above)\n", s.warnings.size());
-  return 0;
+  if (code != kExitOk) {
+    std::string list;
+    for (int d : s.failed_drives) list += (list.empty() ? "" : ", ") + std::to_string(d);
+    std::printf("DEGRADED: drive%s %s failed during the pack; the set was sealed on the other drives. Every "
+                "byte is there (parity covers it), but the set has less parity left until you run:\n"
+                "  valise repair <the other drives>%s\n",
+                s.failed_drives.size() > 1 ? "s" : "", list.c_str(), replace.c_str());
+    std::fprintf(stderr, "valise: packed degraded: drive %s needs 'valise repair%s'\n", list.c_str(), replace.c_str());
+  }
+  return code;
 }
 
 // ---- verify ----
@@ -191,11 +208,15 @@ void PrintDrives(const std::vector<DriveReport>& drives, int case_size) {
   }
 }
 
+void PrintNote(const std::string& n) { std::fprintf(stderr, "valise: %s\n", n.c_str()); }
+
 int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, const std::string& identity,
-              bool as_json, const std::string& progress_mode) {
+              bool as_json, const std::string& progress_mode, bool restart) {
   VerifyOptions o;
   o.signer = signer;
   o.identity_path = identity;
+  o.resume.restart = restart;
+  o.resume.note = PrintNote;
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
   auto r = Verify(OpenDrives(dirs), o);
@@ -270,9 +291,11 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
 // ---- repair ----
 
 int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
-              const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode) {
+              const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode, bool restart) {
   RepairOptions o;
   o.signer = signer;
+  o.resume.restart = restart;
+  o.resume.note = PrintNote;
   std::vector<std::string> created;  // removed again if repair refuses to start
   for (auto& r : replace) {
     size_t eq = r.find('=');
@@ -500,6 +523,9 @@ int main(int argc, char** argv) {
   pack->add_flag("--json", pa.json, "Print the result as JSON");
   pack->add_flag("--force", pa.force,
                  "Start even when a drive has less free space than the pack may need if nothing compresses");
+  pack->add_flag("--continue-degraded", pa.continue_degraded,
+                 "When a drive fails with I/O errors, pack on without it (at most --parity drives) instead of "
+                 "stopping; exit 1 and name the drives that then need 'valise repair --replace N=NEW_DIR'");
 
   std::vector<std::string> dirs, paths, replace;
   std::string signer, identity, to, progress_mode = "auto";
@@ -513,17 +539,31 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "always", "never", "json"}))->default_str("auto");
   };
 
-  auto* verify = app.add_subcommand("verify", "Check the drives (no key needed); --identity also opens every chunk");
+  bool restart = false;
+  auto add_restart = [&](CLI::App* c, const std::string& what) {
+    c->add_flag("--restart", restart,
+                "Start from the beginning: ignore (and drop) the journal an interrupted " + what +
+                    " of this set left in the state directory ($VALISE_STATE_DIR, else ~/.local/state/valise)");
+  };
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Check the drives (no key needed); --identity also opens every chunk. An interrupted verify resumes "
+      "where it stopped when run again on the same drives (--restart to start over)");
   add_read_common(verify);
   verify->add_option("--identity", identity, "Also decrypt and check every chunk, and name lost files");
   verify->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(verify);
+  add_restart(verify, "verify");
 
-  auto* repair = app.add_subcommand("repair", "Rebuild damaged shards and missing drives (no key needed)");
+  auto* repair = app.add_subcommand(
+      "repair",
+      "Rebuild damaged shards and missing drives (no key needed). An interrupted repair resumes where it "
+      "stopped when the same command is run again (--restart to start over)");
   add_read_common(repair);
   repair->add_option("--replace", replace, "NUMBER=DIR: rebuild drive NUMBER onto the new directory DIR");
   repair->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(repair);
+  add_restart(repair, "repair");
 
   auto* ls = app.add_subcommand("ls", "List the files of the set");
   add_read_common(ls);
@@ -566,8 +606,8 @@ int main(int argc, char** argv) {
     if (*plan) return RunPlanCommand();
     if (*pubkey) return CmdPubkey(pubkey_in);
     if (*pack) return CmdPack(pa);
-    if (*verify) return CmdVerify(dirs, signer, identity, as_json, progress_mode);
-    if (*repair) return CmdRepair(dirs, signer, replace, as_json, progress_mode);
+    if (*verify) return CmdVerify(dirs, signer, identity, as_json, progress_mode, restart);
+    if (*repair) return CmdRepair(dirs, signer, replace, as_json, progress_mode, restart);
     if (*ls) return CmdLs(dirs, identity, signer, paths, as_json);
     if (*cat) return CmdCat(dirs, identity, signer, paths);
     if (*restore) return CmdRestore(dirs, identity, signer, to, paths, progress_mode);

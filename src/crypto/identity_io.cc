@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "common/durable.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -40,6 +41,10 @@ Result<std::string> Keygen(const std::string& path) {
     ::unlink(path.c_str());
     return IOError("cannot write " + path);
   }
+  // The new name is in the directory: sync it too, or a power cut could lose
+  // the identity whose recipient was just printed.
+  if (int err = SyncDir(ParentDir(path)); err != 0)
+    return IOError("cannot sync the directory of " + path + ": " + std::strerror(err));
   return RecipientString(id.public_key);
 }
 

@@ -2,6 +2,7 @@
 #include "common/bytes.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -22,8 +23,12 @@ namespace {
 
 class MemDrive : public Drive {
  public:
-  explicit MemDrive(std::string name) : name_(std::move(name)) {}
+  explicit MemDrive(std::string name) : name_(std::move(name)) {
+    static std::atomic<uint64_t> counter{0};
+    instance_ = "mem:" + std::to_string(counter++) + ":" + name_;
+  }
   std::string Where() const override { return name_; }
+  std::string InstanceId() const override { return instance_; }
   Result<size_t> ReadAt(const std::string& file, uint64_t offset, uint8_t* buf,
                         size_t len) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -63,7 +68,7 @@ class MemDrive : public Drive {
   }
 
  private:
-  std::string name_;
+  std::string name_, instance_;
   std::mutex mu_;
   std::map<std::string, Bytes> files_;
 };
@@ -91,6 +96,7 @@ void FaultDrive::SetPlan(const FaultPlan& plan) {
 }
 
 std::string FaultDrive::Where() const { return base_->Where(); }
+std::string FaultDrive::InstanceId() const { return base_->InstanceId(); }
 
 Result<size_t> FaultDrive::ReadAt(const std::string& file, uint64_t offset, uint8_t* buf,
                                   size_t len) {
@@ -122,6 +128,8 @@ Status FaultDrive::WriteFile(const std::string& file, ByteSpan data) {
   {
     std::lock_guard<std::mutex> l(state_->mu);
     if (state_->plan.offline) return IOError(Where() + ": drive offline (injected)");
+    if (state_->plan.write_errors_after >= 0 && state_->written >= state_->plan.write_errors_after)
+      return IOError(Where() + "/" + file + ": input/output error (injected)");
     if (state_->plan.write_budget >= 0 &&
         state_->written + int64_t(data.size()) > state_->plan.write_budget)
       return ResourceExhausted(Where() + ": no space left on device (injected)");

@@ -11,6 +11,7 @@
 
 #include "valise/drive.h"
 #include "common/bytes.h"
+#include "common/durable.h"
 
 namespace valise {
 
@@ -95,6 +96,10 @@ class PosixDrive : public Drive {
       ::unlink(tmp.c_str());
       return ErrnoStatus(path, err);
     }
+    // The rename is in the directory: sync it, so the new name survives a
+    // power cut (the callers rely on a written file staying written: pack
+    // checkpoints, repair, labels).
+    if (int err = SyncDir(ParentDir(path)); err != 0) return ErrnoStatus(ParentDir(path) + " (sync)", err);
     return Status::Ok();
   }
 
@@ -108,6 +113,22 @@ class PosixDrive : public Drive {
     struct statvfs vfs;
     if (::statvfs(root_.c_str(), &vfs) != 0) return ErrnoStatus(root_, errno);
     return uint64_t(vfs.f_bavail) * vfs.f_frsize;
+  }
+
+  // The directory's file system id, device, inode and birth time: a disk
+  // swapped in at the same mount point, or a directory removed and made again
+  // (even when it gets the freed inode number back), differs.
+  std::string InstanceId() const override {
+    struct statx sx;
+    struct statvfs vfs;
+    if (::statx(AT_FDCWD, root_.c_str(), 0, STATX_INO | STATX_BTIME, &sx) != 0 ||
+        ::statvfs(root_.c_str(), &vfs) != 0)
+      return "";
+    std::string id = "posix:" + std::to_string(vfs.f_fsid) + ":" + std::to_string(sx.stx_dev_major) + "." +
+                     std::to_string(sx.stx_dev_minor) + ":" + std::to_string(sx.stx_ino);
+    if (sx.stx_mask & STATX_BTIME)
+      id += ":" + std::to_string(sx.stx_btime.tv_sec) + "." + std::to_string(sx.stx_btime.tv_nsec);
+    return id;
   }
 
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override {
@@ -129,11 +150,17 @@ class PosixDrive : public Drive {
  private:
   std::string Path(const std::string& file) const { return root_ + "/" + file; }
 
+  // Creates the directories above `file`; a directory made here is made
+  // durable by syncing its parent (once, when it is created).
   Status MakeParents(const std::string& file) {
     size_t pos = 0;
     while ((pos = file.find('/', pos)) != std::string::npos) {
       std::string dir = Path(file.substr(0, pos));
-      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(dir, errno);
+      if (::mkdir(dir.c_str(), 0755) == 0) {
+        if (int err = SyncDir(ParentDir(dir)); err != 0) return ErrnoStatus(ParentDir(dir) + " (sync)", err);
+      } else if (errno != EEXIST) {
+        return ErrnoStatus(dir, errno);
+      }
       pos++;
     }
     return Status::Ok();

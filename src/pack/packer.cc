@@ -161,6 +161,9 @@ class Packer {
   Status SealCatalog(const std::string& path);
   Status MaybeCheckpoint(bool force);
   Status InspectDrives(std::optional<Label>* resume_label);
+  // continue_degraded: a drive that failed before the stripe writer exists
+  // (its label cannot be read or written) is dropped once the writer does.
+  bool FailEarly(int slot, const Status& st);
   Status Preflight(int k);
   uint64_t NeedPerDrive(int k) const;
   void Warn(const std::string& w);
@@ -208,6 +211,7 @@ class Packer {
   uint64_t stripe_bytes_ = 0;
   uint64_t skipped_bytes_ = 0, skipped_files_ = 0;
   std::vector<StripeRecord> old_records_;  // stripes committed before a resume
+  std::vector<std::pair<int, Status>> failed_early_;
 };
 
 // Test hook: VALISE_TEST_CRASH=<point> kills the process with SIGKILL when it
@@ -600,7 +604,9 @@ Status Packer::InspectDrives(std::optional<Label>* resume_label) {
     auto bytes = ReadWholeFile(*drives_[i], kLabelFile, 1 << 20);
     if (!bytes.ok()) {
       if (bytes.status().code() == Code::kNotFound) continue;
-      return bytes.status().With("drive " + std::to_string(i + 1));
+      Status named = bytes.status().With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+      if (FailEarly(int(i), named)) continue;
+      return named;
     }
     std::string what = "drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")";
     auto l = ParseLabel(*bytes, drives_[i]->Where());
@@ -642,6 +648,14 @@ Status Packer::InspectDrives(std::optional<Label>* resume_label) {
   (void)labelled;
   *resume_label = *first;
   return Status::Ok();
+}
+
+bool Packer::FailEarly(int slot, const Status& st) {
+  if (!o_.continue_degraded || st.code() != Code::kIOError || int(failed_early_.size()) >= o_.parity) return false;
+  for (auto& [s, why] : failed_early_)
+    if (s == slot) return true;
+  failed_early_.push_back({slot, st});
+  return true;
 }
 
 // An upper bound of what each drive must hold: every byte stored raw (no
@@ -791,7 +805,10 @@ Result<PackStats> Packer::Run() {
     for (int i = 0; i < n; i++) {
       std::string text = FormatLabel(Relabel(start, i + 1));
       Status st = drives_[i]->WriteFile(kLabelFile, AsSpan(text));
-      if (!st.ok()) return st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+      if (!st.ok()) {
+        Status named = st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+        if (!FailEarly(i, named)) return named;
+      }
     }
     std::string cmd_dir = o_.work_dir;
     for (size_t pos = 1; pos <= cmd_dir.size(); pos++)
@@ -836,8 +853,14 @@ Result<PackStats> Packer::Run() {
          std::to_string(ckpt_stripes_) + " (state in " + state_dir + ")");
     for (int i = 0; i < n; i++) {  // drives that never got their first label
       if (drives_[i]->FileSize(kLabelFile).ok()) continue;
+      bool failed = false;
+      for (auto& [slot, why] : failed_early_) failed |= slot == i;
+      if (failed) continue;
       Status st = drives_[i]->WriteFile(kLabelFile, AsSpan(FormatLabel(Relabel(start, i + 1))));
-      if (!st.ok()) return st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+      if (!st.ok()) {
+        Status named = st.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+        if (!FailEarly(i, named)) return named;
+      }
     }
   }
   VALISE_ASSIGN_OR_RETURN(lookup_, CatalogLookup::Open(cat_path));
@@ -847,6 +870,15 @@ Result<PackStats> Packer::Run() {
   int threads = o_.threads > 0 ? o_.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   writer_ = std::make_unique<StripeWriter>(raw, k, m, o_.segment_size, o_.memory_budget,
                                            std::max(1, threads / 2));
+  if (o_.continue_degraded) {
+    writer_->AllowFailedDrives(m, [this](int slot, const Status& why) {
+      Warn(why.message() + "; packing on without drive " + std::to_string(slot + 1) +
+           " (--continue-degraded): once the pack is done, run 'valise repair' on the drives with --replace " +
+           std::to_string(slot + 1) + "=NEW_DIR");
+    });
+    for (auto& [slot, why] : failed_early_)
+      if (!writer_->DropDrive(slot, why)) return why;
+  }
   budget_ = std::make_unique<Budget>(size_t(64) << 20, 4096);
   work_ = std::make_unique<BoundedQueue<std::unique_ptr<Item>>>(size_t(threads) * 4);
   writer_->BeginLog(StripeKind::kData);
@@ -922,11 +954,18 @@ Result<PackStats> Packer::Run() {
   stats_.stripes = records.size();
   stats_.bytes_per_drive = writer_->bytes_per_drive();
 
-  // Seal: the stripe table on every drive, then the root in every label.
+  // Seal: the stripe table on every drive, then the root in every label
+  // (drives dropped with --continue-degraded are left as they are).
+  auto seal_failed = [&](int i, const Status& ws) {
+    Status named = ws.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+    if (o_.continue_degraded && ws.code() == Code::kIOError && writer_->DropDrive(i, named)) return Status::Ok();
+    return named;
+  };
   Bytes table = EncodeStripeTable(h.set_id, n, records);
   for (int i = 0; i < n; i++) {
+    if (writer_->dropped(i)) continue;
     Status ws = drives_[i]->WriteFile(kTableFile, table);
-    if (!ws.ok()) return ws.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+    if (!ws.ok()) VALISE_RETURN_IF_ERROR(seal_failed(i, ws));
     if (i == 0) CrashPoint("table");
   }
   Root root;
@@ -938,11 +977,13 @@ Result<PackStats> Packer::Run() {
   root.finished = NowUtc();
   Label final_label = MakeLabel(1, h, root, identity_);
   for (int i = 0; i < n; i++) {
+    if (writer_->dropped(i)) continue;
     std::string text = FormatLabel(Relabel(final_label, i + 1));
     Status ws = drives_[i]->WriteFile(kLabelFile, AsSpan(text));
-    if (!ws.ok()) return ws.With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
+    if (!ws.ok()) VALISE_RETURN_IF_ERROR(seal_failed(i, ws));
     if (i == 0) CrashPoint("label");
   }
+  for (int slot : writer_->dropped_drives()) stats_.failed_drives.push_back(slot + 1);
   // Sealed: the pack state is no longer needed.
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((cat_path + suffix).c_str());
   ::rmdir(state_dir.c_str());

@@ -28,6 +28,7 @@ StripeWriter::StripeWriter(std::vector<Drive*> drives, int k, int m, uint32_t se
   for (int i = 0; i < n_; i++) {
     write_q_.push_back(std::make_unique<BoundedQueue<std::shared_ptr<Stripe>>>(max_in_flight_));
     written_.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    dropped_.push_back(std::make_unique<std::atomic<bool>>(false));
   }
   for (int i = 0; i < std::max(1, encoder_threads); i++) threads_.emplace_back([this] { EncodeLoop(); });
   for (int i = 0; i < n_; i++) threads_.emplace_back([this, i] { WriteLoop(i); });
@@ -121,6 +122,7 @@ void StripeWriter::EncodeLoop() {
       if (records_.size() <= s->index) records_.resize(s->index + 1);
       records_[s->index] = std::move(rec);
     }
+    bytes_per_drive_ += s->shard_len;  // what every drive holds once the set is whole
     s->pending = n_;
     for (int i = 0; i < n_; i++) write_q_[i]->Push(s);
   }
@@ -129,15 +131,22 @@ void StripeWriter::EncodeLoop() {
 void StripeWriter::WriteLoop(int slot) {
   while (auto item = write_q_[slot]->Pop()) {
     auto s = *item;
-    if (!failed_) {
+    if (!failed_ && !*dropped_[slot]) {
       int shard = ShardOfSlot(s->index, slot, n_);
       ByteSpan bytes(s->buf.get() + size_t(shard) * s->shard_len, s->shard_len);
       Status st = drives_[slot]->WriteFile(SegmentFile(s->index), bytes);
       if (!st.ok()) {
-        Fail(st.With("drive " + std::to_string(slot + 1) + " (" + drives_[slot]->Where() + ")"));
+        Status named = st.With("drive " + std::to_string(slot + 1) + " (" + drives_[slot]->Where() + ")");
+        // An I/O error (not a full drive: that one is resumable) may drop
+        // the drive, if the caller allows it and parity still covers it.
+        if (!(st.code() == Code::kIOError && DropDrive(slot, Status(st.code(), named.message() + " at stripe " +
+                                                                            std::to_string(s->index)))))
+          Fail(allow_drops_ && st.code() == Code::kIOError
+                   ? Status(st.code(), named.message() + ": more drives failed than parity covers (" +
+                                           std::to_string(m_) + "), the pack stops")
+                   : named);
       } else {
         written_[slot]->fetch_add(s->shard_len);
-        if (slot == 0) bytes_per_drive_ += s->shard_len;
       }
     }
     if (--s->pending == 0) {
@@ -148,6 +157,32 @@ void StripeWriter::WriteLoop(int slot) {
       cv_.notify_all();
     }
   }
+}
+
+void StripeWriter::AllowFailedDrives(int max, std::function<void(int, const Status&)> on_drop) {
+  std::lock_guard<std::mutex> l(mu_);
+  max_dropped_ = std::min(max, m_);
+  allow_drops_ = max_dropped_ > 0;
+  on_drop_ = std::move(on_drop);
+}
+
+bool StripeWriter::DropDrive(int slot, const Status& why) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (*dropped_[slot]) return true;
+    if (n_dropped_ >= max_dropped_) return false;
+    n_dropped_++;
+    *dropped_[slot] = true;
+  }
+  if (on_drop_) on_drop_(slot, why);
+  return true;
+}
+
+std::vector<int> StripeWriter::dropped_drives() const {
+  std::vector<int> out;
+  for (int i = 0; i < n_; i++)
+    if (*dropped_[i]) out.push_back(i);
+  return out;
 }
 
 void StripeWriter::Fail(const Status& st) {

@@ -3,10 +3,14 @@
 // SHA-256 of every shard) and then to one writer thread per drive, each
 // writing that drive's segment files. Stripes in flight are bounded, so
 // memory does not grow with the dataset. The first error is kept (sticky).
+// With AllowFailedDrives(f), a drive whose write fails with an I/O error is
+// dropped instead (written to no more; its shards are rebuilt later by
+// repair), as long as at most f drives are dropped.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -51,6 +55,16 @@ class StripeWriter {
   // Stops the threads (after Drain). Returns the records, in stripe order.
   std::vector<StripeRecord> Finish();
 
+  // Up to `max` drives may fail with I/O errors without stopping the pack;
+  // `on_drop` is told of each (from a writer thread). Call before any Append.
+  void AllowFailedDrives(int max, std::function<void(int slot, const Status& why)> on_drop);
+  // Takes drive `slot` out before anything is written to it (it failed
+  // already). False when that would drop more drives than allowed.
+  bool DropDrive(int slot, const Status& why);
+  bool dropped(int slot) const { return dropped_[slot]->load(); }
+  // The drives dropped so far (slots, ascending).
+  std::vector<int> dropped_drives() const;
+
   Status error() const;
   bool failed() const { return failed_.load(); }
   uint64_t stripes() const { return next_stripe_; }
@@ -91,6 +105,10 @@ class StripeWriter {
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> bytes_per_drive_{0};
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> written_;
+  std::vector<std::unique_ptr<std::atomic<bool>>> dropped_;
+  int max_dropped_ = 0, n_dropped_ = 0;  // under mu_
+  std::atomic<bool> allow_drops_{false};
+  std::function<void(int, const Status&)> on_drop_;
 };
 
 }  // namespace valise

@@ -14,6 +14,7 @@
 #include <set>
 #include <vector>
 
+#include "common/durable.h"
 #include "crypto/crypto.h"
 #include "valise/valise.h"
 
@@ -45,7 +46,8 @@ void SetTimes(const std::string& path, int64_t mtime_ns, bool symlink) {
 
 // The restore journal: "<watermark id>\n" then one failed id per line. Every
 // entry with an id up to the watermark was handled (restored, or failed and
-// listed). Written atomically after the restored files are synced.
+// listed). Written atomically after the restored files are synced (syncfs of
+// the output's file system also makes their renames durable).
 struct Journal {
   std::string path;
   int64_t watermark = 0;
@@ -63,13 +65,9 @@ struct Journal {
       ::syncfs(dfd);  // the files the watermark vouches for are on disk first
       ::close(dfd);
     }
-    std::string tmp = path + ".tmp";
-    {
-      std::ofstream o(tmp, std::ios::trunc);
-      o << watermark << "\n";
-      for (int64_t id : failed) o << id << "\n";
-    }
-    ::rename(tmp.c_str(), path.c_str());
+    std::string text = std::to_string(watermark) + "\n";
+    for (int64_t id : failed) text += std::to_string(id) + "\n";
+    (void)WriteFileDurably(path, text);  // fsync, rename, fsync of the state dir; best effort
   }
 };
 
@@ -228,7 +226,15 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     journal.Save(to);  // an I/O error (disk full...): a re-run resumes here
     return st_all;
   }
+  // Done: every restored file (and its rename) on disk before the journal
+  // that would let a re-run check them goes, so a restore that says it
+  // finished survives a power cut.
+  if (int dfd = ::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::syncfs(dfd);
+    ::close(dfd);
+  }
   ::unlink(journal.path.c_str());
+  ::unlink((journal.path + ".tmp").c_str());  // left by a run killed while saving the journal
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }
