@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "read/keyed_set.h"
+#include "read/read_ahead.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -73,7 +74,7 @@ class ChunkCache {
   std::unordered_map<int64_t, decltype(lru_)::iterator> map_;
 };
 
-class SetReaderImpl : public SetReader {
+class SetReaderImpl : public SetReader, public ReadAheadSource {
  public:
   SetReaderImpl(std::unique_ptr<SetView> view, std::unique_ptr<KeyedSet> keyed)
       : view_(std::move(view)), keyed_(std::move(keyed)) {}
@@ -155,6 +156,10 @@ class SetReaderImpl : public SetReader {
     }
     if (done != len) return Corruption("catalog extents of '" + file.path + "' end early");
     return done;
+  }
+
+  std::unique_ptr<ReadAhead> NewReadAhead(int threads, size_t budget_bytes) override {
+    return std::make_unique<ReadAhead>(keyed_.get(), threads, budget_bytes);
   }
 
   Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) override {
