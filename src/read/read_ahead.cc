@@ -95,6 +95,10 @@ Result<std::shared_ptr<ChunkSlot>> ReadAhead::Fetch(int64_t id, const std::funct
   if (it != recent_.end())
     if (auto slot = it->second.lock(); slot && !slot->Failed()) return slot;  // a failed one is read again
   VALISE_ASSIGN_OR_RETURN(ChunkRow row, keyed_->catalog().Chunk(id));
+  return FetchRow(row, before_wait);
+}
+
+Result<std::shared_ptr<ChunkSlot>> ReadAhead::FetchRow(const ChunkRow& row, const std::function<void()>& before_wait) {
   if (!budget_->Acquire(row.plain, before_wait)) return Unavailable("restore stopped");
   auto slot = std::make_shared<ChunkSlot>(row, budget_);  // releases the budget when dropped
   {
@@ -105,7 +109,7 @@ Result<std::shared_ptr<ChunkSlot>> ReadAhead::Fetch(int64_t id, const std::funct
   }
   if (recent_.size() >= 4096)  // forget chunks nobody holds any more
     std::erase_if(recent_, [](const auto& kv) { return kv.second.expired(); });
-  recent_[id] = slot;
+  recent_[row.id] = slot;
   return slot;
 }
 

@@ -78,6 +78,8 @@ class ReadAhead {
   // if set, is called once before blocking (the caller hands on what it has
   // batched, so the consumer can free budget).
   Result<std::shared_ptr<ChunkSlot>> Fetch(int64_t id, const std::function<void()>& before_wait = {});
+  // The same for a row already read from the catalog (keyed verify).
+  Result<std::shared_ptr<ChunkSlot>> FetchRow(const ChunkRow& row, const std::function<void()>& before_wait = {});
 
   // Wakes a blocked Fetch, drops queued work (those slots fail with
   // Unavailable) and lets running decodes finish. Safe from any thread.
