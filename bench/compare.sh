@@ -22,11 +22,11 @@
 # Env knobs:
 #   WORK       tmpfs scratch (default /dev/shm/valise-compare); wiped per tool
 #   OUT        results (default ./compare-results): results.tsv, results.md, logs
-#   SECTIONS   default "main small rss report"
+#   SECTIONS   default "main small rss report"; "profile" adds perf per stage
 #   SMALL_FILES   files for the small-files test (default 100000, 1-4 KB each)
 #   RSS_SIZES  on-disk pack sizes for the flat-RSS test (default "1G 8G")
 #   DISK       on-disk scratch for that test (default /var/tmp/valise-compare)
-#   PAR2_BYTES slice of the tar.zst that par2 protects (default 268435456)
+#   PAR2_BYTES slice of the tar.zst that par2 protects (default: peers.sh's, 1 GiB)
 #   VALISE     a built valise to use instead of building one (BUILD_DIR=build)
 #   SEED       dataset seed (default 1)
 set -euo pipefail
@@ -43,7 +43,7 @@ SMALL_FILES=${SMALL_FILES:-100000}
 RSS_SIZES=${RSS_SIZES:-"1G 8G"}
 DISK=${DISK:-/var/tmp/valise-compare}
 SEED=${SEED:-1}
-export PAR2_BYTES=${PAR2_BYTES:-268435456}
+[[ -n ${PAR2_BYTES:-} ]] && export PAR2_BYTES  # else peers.sh default: a 1 GiB slice
 LOGS=$OUT/logs
 mkdir -p "$WORK" "$LOGS"
 
@@ -129,6 +129,11 @@ valise_round() {
   local all data; all=$(seg_bytes "${D[@]}"); data=$((all * 6 / 8))
   note "round $round: valise segments on all 8 drives: $all bytes; on the data shards (parity excluded, k/n of it): $data"
   note "round $round: valise pack: $(grep -E 'stored' "$LOGS"/valise_pack*.out | head -1 | sed 's/^ *//')"
+  PRE="rm -rf '$WORK'/z{1..8} '$WORK/packstate3'" vmeasure "$tsv" valise "pack --parity 2 --compression 3" "$B" \
+    "zstd level 3 instead of the default 1" \
+    "'$V' pack '$DATA' --to $(echo "$WORK"/z{1..8}) --parity 2 --compression 3 --identity '$ID' --progress never --work-dir '$WORK/packstate3'"
+  note "round $round: valise --compression 3: on the data shards (parity excluded, k/n of it) at level 3: $(( $(seg_bytes "$WORK"/z{1..8}) * 6 / 8 ))"
+  rm -rf "$WORK"/z{1..8} "$WORK/packstate3"
   vmeasure "$tsv" valise "verify (keyless)" "$B" "input = dataset bytes (reads $all B of segments)" \
     "'$V' verify ${D[*]} >/dev/null"
   vmeasure "$tsv" valise "verify --identity (every chunk opened)" "$B" "input = dataset bytes" \
@@ -213,6 +218,43 @@ sec_rss() {
       "'$V' pack '$src' --to $(echo "$DISK"/r{1..8}) --parity 2 --identity '$ID' --progress never --work-dir '$DISK/packstate'"
     rm -rf "$DISK"/r{1..8} "$DISK/packstate"
   done
+}
+
+# ---------------------------------------------------------------- per-stage profile
+# perf (DWARF call graphs) of one pack and one restore of the dataset, with
+# the CPU share of each stage, next to the single-core speed of its library
+# (openssl speed, zstd -b1 through peers.sh's crypto and compbench sections).
+# Not in the default SECTIONS: SECTIONS=profile bench/compare.sh 4G
+STAGES='valise::CompressIfWorthIt|valise::HmacSha256|valise::Sha256$|valise::Seal$|valise::ReedSolomon::Encode|valise::FindChunkBoundary|valise::StripeWriter::WriteLoop|valise::StripeWriter::Append|valise::StripeWriter::EncodeLoop|WalkerMain|valise::WalkSource|WorkerMain|valise::Decompress|valise::OpenInto|valise::SetView::ReadShard|valise::ReadAhead::Worker|valise::Restore|__libc_write|__libc_pread|exc_page_fault|sqlite3_step'
+sec_profile() {
+  gen_data
+  local R=$OUT/profile; rm -rf "$R"; mkdir -p "$R"
+  [[ -f $ID ]] || "$V" keygen -o "$ID" >/dev/null 2>&1
+  local D=("$WORK"/d{1..8})
+  rm -rf "${D[@]}" "$WORK/packstate"
+  perf record -F 499 --call-graph dwarf,16384 -o "$R/pack.perf.data" \
+    "$V" pack "$DATA" --to "${D[@]}" --parity 2 --identity "$ID" --progress never --work-dir "$WORK/packstate" \
+    >"$R/pack.out" 2>"$R/pack.perf.log"
+  rm -rf "$WORK/out" "$WORK/state"
+  perf record -F 499 --call-graph dwarf,16384 -o "$R/restore.perf.data" \
+    "$V" restore "${D[@]}" --identity "$ID" --to "$WORK/out" --progress never >"$R/restore.out" 2>"$R/restore.perf.log"
+  rm -rf "$WORK/out" "$WORK/state" "${D[@]}" "$WORK/packstate"
+  for op in pack restore; do
+    perf report -i "$R/$op.perf.data" --children -g none --sort sym 2>/dev/null | grep -v '^#' | grep % \
+      >"$R/$op.children.txt" || true
+    perf report -i "$R/$op.perf.data" --no-children -g none --sort dso 2>/dev/null | grep -v '^#' | grep % \
+      >"$R/$op.dso.txt" || true
+    perf report -i "$R/$op.perf.data" --no-children -g none --sort pid 2>/dev/null | grep -v '^#' | grep % \
+      >"$R/$op.threads.txt" || true
+    { echo "== $op: share of all samples, including callees (perf --children)"
+      grep -E "$STAGES" "$R/$op.children.txt" | awk '{printf "%8s  ", $1; for (i = 4; i <= NF; i++) printf "%s ", $i; print ""}' | sort -u -k2 | sort -rn
+      echo "== $op: by library (self)"; head -12 "$R/$op.dso.txt"
+      echo "== $op: by thread (self)"; cat "$R/$op.threads.txt"
+    } >"$R/$op.summary.txt"
+    cat "$R/$op.summary.txt" >&2
+    rm -f "$R/$op.perf.data"
+  done
+  WORK=$WORK/peers RESULTS=$R RUNS=1 bash "$PEERS" "$DATA" crypto compbench 2>>"$LOGS/peers.log"
 }
 
 # ---------------------------------------------------------------- report
