@@ -24,7 +24,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 echo "== ThreadSanitizer build of the pipeline (pack, verify, repair and read threads)"
 BUILD_DIR=build-tsan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVALISE_SANITIZE=thread \
   -DVALISE_WERROR="$WERROR" -DVALISE_TESTS=ON
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 -R '^Journey\.'
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 -R '^(Restore)?Journey\.'
 
 echo "== libFuzzer harnesses (fuzz/, docs/fuzzing.md), ${FUZZ_SECONDS:-30}s each"
 FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh

@@ -280,6 +280,12 @@ struct RestoreOptions {
   // the restore of this set into `to` got; a re-run skips files already
   // restored whose size and mtime still match. Removed when the run ends.
   std::string state_dir;
+  // Chunks are read, authenticated and decompressed ahead of the writer by
+  // `threads` workers (0 = one per core), holding at most `memory_budget`
+  // bytes of decoded chunks (0 = 64 MiB). Files are still written one at a
+  // time, in catalog order.
+  int threads = 0;
+  size_t memory_budget = 0;
 };
 
 struct RestoreReport {

@@ -1,12 +1,16 @@
 // verify: says what is present, missing and damaged, and whether every byte
 // can still be delivered. Without a key it checks every shard against the
 // signed stripe table; with one it also opens every chunk.
+#include <algorithm>
 #include <chrono>
 #include <set>
+#include <thread>
 
 #include "check/journal.h"
 #include "check/scan.h"
+#include "common/queue.h"
 #include "read/keyed_set.h"
+#include "read/read_ahead.h"
 
 namespace valise {
 
@@ -122,18 +126,46 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
       // those of opening chunks, the interrupted runs' first.
       const size_t keyed_open_warnings = view->warnings().size();
       size_t seen_warnings = keyed_open_warnings;
-      Bytes plain;
-      uint64_t index = 0;
-      Status st = ks.catalog().ForEachChunk([&](const ChunkRow& row) {
-        if (index++ < js.chunks_done) return Status::Ok();  // opened by the interrupted run
-        if (opts.resume.stop && opts.resume.stop()) {
-          journal.Save();
-          return Unavailable("stopped; the same command resumes from the journal " + journal.path());
+      auto take_warnings = [&] {
+        for (auto& w : view->WarningsFrom(seen_warnings)) {
+          js.warnings.push_back(w);
+          seen_warnings++;
         }
-        Status cs = ks.ReadChunk(row, &plain);
+      };
+      // Chunks are read, opened and decompressed ahead on one worker per core
+      // (read/read_ahead.h); this thread takes the verdicts in log order, so
+      // the journal's count of chunks done stays a prefix.
+      const uint64_t skip = js.chunks_done;
+      ReadAhead ra(&ks, int(std::max(1u, std::thread::hardware_concurrency())), size_t(64) << 20);
+      BoundedQueue<std::shared_ptr<ChunkSlot>> slots(4096);
+      Status listed;
+      std::thread lister([&] {
+        uint64_t index = 0;
+        listed = ks.catalog().ForEachChunk([&](const ChunkRow& row) -> Status {
+          if (index++ < skip) return Status::Ok();  // opened by the interrupted run
+          VALISE_ASSIGN_OR_RETURN(auto slot, ra.FetchRow(row));
+          if (!slots.Push(std::move(slot))) return Unavailable("verify stopped");
+          return Status::Ok();
+        });
+        slots.Close();
+      });
+      Status st;
+      while (auto slot = slots.Pop()) {
+        if (opts.resume.stop && opts.resume.stop()) {
+          st = Unavailable("stopped; the same command resumes from the journal " + journal.path());
+          break;
+        }
+        const ChunkRow row = (*slot)->row();
+        Status cs = (*slot)->Wait();
+        slot->reset();  // its bytes are not needed, only the verdict
         std::vector<int64_t> files;
         if (!cs.ok()) {
-          VALISE_ASSIGN_OR_RETURN(files, ks.catalog().FilesTouchingRange(row.addr, row.addr + row.stored));
+          auto f = ks.catalog().FilesTouchingRange(row.addr, row.addr + row.stored);
+          if (!f.ok()) {
+            st = f.status();
+            break;
+          }
+          files = std::move(f).value();
         }
         js.chunks_done++;
         js.chunk_bytes += row.stored;
@@ -141,15 +173,16 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
           js.chunks_bad++;
           js.lost.insert(files.begin(), files.end());
         }
-        // Warnings given while opening chunks (reads around damage) are kept
-        // in the journal with the results they go with.
-        for (const auto& vw = view->warnings(); seen_warnings < vw.size();) js.warnings.push_back(vw[seen_warnings++]);
+        take_warnings();
         if (opts.progress && js.chunks_done % 64 == 0)
           opts.progress({"open chunks", js.chunk_bytes, rep.data_bytes, 0, 0});
         journal.Progressed();
         CrashAfter("chunks", js.chunks_done);
-        return Status::Ok();
-      });
+      }
+      ra.Stop();
+      slots.Close();
+      lister.join();
+      if (st.ok() && !listed.ok()) st = listed;
       if (!st.ok()) {
         journal.Save();
         return st;

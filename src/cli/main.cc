@@ -419,12 +419,14 @@ int CmdCat(const std::vector<std::string>& dirs, const std::string& identity, co
 }
 
 int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
-               const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode) {
+               const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode,
+               int threads) {
   auto reader = OpenReader(dirs, identity, signer);
   if (!reader.ok()) return Fail(reader.status());
   RestoreOptions o;
   o.to = to;
   o.prefixes = paths;
+  o.threads = threads;
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
   auto r = Restore(**reader, o);
@@ -581,6 +583,9 @@ int main(int argc, char** argv) {
   restore->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
   restore->add_option("--to", to, "Directory to restore into (created if missing)")->required();
   restore->add_option("--path", paths, "Only this path and what is under it (repeatable)");
+  int restore_threads = 0;
+  restore->add_option("--threads", restore_threads, "Threads reading and decoding chunks ahead (0 = one per core)")
+      ->check(CLI::Range(0, 256));
   add_progress(restore);
 
   std::vector<std::string> mount_args;
@@ -610,7 +615,7 @@ int main(int argc, char** argv) {
     if (*repair) return CmdRepair(dirs, signer, replace, as_json, progress_mode, restart);
     if (*ls) return CmdLs(dirs, identity, signer, paths, as_json);
     if (*cat) return CmdCat(dirs, identity, signer, paths);
-    if (*restore) return CmdRestore(dirs, identity, signer, to, paths, progress_mode);
+    if (*restore) return CmdRestore(dirs, identity, signer, to, paths, progress_mode, restore_threads);
     if (*mount) return CmdMount(mount_args, identity, signer, allow_other, fuse_debug);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "valise: internal error: %s\n", e.what());

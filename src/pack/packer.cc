@@ -174,6 +174,10 @@ class Packer {
   Keys keys_;
   ChunkerParams chunker_;
   size_t small_limit_ = 0;
+  // The walker's read buffer for large files (4 x max chunk), allocated once:
+  // chunks are cut from it in place and the tail is moved down only when
+  // less than a max chunk of room is left.
+  std::unique_ptr<uint8_t[]> walk_buf_;
   PackStats stats_;
   std::mutex warn_mu_;
 
@@ -368,30 +372,39 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
       }
     }
   } else {
-    Bytes buf(chunker_.max_size);
-    size_t fill = 0;
+    const size_t max = chunker_.max_size, cap = 4 * max;
+    if (!walk_buf_) walk_buf_ = std::make_unique_for_overwrite<uint8_t[]>(cap);
+    uint8_t* buf = walk_buf_.get();
+    size_t start = 0, fill = 0;  // unconsumed bytes are [start, fill)
     bool eof = false;
-    while (!eof || fill > 0) {
-      while (!eof && fill < buf.size()) {
-        ssize_t n = ::read(fd, buf.data() + fill, buf.size() - fill);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          st = IOError("reading " + w.abs_path + ": " + std::strerror(errno));
-          break;
+    while (true) {
+      // FindChunkBoundary needs a max chunk of data, or the end of the file.
+      if (!eof && fill - start < max) {
+        if (cap - fill < max) {
+          std::memmove(buf, buf + start, fill - start);
+          fill -= start;
+          start = 0;
         }
-        if (n == 0) eof = true;
-        fill += size_t(n);
-        read_bytes_ += uint64_t(n);
+        while (!eof && fill < cap) {
+          ssize_t n = ::read(fd, buf + fill, cap - fill);
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            st = IOError("reading " + w.abs_path + ": " + std::strerror(errno));
+            break;
+          }
+          if (n == 0) eof = true;
+          fill += size_t(n);
+          read_bytes_ += uint64_t(n);
+        }
       }
-      if (!st.ok() || fill == 0) break;
-      size_t cut = FindChunkBoundary(buf.data(), fill, chunker_);
+      if (!st.ok() || fill == start) break;
+      size_t cut = FindChunkBoundary(buf + start, fill - start, chunker_);
       auto item = std::make_unique<Item>();
       item->type = Item::kChunk;
       item->file_entry = e.id;
       item->file_off = got;
-      item->data.assign(buf.begin(), buf.begin() + cut);
-      std::memmove(buf.data(), buf.data() + cut, fill - cut);
-      fill -= cut;
+      item->data.assign(buf + start, buf + start + cut);
+      start += cut;
       got += cut;
       VALISE_RETURN_IF_ERROR(Emit(std::move(item)));
     }

@@ -58,9 +58,13 @@ uint64_t StripeWriter::Append(ByteSpan data) {
         std::unique_lock<std::mutex> l(mu_);
         cv_.wait(l, [&] { return in_flight_ < max_in_flight_ || failed_; });
         in_flight_++;
+        current_ = std::make_shared<Stripe>();
+        if (!free_bufs_.empty()) {
+          current_->buf = std::move(free_bufs_.back());
+          free_bufs_.pop_back();
+        }
       }
-      current_ = std::make_shared<Stripe>();
-      current_->buf = std::make_unique_for_overwrite<uint8_t[]>(size_t(n_) * seg_);
+      if (!current_->buf) current_->buf = std::make_unique_for_overwrite<uint8_t[]>(size_t(n_) * seg_);
       fill_ = 0;
     }
     size_t take = size_t(std::min<uint64_t>(data.size(), stripe_bytes - fill_));
@@ -150,8 +154,9 @@ void StripeWriter::WriteLoop(int slot) {
       }
     }
     if (--s->pending == 0) {
-      s->buf.reset();
       std::lock_guard<std::mutex> l(mu_);
+      if (free_bufs_.size() < max_in_flight_) free_bufs_.push_back(std::move(s->buf));
+      s->buf.reset();
       in_flight_--;
       completed_++;
       cv_.notify_all();

@@ -99,6 +99,10 @@ class StripeWriter {
   std::mutex mu_;
   std::condition_variable cv_;
   size_t in_flight_ = 0;
+  // Buffers of stripes written on every drive, reused by the next stripes:
+  // a fresh N x segment allocation per stripe is mmap'ed and page-faulted
+  // in again each time (at most max_in_flight_ are kept).
+  std::vector<std::unique_ptr<uint8_t[]>> free_bufs_;
   uint64_t submitted_ = 0, completed_ = 0;
   std::vector<StripeRecord> records_;
   Status error_;

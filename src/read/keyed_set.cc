@@ -91,27 +91,39 @@ Status KeyedSet::DecodeCatalog(const std::string& work_dir) {
   return Status::Ok();
 }
 
-Status KeyedSet::ReadChunk(const ChunkRow& row, Bytes* plain) {
-  // Chunks are at most 4 MiB (bundles a little over 1 MiB): a row claiming
-  // more is not ours, and is refused before anything is allocated for it.
+// Chunks are at most 4 MiB (bundles a little over 1 MiB): a row claiming
+// more is not ours, and is refused before anything is allocated for it.
+Status KeyedSet::CheckChunkRow(const ChunkRow& row) {
   constexpr uint32_t kMaxChunk = 64u << 20;
   if (row.stored > kMaxChunk || row.plain > kMaxChunk)
     return Corruption("catalog lists a chunk of impossible size");
   if (row.stored < kSealOverhead) return Corruption("catalog lists a chunk shorter than its seal");
-  Bytes sealed(row.stored);
-  Bytes opened(row.stored - kSealOverhead);
+  return Status::Ok();
+}
+
+Status KeyedSet::ReadChunk(const ChunkRow& row, Bytes* plain) {
+  VALISE_RETURN_IF_ERROR(CheckChunkRow(row));
+  Bytes scratch;
+  plain->resize(row.plain);
+  return ReadChunkInto(row, plain->data(), &scratch);
+}
+
+Status KeyedSet::ReadChunkInto(const ChunkRow& row, uint8_t* out, Bytes* scratch) {
+  VALISE_RETURN_IF_ERROR(CheckChunkRow(row));
+  const bool compressed = row.flags & kChunkCompressed;
+  const size_t opened_len = row.stored - kSealOverhead;
+  if (!compressed && opened_len != row.plain) return Corruption("stored chunk length differs from the catalog");
+  // scratch: the sealed bytes, then (compressed chunks only) the opened frame.
+  const size_t need = row.stored + (compressed ? opened_len : 0);
+  if (scratch->size() < need) scratch->resize(need);
+  uint8_t* sealed = scratch->data();
+  uint8_t* opened = compressed ? scratch->data() + row.stored : out;
   Bytes aad = ChunkAad(row);
-  Status st = view_->ReadLogChecked(StripeKind::kData, row.addr, row.stored, sealed.data(),
-                                    [&](const uint8_t* p) {
-                                      return OpenInto(chunk_key_, aad, ByteSpan(p, row.stored), opened.data());
-                                    });
+  Status st = view_->ReadLogChecked(StripeKind::kData, row.addr, row.stored, sealed, [&](const uint8_t* p) {
+    return OpenInto(chunk_key_, aad, ByteSpan(p, row.stored), opened);
+  });
   if (!st.ok()) return st;
-  if (row.flags & kChunkCompressed) {
-    plain->resize(row.plain);
-    return Decompress(opened, row.plain, plain->data());
-  }
-  if (opened.size() != row.plain) return Corruption("stored chunk length differs from the catalog");
-  *plain = std::move(opened);
+  if (compressed) return Decompress(ByteSpan(opened, opened_len), row.plain, out);
   return Status::Ok();
 }
 

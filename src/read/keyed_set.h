@@ -23,6 +23,12 @@ class KeyedSet {
   SetView& view() { return *view_; }
   // The plaintext of a chunk, authenticated. DataLoss if unrecoverable.
   Status ReadChunk(const ChunkRow& row, Bytes* plain);
+  // The same into `out` (row.plain bytes), with `scratch` reused between
+  // calls so a stream of chunks costs no allocation. Thread-safe.
+  Status ReadChunkInto(const ChunkRow& row, uint8_t* out, Bytes* scratch);
+  // Corruption if a catalog row claims an impossible chunk (checked before
+  // anything is allocated for it).
+  static Status CheckChunkRow(const ChunkRow& row);
 
  private:
   KeyedSet() = default;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "read/keyed_set.h"
+#include "read/read_ahead.h"
 #include "read/reader_internal.h"
 #include "valise/valise.h"
 
@@ -97,7 +98,7 @@ class ChunkCache {
   std::unordered_set<int64_t> loading_;
 };
 
-class SetReaderImpl : public SetReader {
+class SetReaderImpl : public SetReader, public ReadAheadSource {
  public:
   SetReaderImpl(std::unique_ptr<SetView> view, std::unique_ptr<KeyedSet> keyed, size_t cache_bytes)
       : view_(std::move(view)), keyed_(std::move(keyed)), cache_(cache_bytes) {}
@@ -180,6 +181,10 @@ class SetReaderImpl : public SetReader {
     }
     if (done != len) return Corruption("catalog extents of '" + file.path + "' end early");
     return done;
+  }
+
+  std::unique_ptr<ReadAhead> NewReadAhead(int threads, size_t budget_bytes) override {
+    return std::make_unique<ReadAhead>(keyed_.get(), threads, budget_bytes);
   }
 
   Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) override {

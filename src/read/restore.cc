@@ -1,6 +1,16 @@
 // restore: writes the set's tree under a directory, bit-exact, with modes,
 // mtimes and symlinks. Each file is written under a temporary name and
 // renamed when complete, so a file that looks restored is restored.
+//
+// Three stages (docs/architecture.md, "Restore pipeline"):
+//   planner thread: lists the catalog, looks up each file's extents and asks
+//     ReadAhead for its chunks, then hands entries and pieces on in order;
+//   ReadAhead workers: read, authenticate and decompress chunks, ahead of
+//     need, within a memory budget;
+//   writer (the calling thread): everything that touches the destination,
+//     one entry at a time in catalog order, as a single-threaded restore did.
+// Readers that cannot read ahead (tests' and fuzzers' own SetReaders) get the
+// same writer, with each file read by SetReader::ReadFile.
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -8,14 +18,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "common/durable.h"
+#include "common/queue.h"
 #include "crypto/crypto.h"
+#include "read/read_ahead.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -78,6 +92,89 @@ bool MatchesOnDisk(const std::string& path, const FileInfo& f) {
          int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec == f.mtime_ns;
 }
 
+// What the planner hands the writer, in catalog order.
+struct Rec {
+  enum Kind : uint8_t { kEntry, kPiece, kEnd, kDone } kind = kEntry;
+  FileInfo info;         // kEntry
+  bool planned = false;  // kEntry of a file: its kPiece records and one kEnd follow
+  std::shared_ptr<ChunkSlot> slot;  // kPiece: bytes [chunk_off, +len) of slot at file offset pos
+  uint32_t chunk_off = 0, len = 0;
+  uint64_t pos = 0;
+  Status status;  // kEnd: what planning found wrong with the file; kDone: the listing's status
+};
+
+// The planner's side of the hand-over: records go to the writer in batches
+// (one queue operation per batch, not per record), handed on when a batch is
+// full or the planner is about to wait, so the writer never waits on records
+// the planner is sitting on.
+class RecBatcher {
+ public:
+  explicit RecBatcher(BoundedQueue<std::vector<Rec>>& q) : q_(q) {}
+  bool Add(Rec r) {
+    bytes_ += r.len;
+    batch_.push_back(std::move(r));
+    return batch_.size() < 256 && bytes_ < (4u << 20) ? true : Flush();
+  }
+  bool Flush() {
+    if (batch_.empty()) return ok_;
+    ok_ = ok_ && q_.Push(std::move(batch_));
+    batch_.clear();
+    bytes_ = 0;
+    return ok_;
+  }
+
+ private:
+  BoundedQueue<std::vector<Rec>>& q_;
+  std::vector<Rec> batch_;
+  size_t bytes_ = 0;
+  bool ok_ = true;
+};
+
+// The writer's side: records one at a time. A record's chunk is let go when
+// the next record is taken, so the budget is freed as the writer goes.
+class RecStream {
+ public:
+  explicit RecStream(BoundedQueue<std::vector<Rec>>& q) : q_(q) {}
+  Rec* Next() {
+    if (i_ > 0) cur_[i_ - 1].slot.reset();
+    while (i_ >= cur_.size()) {
+      auto b = q_.Pop();
+      if (!b) return nullptr;
+      cur_ = std::move(*b);
+      i_ = 0;
+    }
+    return &cur_[i_++];
+  }
+
+ private:
+  BoundedQueue<std::vector<Rec>>& q_;
+  std::vector<Rec> cur_;
+  size_t i_ = 0;
+};
+
+// The pieces of file `f`, in file order, with the same checks and messages
+// as SetReader::ReadFile. Returns the file's verdict.
+Status PlanFile(ReadAhead& ra, const FileInfo& f, RecBatcher& out) {
+  VALISE_ASSIGN_OR_RETURN(auto extents, ra.catalog().Extents(f.id));
+  uint64_t pos = 0;
+  for (auto& x : extents) {
+    if (x.file_off != pos) return Corruption("catalog extents of '" + f.path + "' are not contiguous");
+    VALISE_ASSIGN_OR_RETURN(auto slot, ra.Fetch(x.chunk, [&] { out.Flush(); }));
+    Rec p;
+    p.kind = Rec::kPiece;
+    p.slot = std::move(slot);
+    p.chunk_off = x.chunk_off;
+    p.len = x.len;
+    p.pos = pos;
+    if (!out.Add(std::move(p))) return Unavailable("restore stopped");
+    pos += x.len;
+  }
+  if (pos != f.size)
+    return Corruption("'" + f.path + "': catalog extents cover " + std::to_string(pos) + " bytes of " +
+                      std::to_string(f.size));
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string DefaultStateDir();
@@ -114,11 +211,75 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     if (f.type == FileType::kFile) total += f.size, total_files++;
     return Status::Ok();
   }));
+
+  // A file the journal says is restored, and that still is, is skipped.
+  auto already_restored = [&to](const FileInfo& f, int64_t watermark, const std::set<int64_t>& failed) {
+    return f.id <= watermark && !failed.count(f.id) && SafeName(f.path) &&
+           MatchesOnDisk(f.path.empty() ? to : to + "/" + f.path, f);
+  };
+
+  // The planner: lists the catalog on its own thread and reads ahead.
+  int threads = opts.threads > 0 ? opts.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  size_t budget = opts.memory_budget ? opts.memory_budget : size_t(64) << 20;
+  std::unique_ptr<ReadAhead> ra;
+  if (auto* src = dynamic_cast<ReadAheadSource*>(&reader)) ra = src->NewReadAhead(threads, budget);
+  BoundedQueue<std::vector<Rec>> q(8);
+  std::thread planner([&, watermark = journal.watermark, failed = journal.failed] {
+    RecBatcher out(q);
+    Status listed = reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
+      Rec r;
+      r.info = f;
+      const bool planned = ra && f.type == FileType::kFile && !already_restored(f, watermark, failed);
+      r.planned = planned;
+      if (!out.Add(std::move(r))) return Unavailable("restore stopped");
+      if (!planned) return Status::Ok();
+      Rec end;
+      end.kind = Rec::kEnd;
+      end.status = PlanFile(*ra, f, out);
+      if (!out.Add(std::move(end))) return Unavailable("restore stopped");
+      return Status::Ok();
+    });
+    Rec done;
+    done.kind = Rec::kDone;
+    done.status = listed;
+    (void)out.Add(std::move(done));
+    (void)out.Flush();
+  });
+  RecStream in(q);
+
+  // The writer: every file system change happens here, in catalog order.
+  // A planned file's bytes come from the pieces that follow its entry.
+  auto read_file = [&](const Rec& head, const std::function<Status(const uint8_t*, size_t)>& sink) -> Status {
+    if (!head.planned) return reader.ReadFile(head.info, sink);
+    Status fst;
+    while (true) {
+      Rec* r = in.Next();
+      if (!r) return Unavailable("restore stopped");
+      if (r->kind == Rec::kEnd) return fst.ok() ? r->status : fst;
+      if (!fst.ok()) continue;  // the file has failed: drop the rest of its pieces
+      const Status& cs = r->slot->Wait();
+      if (!cs.ok()) {
+        fst = cs.With("'" + head.info.path + "' at byte " + std::to_string(r->pos));
+      } else if (uint64_t(r->chunk_off) + r->len > r->slot->size()) {
+        fst = Corruption("catalog extent of '" + head.info.path + "' runs past its chunk");
+      } else {
+        fst = sink(r->slot->data() + r->chunk_off, r->len);
+      }
+    }
+  };
+  auto skip_file = [&](const Rec& head) {  // a planned file that will not be written
+    if (!head.planned) return;
+    while (Rec* r = in.Next())
+      if (r->kind == Rec::kEnd) return;
+  };
+
   std::vector<FileInfo> dirs;  // modes and mtimes set last, deepest first
   std::set<std::string> safe_dirs = {""};  // directories made here and checked to be real ones
-  Status st_all = reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
+  auto handle = [&](const Rec& head) -> Status {
+    const FileInfo& f = head.info;
     if (!SafeName(f.path)) {
       rep.failed.push_back(f.path + ": unsafe name in catalog, not restored");
+      skip_file(head);
       return Status::Ok();
     }
     std::string path = f.path.empty() ? to : to + "/" + f.path;
@@ -129,6 +290,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     std::string parent = cut == std::string::npos ? "" : f.path.substr(0, cut);
     if (!f.path.empty() && !safe_dirs.count(parent)) {
       rep.failed.push_back(f.path + ": its directory could not be restored safely, not restored");
+      skip_file(head);
       return Status::Ok();
     }
     switch (f.type) {
@@ -159,7 +321,8 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
         return Status::Ok();
       }
       case FileType::kFile: {
-        if (f.id <= journal.watermark && !journal.failed.count(f.id) && MatchesOnDisk(path, f)) {
+        if (already_restored(f, journal.watermark, journal.failed)) {
+          skip_file(head);
           rep.skipped++;
           rep.bytes += f.size;
           return Status::Ok();
@@ -169,11 +332,12 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
         struct stat fs_;
         if (::lstat(path.c_str(), &fs_) == 0 && S_ISDIR(fs_.st_mode)) {
           rep.failed.push_back(f.path + ": a directory is in the way of this file, not restored");
+          skip_file(head);
           return Status::Ok();
         }
         int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) return IOError("cannot create " + tmp + ": " + std::strerror(errno));
-        Status st = reader.ReadFile(f, [&](const uint8_t* p, size_t n) -> Status {
+        Status st = read_file(head, [&](const uint8_t* p, size_t n) -> Status {
           while (n > 0) {
             ssize_t w = ::write(fd, p, n);
             if (w < 0) {
@@ -211,8 +375,30 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
         return Status::Ok();
       }
     }
+    skip_file(head);
     return Status::Ok();
-  });
+  };
+
+  Status st_all;
+  while (true) {
+    Rec* r = in.Next();
+    if (!r) break;
+    if (r->kind == Rec::kDone) {
+      st_all = r->status;
+      break;
+    }
+    if (r->kind != Rec::kEntry) continue;  // never: handle() takes a file's pieces with it
+    Rec head = std::move(*r);  // taking its pieces moves `in` on past *r
+    Status hs = handle(head);
+    if (!hs.ok()) {  // an I/O error: stop reading ahead, and stop
+      st_all = hs;
+      break;
+    }
+  }
+  if (ra) ra->Stop();
+  q.Close();
+  planner.join();
+
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     std::string path = it->path.empty() ? to : to + "/" + it->path;
     struct stat ds;

@@ -38,6 +38,12 @@ class SetView {
   // Per drive number (index 0 = drive 1), then entries for other directories.
   std::vector<DriveReport>& reports() { return reports_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // Warnings given since the first n (a copy, safe while other threads warn).
+  std::vector<std::string> WarningsFrom(size_t n) const {
+    std::lock_guard<std::mutex> l(mu_);
+    return n < warnings_.size() ? std::vector<std::string>(warnings_.begin() + long(n), warnings_.end())
+                                : std::vector<std::string>();
+  }
   void Warn(const std::string& w);
 
   // Stripes [first, end) of a log kind, and the log length in bytes.
