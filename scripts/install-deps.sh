@@ -9,6 +9,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libgtest-dev libfuse3-dev fuse3 rsync
   python3 xxd bc strace
   python3-dev pybind11-dev python3-torch
+  slurm-wlm munge
   clang libclang-rt-14-dev
 )
 

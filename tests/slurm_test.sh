@@ -2,7 +2,8 @@
 # A real single-node Slurm (scripts/slurm-local.sh: munged, slurmctld,
 # slurmd on localhost) runs the array jobs of examples/slurm/ with 4 tasks:
 # verify and restore of a damaged set, split by --part. Their combined result
-# must equal one run on one host. Then a 2-rank training job under srun.
+# must equal one run on one host. Repair in 3 concurrent parts. Then a 2-rank
+# training job under srun.
 #
 #   bash tests/slurm_test.sh /path/to/valise /path/to/build/python
 set -u
@@ -107,6 +108,16 @@ tree_digest split >split.digest
 check "4 restore parts into one directory equal the single-host restore (content, modes, mtimes)" \
   cmp full.digest split.digest
 check "the restore parts shared the files out" bash -c '[[ $(grep -l "restored [1-9]" r-*.out | wc -l) -ge 3 ]]'
+
+# Repair in 3 parts at once (on a copy, drive 3 also replaced): the set verifies intact.
+mkdir rep && cp -r d1 d2 d4 d5 d6 rep/
+for i in 1 2 3; do
+  "$VALISE" repair rep/d1 rep/d2 rep/d4 rep/d5 rep/d6 --replace 3=rep/new3 --part $i/3 --progress never \
+    >repair-$i.out 2>&1 &
+done
+wait
+expect_rc 0 verify rep/d1 rep/d2 rep/new3 rep/d4 rep/d5 rep/d6
+check "3 repair parts at once (one replacing a drive) leave the set intact" grep -q "INTACT" out
 
 # Training across 2 ranks under srun, each with DataLoader workers.
 out=$(srun --ntasks=2 --cpus-per-task=1 --export=ALL,PYTHONPATH="$PYDIR",OMP_NUM_THREADS=1 bash -c \

@@ -151,12 +151,17 @@ struct VerifyOptions {
   ProgressFn progress;
   WarnFn warn;
   ResumeOptions resume;
+  // Check only the part-th of `parts` contiguous stripe ranges (labels and
+  // stripe tables are checked by every part): N parts on N hosts together
+  // check the whole set (docs/slurm.md). 0 = every stripe.
+  int part = 0, parts = 0;
 };
 
 struct VerifyReport {
   std::string set_id, signer, signer_fingerprint, created;
   int k = 0, m = 0, case_size = 0;
   uint64_t stripes = 0, data_bytes = 0, shard_bytes_checked = 0;
+  uint64_t first_stripe = 0, end_stripe = 0;  // the stripes checked: [first, end)
   bool keyed = false;
   uint64_t chunks_checked = 0, chunks_bad = 0;
   std::vector<DriveReport> drives;     // drives 1..N, then directories not of the set
@@ -175,6 +180,9 @@ struct RepairOptions {
   ProgressFn progress;
   WarnFn warn;
   ResumeOptions resume;
+  // Check and rewrite only the part-th of `parts` stripe ranges, as verify;
+  // labels and stripe table copies are written by the part holding stripe 0.
+  int part = 0, parts = 0;
 };
 
 struct RepairReport {
@@ -286,6 +294,11 @@ struct RestoreOptions {
   // time, in catalog order.
   int threads = 0;
   size_t memory_budget = 0;
+  // Restore only the part-th of `parts` shares of the files (balanced by
+  // bytes, in catalog order; directories in every part). The parts may run
+  // at once, on several hosts, into the same directory: together they give
+  // exactly one whole restore (docs/slurm.md). 0 = everything.
+  int part = 0, parts = 0;
 };
 
 struct RestoreReport {

@@ -10,6 +10,7 @@
 
 #include "check/journal.h"
 #include "check/scan.h"
+#include "common/share.h"
 #include "format/layout.h"
 
 namespace valise {
@@ -32,8 +33,15 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
     if (number < 1 || number > n)
       return InvalidArgument("--replace " + std::to_string(number) + ": the set has drives 1 to " + std::to_string(n));
   }
+  if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
+    return InvalidArgument("--part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) + " is not a part");
+  // --part I/N: only stripes [first, end); labels and table copies are the
+  // business of the part that holds stripe 0, so parts never write one file.
+  auto [first, end] = RangeOf(opts.part, opts.parts, view->table().size());
+  const bool writes_labels = first == 0;
   // The journal: the same drives in the same slots, the same replacements.
   std::string options = "signer=" + opts.signer;
+  if (opts.parts > 0) options += "\npart=" + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
   for (auto& [number, d] : opts.replacements) options += "\nreplace " + std::to_string(number) + "=" + DriveKey(*d);
   CheckJournal journal(opts.resume.state_dir, MakeJournalKey("repair", *view, options), opts.resume.restart,
                        opts.resume.note);
@@ -57,8 +65,10 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
       view->reports()[slot].problems = js.open[slot].problems;
     }
   }
-  VALISE_ASSIGN_OR_RETURN(ScanResult scan, ScanShards(*view, journal, opts.progress, opts.resume.stop));
+  VALISE_ASSIGN_OR_RETURN(ScanResult scan, ScanShards(*view, journal, opts.progress, opts.resume.stop, first, end));
   rep.before.drives = view->reports();
+  rep.before.first_stripe = first;
+  rep.before.end_stripe = end;
   rep.before.lost_stripes = scan.lost_stripes;
   rep.before.stripes = view->root().stripes;
 
@@ -83,16 +93,18 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
     int slot = number - 1;
     view->ReplaceSlot(slot, d.get());
     rebuild_all[slot] = true;
-    for (auto& rec : view->table()) view->MarkBad(rec.stripe, slot);
-    Label l = Relabel(view->label(), number);
-    VALISE_RETURN_IF_ERROR(d->WriteFile(kLabelFile, AsSpan(FormatLabel(l))).With("drive " + std::to_string(number)));
+    for (uint64_t s = first; s < end; s++) view->MarkBad(view->table()[s].stripe, slot);
+    if (writes_labels) {
+      Label l = Relabel(view->label(), number);
+      VALISE_RETURN_IF_ERROR(d->WriteFile(kLabelFile, AsSpan(FormatLabel(l))).With("drive " + std::to_string(number)));
+    }
     rep.drives_rebuilt.push_back(number);
   }
   // Table copies and labels of drives that need them.
   Bytes table;
   for (int slot = 0; slot < n; slot++) {
     Drive* d = view->slot(slot);
-    if (!d) continue;
+    if (!d || !writes_labels) continue;
     bool fix_table = rebuild_all[slot];
     bool fix_label = false;
     for (auto& p : view->reports()[slot].problems) {
@@ -115,13 +127,15 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   }
   // Shards, from where an interrupted run got to.
   uint64_t total = 0, done = 0;
-  for (auto& rec : view->table())
+  for (uint64_t s = first; s < end; s++) {
+    const StripeRecord& rec = view->table()[s];
     for (int slot = 0; slot < n; slot++)
       if (view->slot(slot) && view->IsBad(rec.stripe, slot)) (rec.stripe < js.rewrite_next ? done : total) += rec.shard_len;
+  }
   total += done;
   std::vector<uint8_t> buf;
   uint64_t rewritten_here = 0;
-  for (uint64_t s = js.rewrite_next; s < view->table().size(); s++) {
+  for (uint64_t s = std::max(js.rewrite_next, first); s < end; s++) {
     const StripeRecord& rec = view->table()[s];
     uint64_t bad_mask = 0;
     int unusable = 0;

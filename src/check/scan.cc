@@ -1,22 +1,25 @@
 #include "check/scan.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
 namespace valise {
 
 Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const ProgressFn& progress,
-                              const std::function<bool()>& stop) {
+                              const std::function<bool()>& stop, uint64_t first_stripe, uint64_t end_stripe) {
   ScanResult res;
   const auto& table = view.table();
   CheckState& js = journal.state();
+  end_stripe = std::min<uint64_t>(end_stripe, table.size());
+  first_stripe = std::min(first_stripe, end_stripe);
   uint64_t total = 0;
-  for (auto& r : table) total += uint64_t(r.shard_len) * view.n();
+  for (uint64_t s = first_stripe; s < end_stripe; s++) total += uint64_t(table[s].shard_len) * view.n();
   // What an interrupted run checked already counts as checked.
   uint64_t resumed_bytes = 0;
   for (int slot = 0; slot < view.n(); slot++) {
     if (!view.slot(slot)) continue;
-    for (uint64_t s = 0; s < js.next[slot]; s++) resumed_bytes += table[s].shard_len;
+    for (uint64_t s = first_stripe; s < std::min(js.next[slot], end_stripe); s++) resumed_bytes += table[s].shard_len;
     for (auto& [stripe, why] : js.bad[slot]) view.MarkBad(stripe, slot);
   }
   std::atomic<uint64_t> done{resumed_bytes};
@@ -30,9 +33,9 @@ Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const Progre
       uint64_t first;
       {
         std::lock_guard<std::mutex> l(journal.mu());
-        first = js.next[slot];
+        first = std::max(js.next[slot], first_stripe);
       }
-      for (uint64_t s = first; s < table.size() && !stopped; s++) {
+      for (uint64_t s = first; s < end_stripe && !stopped; s++) {
         if (stop && stop()) {
           stopped = true;
           break;
@@ -80,7 +83,8 @@ Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const Progre
     }
     if (!js.bad[slot].empty()) r.state = DriveState::kDamaged;
   }
-  for (auto& rec : table) {
+  for (uint64_t s = first_stripe; s < end_stripe; s++) {
+    const StripeRecord& rec = table[s];
     int unusable = 0;
     for (int slot = 0; slot < view.n(); slot++)
       if (!view.slot(slot) || view.IsBad(rec.stripe, slot)) unusable++;

@@ -18,7 +18,9 @@ struct ScanResult {
 // its next[slot] are taken from it, findings included), marks every bad shard
 // in the view and fills the drive reports. Unavailable when `stop` said so
 // (the journal is saved first).
+// Only stripes [first, end) are checked (a --part of the work).
 Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const ProgressFn& progress,
-                              const std::function<bool()>& stop);
+                              const std::function<bool()>& stop, uint64_t first = 0,
+                              uint64_t end = UINT64_MAX);
 
 }  // namespace valise

@@ -8,6 +8,7 @@
 
 #include "check/journal.h"
 #include "check/scan.h"
+#include "common/share.h"
 #include "common/queue.h"
 #include "read/keyed_set.h"
 #include "read/read_ahead.h"
@@ -86,9 +87,20 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   for (auto& r : view->table())
     if (r.kind == StripeKind::kData) rep.data_bytes += r.data_len;
   const bool keyed = !opts.identity_path.empty();
-  CheckJournal journal(opts.resume.state_dir,
-                       MakeJournalKey("verify", *view, std::string("keyed=") + (keyed ? "1" : "0") + "\nsigner=" + opts.signer),
-                       opts.resume.restart, opts.resume.note);
+  if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
+    return InvalidArgument("--part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) + " is not a part");
+  // --part I/N: a contiguous range of stripes; chunks by where they start.
+  auto [first, end] = RangeOf(opts.part, opts.parts, view->table().size());
+  rep.first_stripe = first;
+  rep.end_stripe = end;
+  const uint64_t data_end = view->EndStripe(StripeKind::kData);
+  const uint64_t addr_lo = first < data_end ? view->StripeLogStart(first) : UINT64_MAX;
+  const uint64_t addr_hi = end < data_end ? view->StripeLogStart(end) : UINT64_MAX;
+  auto chunk_in_part = [&](const ChunkRow& row) { return row.addr >= addr_lo && row.addr < addr_hi; };
+  std::string journal_options = std::string("keyed=") + (keyed ? "1" : "0") + "\nsigner=" + opts.signer;
+  if (opts.parts > 0) journal_options += "\npart=" + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
+  CheckJournal journal(opts.resume.state_dir, MakeJournalKey("verify", *view, journal_options), opts.resume.restart,
+                       opts.resume.note);
   CheckState& js = journal.state();
   if (journal.resumed()) {
     if (!js.scan_done)
@@ -97,7 +109,7 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
       journal.Note("resuming verify: every segment was checked; opening chunks after the first " +
                    std::to_string(js.chunks_done) + " (journal " + journal.path() + "; --restart starts over)");
   }
-  VALISE_ASSIGN_OR_RETURN(ScanResult scan, ScanShards(*view, journal, opts.progress, opts.resume.stop));
+  VALISE_ASSIGN_OR_RETURN(ScanResult scan, ScanShards(*view, journal, opts.progress, opts.resume.stop, first, end));
   rep.shard_bytes_checked = scan.shard_bytes;
   rep.lost_stripes = scan.lost_stripes;
 
@@ -112,8 +124,8 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
     } else {
       auto& ks = **keyed_set;
       uint64_t rows = 0;
-      VALISE_RETURN_IF_ERROR(ks.catalog().ForEachChunk([&](const ChunkRow&) {
-        rows++;
+      VALISE_RETURN_IF_ERROR(ks.catalog().ForEachChunk([&](const ChunkRow& row) {
+        if (chunk_in_part(row)) rows++;
         return Status::Ok();
       }));
       if (js.chunks_done > rows) {
@@ -142,7 +154,8 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
       std::thread lister([&] {
         uint64_t index = 0;
         listed = ks.catalog().ForEachChunk([&](const ChunkRow& row) -> Status {
-          if (index++ < skip) return Status::Ok();  // opened by the interrupted run
+          if (!chunk_in_part(row)) return Status::Ok();  // another part's
+          if (index++ < skip) return Status::Ok();       // opened by the interrupted run
           VALISE_ASSIGN_OR_RETURN(auto slot, ra.FetchRow(row));
           if (!slots.Push(std::move(slot))) return Unavailable("verify stopped");
           return Status::Ok();

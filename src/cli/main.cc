@@ -210,9 +210,20 @@ void PrintDrives(const std::vector<DriveReport>& drives, int case_size) {
 
 void PrintNote(const std::string& n) { std::fprintf(stderr, "valise: %s\n", n.c_str()); }
 
+// --part I/N of verify, repair and restore ("" = all of it).
+std::string g_part_arg;
+Result<std::pair<int, int>> PartArg() {
+  if (g_part_arg.empty()) return std::make_pair(0, 0);
+  return ParsePart(g_part_arg);
+}
+
 int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, const std::string& identity,
               bool as_json, const std::string& progress_mode, bool restart) {
+  auto part = PartArg();
+  if (!part.ok()) return Fail(part.status());
   VerifyOptions o;
+  o.part = part->first;
+  o.parts = part->second;
   o.signer = signer;
   o.identity_path = identity;
   o.resume.restart = restart;
@@ -240,7 +251,8 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
               {"chunks_checked", v.chunks_checked}, {"chunks_bad", v.chunks_bad}, {"drives", drives},
               {"lost_stripes", v.lost_stripes}, {"lost_files", v.lost_files},
               {"verdict", VerdictName(v.verdict)}, {"exit_code", code}, {"warnings", v.warnings},
-              {"seconds", v.seconds}};
+              {"seconds", v.seconds}, {"part", g_part_arg.empty() ? "1/1" : g_part_arg},
+              {"first_stripe", v.first_stripe}, {"end_stripe", v.end_stripe}};
     std::printf("%s\n", j.dump(2).c_str());
     return code;
   }
@@ -292,7 +304,11 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
 
 int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
               const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode, bool restart) {
+  auto part = PartArg();
+  if (!part.ok()) return Fail(part.status());
   RepairOptions o;
+  o.part = part->first;
+  o.parts = part->second;
   o.signer = signer;
   o.resume.restart = restart;
   o.resume.note = PrintNote;
@@ -421,9 +437,13 @@ int CmdCat(const std::vector<std::string>& dirs, const std::string& identity, co
 int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
                const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode,
                int threads) {
+  auto part = PartArg();
+  if (!part.ok()) return Fail(part.status());
   auto reader = OpenReader(dirs, identity, signer);
   if (!reader.ok()) return Fail(reader.status());
   RestoreOptions o;
+  o.part = part->first;
+  o.parts = part->second;
   o.to = to;
   o.prefixes = paths;
   o.threads = threads;
@@ -556,6 +576,9 @@ int main(int argc, char** argv) {
   verify->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(verify);
   add_restart(verify, "verify");
+  verify->add_option("--part", g_part_arg,
+                     "I/N: check only the I-th of N stripe ranges (labels and tables always); N runs on N hosts "
+                     "together check the whole set (docs/slurm.md)");
 
   auto* repair = app.add_subcommand(
       "repair",
@@ -566,6 +589,9 @@ int main(int argc, char** argv) {
   repair->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(repair);
   add_restart(repair, "repair");
+  repair->add_option("--part", g_part_arg,
+                     "I/N: check and rewrite only the I-th of N stripe ranges (part 1 also fixes labels and "
+                     "tables); the N parts may run at once");
 
   auto* ls = app.add_subcommand("ls", "List the files of the set");
   add_read_common(ls);
@@ -586,6 +612,9 @@ int main(int argc, char** argv) {
   int restore_threads = 0;
   restore->add_option("--threads", restore_threads, "Threads reading and decoding chunks ahead (0 = one per core)")
       ->check(CLI::Range(0, 256));
+  restore->add_option("--part", g_part_arg,
+                      "I/N: restore only the I-th of N shares of the files (balanced by bytes); the N parts may "
+                      "run at once, on several hosts, into the same --to");
   add_progress(restore);
 
   std::vector<std::string> mount_args;

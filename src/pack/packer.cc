@@ -29,6 +29,7 @@
 #include "common/queue.h"
 #include "compress/compress.h"
 #include "crypto/identity_io.h"
+#include "common/share.h"
 #include "format/label.h"
 #include "format/layout.h"
 #include "pack/source_walk.h"
@@ -258,16 +259,10 @@ void Packer::Warn(const std::string& w) {
 // bytes, the same answer on every host that walks the same tree.
 bool Packer::MinePart(uint64_t size) {
   if (o_.parts <= 0) return true;
-  uint64_t parts = uint64_t(o_.parts), part;
-  if (all_bytes_ > 0) {
-    unsigned __int128 mid = walk_bytes_ + size / 2;
-    part = uint64_t(mid * parts / all_bytes_) + 1;
-  } else {
-    part = all_files_ ? walk_files_ * parts / all_files_ + 1 : 1;
-  }
+  int part = ShareOf(walk_bytes_, size, all_bytes_, walk_files_, all_files_, o_.parts);
   walk_bytes_ += size;
   walk_files_++;
-  return std::min(part, parts) == uint64_t(o_.part);
+  return part == o_.part;
 }
 
 Status Packer::Prescan() {

@@ -28,6 +28,7 @@
 
 #include "common/durable.h"
 #include "common/queue.h"
+#include "common/share.h"
 #include "crypto/crypto.h"
 #include "read/read_ahead.h"
 #include "valise/valise.h"
@@ -180,6 +181,26 @@ Status PlanFile(ReadAhead& ra, const FileInfo& f, RecBatcher& out) {
 std::string DefaultStateDir();
 
 Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
+  if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
+    return InvalidArgument("restore part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) +
+                           " is not a part");
+  // A shipment: each of its sets in turn, into the same directory (every
+  // set holds every directory and its own share of the files).
+  if (auto parts = reader.parts(); parts.size() != 1 || parts[0] != &reader) {
+    RestoreReport all;
+    auto t0 = std::chrono::steady_clock::now();
+    for (SetReader* part : parts) {
+      VALISE_ASSIGN_OR_RETURN(RestoreReport r, Restore(*part, opts));
+      all.files += r.files;
+      all.symlinks += r.symlinks;
+      all.bytes += r.bytes;
+      all.skipped += r.skipped;
+      all.dirs = std::max(all.dirs, r.dirs);
+      all.failed.insert(all.failed.end(), r.failed.begin(), r.failed.end());
+    }
+    all.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return all;
+  }
   auto t0 = std::chrono::steady_clock::now();
   RestoreReport rep;
   std::string to = opts.to;
@@ -193,6 +214,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   char real[PATH_MAX];
   std::string key = reader.set_id() + "\n" + (::realpath(to.c_str(), real) ? real : to);
   for (auto& p : opts.prefixes) key += "\n" + p;
+  if (opts.parts > 0) key += "\npart " + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
   Hash32 kh = Sha256(AsSpan(key));
   std::string state_dir = opts.state_dir.empty() ? DefaultStateDir() : opts.state_dir;
   for (size_t pos = 1; pos <= state_dir.size(); pos++)
@@ -206,8 +228,31 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   uint64_t save_every_files = 1000;
   if (const char* e = std::getenv("VALISE_RESTORE_JOURNAL_FILES")) save_every_files = std::max(1L, std::atol(e));
 
+  // --part I/N: files and symlinks are shared out by bytes in catalog order
+  // (common/share.h); directories are made by every part.
+  uint64_t all_bytes = 0, all_entries = 0;
+  if (opts.parts > 0)
+    VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
+      if (f.type == FileType::kFile) all_bytes += f.size;
+      if (f.type != FileType::kDir) all_entries++;
+      return Status::Ok();
+    }));
+  struct Sharer {
+    const RestoreOptions& o;
+    uint64_t all_bytes, all_entries, before = 0, index = 0;
+    bool Mine(const FileInfo& f) {
+      if (o.parts <= 0 || f.type == FileType::kDir) return true;
+      uint64_t size = f.type == FileType::kFile ? f.size : 0;
+      int p = ShareOf(before, size, all_bytes, index, all_entries, o.parts);
+      before += size;
+      index++;
+      return p == o.part;
+    }
+  };
   uint64_t total = 0, total_files = 0;
+  Sharer count_share{opts, all_bytes, all_entries};
   VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
+    if (!count_share.Mine(f)) return Status::Ok();
     if (f.type == FileType::kFile) total += f.size, total_files++;
     return Status::Ok();
   }));
@@ -226,7 +271,9 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   BoundedQueue<std::vector<Rec>> q(8);
   std::thread planner([&, watermark = journal.watermark, failed = journal.failed] {
     RecBatcher out(q);
+    Sharer share{opts, all_bytes, all_entries};
     Status listed = reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
+      if (!share.Mine(f)) return Status::Ok();  // another part's
       Rec r;
       r.info = f;
       const bool planned = ra && f.type == FileType::kFile && !already_restored(f, watermark, failed);
