@@ -17,31 +17,12 @@ fi
 VALISE=$(cd "$(dirname "$VALISE")" && pwd)/$(basename "$VALISE")
 PY=$(command -v python3 || true)
 
+HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/valise-plan-cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
-
-# expect_rc EXPECTED args... -- runs valise with args; stdout in out, stderr in err.
-expect_rc() {
-  local want=$1; shift
-  "$VALISE" "$@" >out 2>err
-  local rc=$?
-  if [[ $rc -eq $want ]]; then
-    pass "[rc=$rc] valise $*"
-  else
-    fail "[rc=$rc, expected $want] valise $*"
-    sed -n '1,20s/^/    | /p' out err
-  fi
-}
-check() {
-  local desc=$1; shift
-  if "$@"; then pass "$desc"; else fail "$desc"; fi
-}
+source "$HERE/lib.sh"
 
 STORY=(plan --size 4.8PB --drive-size 80TB --per-case 15 --cases 4 --link 10Gbps --cores 32)
 
@@ -103,5 +84,4 @@ assert j["fits"] is True
 '
 fi
 
-echo "$PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+finish
