@@ -256,27 +256,30 @@ Status SetView::ReadShard(uint64_t stripe, int shard, uint64_t off, size_t len, 
     if (r.ok() && *r == len) return Status::Ok();
     MarkBad(stripe, slot);
   }
-  // Rebuild from k other shards, data shards first.
+  // Rebuild from k other shards, data shards first. The k source ranges go
+  // in one per-thread scratch buffer (reused: a degraded restore rebuilds
+  // every chunk of a missing drive, and zero-filled fresh buffers per read
+  // cost more than the decode).
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < size_t(k()) * len) scratch.resize(size_t(k()) * len);
   std::vector<int> have;
-  std::vector<std::vector<uint8_t>> bufs;
+  std::vector<const uint8_t*> ptrs;
   for (int j = 0; j < n() && int(have.size()) < k(); j++) {
     if (j == shard) continue;
     int sl = SlotOfShard(stripe, j, n());
     if (!usable(sl)) continue;
-    std::vector<uint8_t> b(len);
-    auto r = slots_[sl]->ReadAt(file, off, b.data(), len);
+    uint8_t* b = scratch.data() + have.size() * len;
+    auto r = slots_[sl]->ReadAt(file, off, b, len);
     if (!r.ok() || *r != len) {
       MarkBad(stripe, sl);
       continue;
     }
     have.push_back(j);
-    bufs.push_back(std::move(b));
+    ptrs.push_back(b);
   }
   if (int(have.size()) < k())
     return DataLoss("stripe " + std::to_string(stripe) + ": only " + std::to_string(have.size()) +
                     " of the " + std::to_string(k()) + " shards needed are readable");
-  std::vector<const uint8_t*> ptrs;
-  for (auto& b : bufs) ptrs.push_back(b.data());
   uint8_t* outs[1] = {out};
   return rs_->Reconstruct(have, ptrs.data(), {shard}, outs, len);
 }
