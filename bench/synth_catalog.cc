@@ -1,7 +1,7 @@
 // valise_synth_catalog: a catalog of many files built without the files, to
 // measure how the catalog grows (bench/synth_catalog.sh, BENCHMARKS.md "Scale").
 //
-//   valise_synth_catalog build DIR --files N [--per-dir 1000] [--size 1024-4096] [--seed 1]
+//   valise_synth_catalog build DIR --files N [--per-dir 1000] [--size 1024-4096] [--seed 1] [--no-small]
 //   valise_synth_catalog read CATALOG OP [--cold] [--repeat R] [--per-dir 1000] [--files N] [--dir-cache D]
 //   valise_synth_catalog stripes --stripes S --drives N
 //
@@ -13,6 +13,9 @@
 // chunk + extent each); a checkpoint every 256 MiB of data log with its stripe
 // records (8 drives, 6+2, 8 MiB segments); then ExportFinal writes DIR/catalog.sqlite,
 // the delivered catalog. Contents are random (MACs, mtimes); no data is written.
+// --no-small leaves out the pack-time `small` table (one row per small file,
+// keyed by a random MAC): the delivered catalog is the same, built faster.
+// It also prints the bytes this process wrote (/proc/self/io) per file.
 //
 // read: opens DIR/catalog.sqlite with CatalogReader, as every keyed command
 // does after decrypting it, and times one operation (median of --repeat):
@@ -104,7 +107,8 @@ int Fail(const Status& st) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: valise_synth_catalog build DIR --files N [--per-dir 1000] [--size 1024-4096] [--seed 1]\n"
+               "usage: valise_synth_catalog build DIR --files N [--per-dir 1000] [--size 1024-4096] [--seed 1] "
+               "[--no-small]\n"
                "       valise_synth_catalog read CATALOG open|lookup|ls-dir|ls-all|under|chunks [--cold] "
                "[--repeat 5] [--per-dir 1000] [--files N] [--dir-cache D]\n"
                "       valise_synth_catalog stripes --stripes S --drives N\n");
@@ -166,7 +170,23 @@ struct Builder {
   }
 };
 
-int Build(const std::string& dir, uint64_t files, uint64_t per_dir, uint64_t lo, uint64_t hi, uint64_t seed) {
+// Bytes written by this process so far: (wchar, write_bytes) of /proc/self/io.
+std::pair<uint64_t, uint64_t> WrittenBytes() {
+  uint64_t wchar = 0, disk = 0;
+  if (FILE* f = std::fopen("/proc/self/io", "r")) {
+    char line[256];
+    unsigned long long v;
+    while (std::fgets(line, sizeof line, f)) {
+      if (std::sscanf(line, "wchar: %llu", &v) == 1) wchar = v;
+      if (std::sscanf(line, "write_bytes: %llu", &v) == 1) disk = v;
+    }
+    std::fclose(f);
+  }
+  return {wchar, disk};
+}
+
+int Build(const std::string& dir, uint64_t files, uint64_t per_dir, uint64_t lo, uint64_t hi, uint64_t seed,
+          bool small_table) {
   ::mkdir(dir.c_str(), 0755);
   std::string work = dir + "/pack-catalog.sqlite", out = dir + "/catalog.sqlite";
   for (auto* f : {&work, &out}) {
@@ -207,10 +227,12 @@ int Build(const std::string& dir, uint64_t files, uint64_t per_dir, uint64_t lo,
       for (auto& x : bundle) {
         x.chunk = id;
         VALISE_RETURN_IF_ERROR(b.w->AddExtent(x));
+        b.rows++;
+        if (!small_table) continue;
         uint8_t mac16[16];
         b.rng.Fill(mac16, 16);
         VALISE_RETURN_IF_ERROR(b.w->AddSmall(ByteSpan(mac16, 16), x));
-        b.rows += 2;
+        b.rows++;
       }
       bundle.clear();
       bundle_plain = 0;
@@ -249,9 +271,13 @@ int Build(const std::string& dir, uint64_t files, uint64_t per_dir, uint64_t lo,
       }
       if ((i + 1) % (files / 10 ? files / 10 : 1) == 0) {
         double s = Since(tick);
-        std::fprintf(stderr, "  %llu files, %.0f s: %.0f rows/s over the last %llu rows, peak RSS %ld MiB\n",
+        auto [wchar, disk] = WrittenBytes();
+        std::fprintf(stderr,
+                     "  %llu files, %.0f s: %.0f rows/s over the last %llu rows, peak RSS %ld MiB, written %.1f GB "
+                     "(%.1f GB to disk)\n",
                      (unsigned long long)(i + 1), Since(t0), double(b.rows - tick_rows) / s,
-                     (unsigned long long)(b.rows - tick_rows), PeakRssKib() / 1024);
+                     (unsigned long long)(b.rows - tick_rows), PeakRssKib() / 1024, double(wchar) / 1e9,
+                     double(disk) / 1e9);
         tick = Clock::now();
         tick_rows = b.rows;
       }
@@ -261,6 +287,7 @@ int Build(const std::string& dir, uint64_t files, uint64_t per_dir, uint64_t lo,
   }();
   if (!st.ok()) return Fail(st);
   double insert_s = Since(t0);
+  auto [insert_wchar, insert_disk] = WrittenBytes();
   uint64_t work_bytes = FileSize(work) + FileSize(work + "-wal");
   auto t1 = Clock::now();
   st = b.w->ExportFinal(out);
@@ -273,11 +300,14 @@ int Build(const std::string& dir, uint64_t files, uint64_t per_dir, uint64_t lo,
   std::printf(
       "{\"mode\":\"build\",\"files\":%llu,\"dirs\":%llu,\"chunks_bytes_log\":%llu,\"rows\":%llu,"
       "\"insert_s\":%.2f,\"files_per_s\":%.0f,\"export_s\":%.2f,\"pack_catalog_bytes\":%llu,"
-      "\"catalog_bytes\":%llu,\"sealed_catalog_bytes\":%llu,\"bytes_per_file\":%.1f,\"peak_rss_kib\":%ld}\n",
+      "\"catalog_bytes\":%llu,\"sealed_catalog_bytes\":%llu,\"bytes_per_file\":%.1f,\"small_table\":%s,"
+      "\"insert_written_per_file\":%.0f,\"insert_disk_written_per_file\":%.0f,\"peak_rss_kib\":%ld}\n",
       (unsigned long long)files, (unsigned long long)((files + per_dir - 1) / per_dir + 2),
       (unsigned long long)b.log, (unsigned long long)b.rows, insert_s, double(files) / insert_s, export_s,
       (unsigned long long)work_bytes, (unsigned long long)cat, (unsigned long long)sealed,
-      double(sealed) / double(files ? files : 1), PeakRssKib());
+      double(sealed) / double(files ? files : 1), small_table ? "true" : "false",
+      double(insert_wchar) / double(files ? files : 1), double(insert_disk) / double(files ? files : 1),
+      PeakRssKib());
   return 0;
 }
 
@@ -412,7 +442,8 @@ int main(int argc, char** argv) {
     uint64_t lo = std::stoull(size.substr(0, dash));
     uint64_t hi = dash == std::string::npos ? lo : std::stoull(size.substr(dash + 1));
     if (lo == 0 || hi < lo) return Usage();
-    return Build(a[1], std::stoull(opt("--files", "1000000")), per_dir, lo, hi, std::stoull(opt("--seed", "1")));
+    return Build(a[1], std::stoull(opt("--files", "1000000")), per_dir, lo, hi, std::stoull(opt("--seed", "1")),
+                 !flag("--no-small"));
   }
   if (a[0] == "read" && a.size() >= 3)
     return Read(a[1], a[2], flag("--cold"), std::max(1, std::stoi(opt("--repeat", "5"))), per_dir,

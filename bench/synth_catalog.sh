@@ -3,7 +3,8 @@
 # the time and peak RSS of each read-side catalog operation.
 #
 #   bench/synth_catalog.sh FILES [PER_DIR=1000]      e.g. 10000000 (about 10 min here), 100000000
-#   SIZE=1048576-4194304 bench/synth_catalog.sh 4000000   (large files: ~2.5 chunks each, 10^7 chunks)
+#   SIZE=1048576-4194304 bench/synth_catalog.sh 1600000   (large files: ~3 chunks each)
+#   SMALL=0 bench/synth_catalog.sh 100000000             (10^8 without the pack-time `small` table)
 #
 # Builds valise_synth_catalog (not part of the default build), then
 #   build    valise_synth_catalog build  (CatalogWriter as the packer drives it,
@@ -16,7 +17,9 @@
 # each under /usr/bin/time -v, and prints one line per step: its JSON and
 # the wall time and peak RSS that time saw.
 #
-# Environment: SIZE (file sizes, LO-HI bytes, default 1024-4096), WORK (default
+# Environment: SIZE (file sizes, LO-HI bytes, default 1024-4096), SMALL=0 (build
+# without the packer's `small` table: the same delivered catalog, without the
+# random-keyed inserts that slow a build past 10^7 files; BENCHMARKS.md), WORK (default
 # /var/tmp/valise-synth: a disk; FILES = 10^8 needs about 25 GB there),
 # BUILD_DIR (build), REPEAT (5), STRIPES (100000), KEEP=1 keeps the catalog (a
 # later run with the same FILES, PER_DIR and SIZE reuses it).
@@ -50,7 +53,9 @@ step() {  # step NAME CMD...: the command's JSON line, then wall and RSS as /usr
 }
 
 if [[ ! -f $WORK/catalog.sqlite ]]; then
-  step build "$T" build "$WORK" --files "$FILES" --per-dir "$PER_DIR" --size "$SIZE"
+  nosmall=()
+  [[ ${SMALL:-1} == 0 ]] && nosmall=(--no-small)
+  step build "$T" build "$WORK" --files "$FILES" --per-dir "$PER_DIR" --size "$SIZE" "${nosmall[@]}"
   grep '^  ' "$WORK/err.txt" || true  # the insert rate as the catalog grows
   rm -f "$WORK/pack-catalog.sqlite"*
 fi
@@ -58,9 +63,9 @@ C=$WORK/catalog.sqlite
 for op in open lookup ls-dir under ls-all chunks; do
   r=$REPEAT
   [[ $op == ls-all || $op == chunks ]] && r=1
-  step "$op" "$T" read "$C" "$op" --repeat "$r" --per-dir "$PER_DIR"
-  step "$op-cold" "$T" read "$C" "$op" --cold --repeat 1 --per-dir "$PER_DIR"
+  step "$op" "$T" read "$C" "$op" --repeat "$r" --per-dir "$PER_DIR" --files "$FILES"
+  step "$op-cold" "$T" read "$C" "$op" --cold --repeat 1 --per-dir "$PER_DIR" --files "$FILES"
 done
-step ls-all-uncapped "$T" read "$C" ls-all --repeat 1 --per-dir "$PER_DIR" --dir-cache 1000000000000
+step ls-all-uncapped "$T" read "$C" ls-all --repeat 1 --per-dir "$PER_DIR" --files "$FILES" --dir-cache 1000000000000
 step stripes-60 "$T" stripes --stripes "${STRIPES:-100000}" --drives 60
 echo "after: $(uptime)"
