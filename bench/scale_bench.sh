@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Many tiny files: how pack and every read command grow with the file count.
 #
-#   bench/scale_bench.sh [FILES ...]          (default: 100000 1000000)
+#   bench/scale_bench.sh [FILES ...]          (default: 100000 1000000; each FILES >= 8000)
 #
 # For each FILES it makes FILES files of 1-4 KB in FILES/1000 directories
 # (bench/make_tiny_files.py: train/DDDD/NNNNNNNNN.{jpg,json}), packs them onto
@@ -128,7 +128,9 @@ for n in sizes:
             continue
         w = statistics.median(x[0] for x in v)
         r = statistics.median(x[1] for x in v) / 1024
-        cells.append(f"{w:.3f} s" + (f", {r:.0f} MiB" if r else ""))
+        cpu = [int(x[2]) for x in v if x[2]]
+        cells.append(f"{w:.3f} s" + (f", {r:.0f} MiB" if r else "") +
+                     (f", {statistics.median(cpu):.0f}%" if cpu else ""))
     print(f"| {n} | " + " | ".join(cells) + " |")
 for n in sizes:
     w = statistics.median(x[0] for x in runs[(n, "pack")])
