@@ -27,7 +27,10 @@
 // Listing property (always): once ForEachEntry succeeds, the root (and only
 // the root) is listed as "", and every other path is a chain of single,
 // safe names (no empty, ".", ".." or NUL component) ending in the entry's
-// own name.
+// own name. The bounded listings agree with it: ForEachEntry with a cache
+// of 2 directory paths accepts the same catalogs and lists the same paths,
+// and what ForEachEntryUnder("") walks is listed by ForEachEntry with the
+// same path (it may fail or miss rows when the index is broken).
 //
 // Restore check (always, unless VALISE_FUZZ_CATALOG_NO_RESTORE=1): the real
 // Restore (src/read/restore.cc) restores the catalog into a sandbox,
@@ -42,6 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -152,6 +156,42 @@ void RestoreCheck(CatalogReader& r) {
     FUZZ_CHECK(c == "d" || c == "state", "Restore created '" + c + "' two levels above --to");
 }
 
+// The bounded listings agree with the full one: with a cache of only 2
+// directory paths ForEachEntry accepts and lists exactly what it does with
+// its default cache, and every (id, path) that ForEachEntryUnder walks from
+// the root is in a complete listing.
+void CheckBoundedListings(CatalogReader& r, const Status& full,
+                          const std::vector<std::pair<Entry, std::string>>& listing) {
+  using Pairs = std::vector<std::pair<int64_t, std::string>>;
+  Pairs want, small, tree;
+  for (auto& [e, path] : listing) want.emplace_back(e.id, path);
+  size_t limit = r.dir_cache_limit();
+  r.set_dir_cache_limit(2);
+  Status st = r.ForEachEntry([&](const Entry& e, const std::string& path) {
+    if (small.size() < 4096) small.emplace_back(e.id, path);
+    return Status::Ok();
+  });
+  r.set_dir_cache_limit(limit);
+  FUZZ_CHECK(st.ok() == full.ok(), "ForEachEntry with a cache of 2 directories " +
+                                       std::string(st.ok() ? "accepts" : "refuses") + " what the default cache " +
+                                       (full.ok() ? "accepts" : "refuses") + ": " + st.ToString());
+  if (!full.ok() || listing.size() >= 4096) return;
+  FUZZ_CHECK(small == want, "ForEachEntry with a cache of 2 directories lists other paths");
+  if (want.empty()) return;
+  st = r.ForEachEntryUnder("", [&](const Entry& e, const std::string& path) {
+    if (tree.size() < 8192) tree.emplace_back(e.id, path);
+    return Status::Ok();
+  });
+  // A broken index (a raw SQLite input) may make the walk fail or miss
+  // rows; it must never list an entry under another path.
+  if (!st.ok()) return;
+  std::sort(want.begin(), want.end());
+  for (auto& p : tree)
+    FUZZ_CHECK(std::binary_search(want.begin(), want.end(), p),
+               "ForEachEntryUnder(\"\") lists entry " + std::to_string(p.first) + " as '" + p.second +
+                   "', which ForEachEntry does not");
+}
+
 void Exercise(CatalogReader& r) {
   std::vector<std::pair<Entry, std::string>> listing;
   Status st = r.ForEachEntry([&](const Entry& e, const std::string& path) {
@@ -159,6 +199,7 @@ void Exercise(CatalogReader& r) {
     return Status::Ok();
   });
   if (st.ok()) CheckListing(listing);
+  CheckBoundedListings(r, st, listing);
   if (g_restore) RestoreCheck(r);
 
   (void)r.Lookup("a/b");
@@ -168,6 +209,10 @@ void Exercise(CatalogReader& r) {
   (void)r.FilesTouchingRange(0, 1ull << 30);
   (void)r.PathOf(5);
   (void)r.ForEachChild(1, [](const Entry&) { return Status::Ok(); });
+  int under = 0;
+  (void)r.ForEachEntryUnder("a", [&](const Entry&, const std::string&) {
+    return ++under < 4096 ? Status::Ok() : Status(Code::kCorruption, "enough");
+  });
   (void)r.ExtentsInRange(3, 0, 1ull << 30);
   (void)r.Meta("valise");
   (void)r.Meta("source");

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -299,6 +300,7 @@ Result<std::unique_ptr<CatalogLookup>> CatalogLookup::Open(const std::string& pa
 
 struct CatalogReader::Impl {
   sqlite3* db = nullptr;
+  size_t dir_cache_limit = 1 << 16;  // ~100 bytes each: a few MiB whatever the catalog
   ~Impl() { sqlite3_close_v2(db); }  // v2: closes once the statements are finalized
 };
 
@@ -331,34 +333,117 @@ static Entry ReadEntry(sqlite3_stmt* s) {
   return e;
 }
 
+void CatalogReader::set_dir_cache_limit(size_t n) { impl_->dir_cache_limit = std::max<size_t>(1, n); }
+size_t CatalogReader::dir_cache_limit() const { return impl_->dir_cache_limit; }
+
+// The checks every listed row passes, whatever the order it is listed in.
+static Status CheckEntryRow(const Entry& e) {
+  // Only the root (id 1) has no parent and no name; every other name is
+  // one path component. Anything else is a hostile or broken catalog.
+  bool root = e.id == 1 && e.parent == 0;
+  if (e.kind != EntryKind::kDir && e.kind != EntryKind::kFile && e.kind != EntryKind::kSymlink)
+    return Corruption("catalog entry " + std::to_string(e.id) + " has an unknown kind");
+  if (!root && (e.parent == 0 || e.name.empty() || e.name == "." || e.name == ".." ||
+                e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos))
+    return Corruption("catalog entry " + std::to_string(e.id) + " has an impossible name or parent");
+  if (root && e.kind != EntryKind::kDir) return Corruption("catalog root is not a directory");
+  return Status::Ok();
+}
+
+static std::string ChildPath(const std::string& dir, const std::string& name) {
+  return dir.empty() ? name : dir + "/" + name;
+}
+
 Status CatalogReader::ForEachEntry(
     const std::function<Status(const Entry&, const std::string&)>& fn) {
-  Stmt s;
+  Stmt s, dir;
   VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT * FROM entries ORDER BY id"));
-  std::unordered_map<int64_t, std::string> dirs;  // directory id -> path
+  VALISE_RETURN_IF_ERROR(dir.Prepare(impl_->db, "SELECT kind FROM entries WHERE id=?"));
+  // Paths of recent directories. Ids follow the walk (pre-order), so the
+  // parent of the next row is nearly always here; when the cache is full it
+  // is emptied, and a parent that is no longer here is rebuilt.
+  std::unordered_map<int64_t, std::string> dirs;
+  auto remember = [&](int64_t id, const std::string& path) {
+    if (dirs.size() >= impl_->dir_cache_limit) dirs.clear();
+    dirs[id] = path;
+  };
   int rc;
   while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
     Entry e = ReadEntry(s.s);
-    // Only the root (id 1) has no parent and no name; every other name is
-    // one path component. Anything else is a hostile or broken catalog.
-    bool root = e.id == 1 && e.parent == 0;
-    if (e.kind != EntryKind::kDir && e.kind != EntryKind::kFile && e.kind != EntryKind::kSymlink)
-      return Corruption("catalog entry " + std::to_string(e.id) + " has an unknown kind");
-    if (!root && (e.parent == 0 || e.name.empty() || e.name == "." || e.name == ".." ||
-                  e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos))
-      return Corruption("catalog entry " + std::to_string(e.id) + " has an impossible name or parent");
-    if (root && e.kind != EntryKind::kDir) return Corruption("catalog root is not a directory");
+    VALISE_RETURN_IF_ERROR(CheckEntryRow(e));
     std::string path;
     if (e.parent != 0) {
       auto it = dirs.find(e.parent);
-      if (it == dirs.end()) return Corruption("catalog entry " + std::to_string(e.id) + " has no parent");
-      path = it->second.empty() ? e.name : it->second + "/" + e.name;
+      if (it != dirs.end()) {
+        path = ChildPath(it->second, e.name);
+      } else {
+        // Every row with a smaller id was listed and checked already (this
+        // loop stops at the first bad one), so a directory among them is a
+        // valid parent whose path PathOf rebuilds.
+        bool earlier_dir = false;
+        if (e.parent < e.id) {
+          sqlite3_bind_int64(dir.s, 1, e.parent);
+          earlier_dir = sqlite3_step(dir.s) == SQLITE_ROW && sqlite3_column_int(dir.s, 0) == int(EntryKind::kDir);
+          dir.Reset();
+        }
+        if (!earlier_dir) return Corruption("catalog entry " + std::to_string(e.id) + " has no parent");
+        VALISE_ASSIGN_OR_RETURN(std::string parent_path, PathOf(e.parent));
+        path = ChildPath(parent_path, e.name);
+        remember(e.parent, parent_path);
+      }
     }
-    if (e.kind == EntryKind::kDir) dirs[e.id] = path;
+    if (e.kind == EntryKind::kDir) remember(e.id, path);
     VALISE_RETURN_IF_ERROR(fn(e, path));
   }
   if (rc != SQLITE_DONE) return SqlError(impl_->db, "list entries");
   return Status::Ok();
+}
+
+Status CatalogReader::ForEachEntryUnder(
+    const std::string& path, const std::function<Status(const Entry&, const std::string&)>& fn) {
+  VALISE_ASSIGN_OR_RETURN(auto top, Lookup(path));
+  if (!top) return NotFound("'" + path + "' is not in the set");
+  VALISE_RETURN_IF_ERROR(CheckEntryRow(*top));
+  // The path as the set names it: no empty or "." components.
+  std::string clean;
+  for (size_t pos = 0; pos < path.size();) {
+    size_t end = std::min(path.find('/', pos), path.size());
+    std::string part = path.substr(pos, end - pos);
+    if (!part.empty() && part != ".") clean = ChildPath(clean, part);
+    pos = end + 1;
+  }
+  VALISE_RETURN_IF_ERROR(fn(*top, clean));
+  if (top->kind != EntryKind::kDir) return Status::Ok();
+  // One statement per depth, reused by every directory at that depth; ids
+  // strictly grow downwards, so a cycle of hostile rows ends as Corruption.
+  std::vector<std::unique_ptr<Stmt>> levels;
+  std::function<Status(const Entry&, const std::string&, size_t)> walk =
+      [&](const Entry& d, const std::string& dpath, size_t depth) -> Status {
+    if (depth >= 4096) return Corruption("catalog tree under '" + clean + "' is too deep (a cycle?)");
+    if (levels.size() == depth) {
+      levels.push_back(std::make_unique<Stmt>());
+      VALISE_RETURN_IF_ERROR(levels.back()->Prepare(impl_->db, "SELECT * FROM entries WHERE parent=? ORDER BY name"));
+    }
+    Stmt& s = *levels[depth];
+    sqlite3_bind_int64(s.s, 1, d.id);
+    int rc = SQLITE_DONE;
+    Status st;
+    while (st.ok() && (rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+      Entry e = ReadEntry(s.s);
+      st = CheckEntryRow(e);
+      // The row itself must name this parent (a broken index could say otherwise).
+      if (st.ok() && (e.parent != d.id || e.id <= d.id))
+        st = Corruption("catalog entry " + std::to_string(e.id) + " has no parent");
+      if (!st.ok()) break;
+      std::string p = ChildPath(dpath, e.name);
+      st = fn(e, p);
+      if (st.ok() && e.kind == EntryKind::kDir) st = walk(e, p, depth + 1);
+    }
+    if (st.ok() && rc != SQLITE_DONE) st = SqlError(impl_->db, "list directory");
+    s.Reset();
+    return st;
+  };
+  return walk(*top, clean, 0);
 }
 
 Result<std::optional<Entry>> CatalogReader::Lookup(const std::string& path) {

@@ -120,8 +120,24 @@ class CatalogReader {
   ~CatalogReader();
 
   // Every entry in id order (a directory before what it contains) with its
-  // path relative to the set's root ("" for the root itself).
+  // path relative to the set's root ("" for the root itself). Memory is
+  // bounded: the paths of at most dir_cache_limit() directories are kept, and
+  // a parent that fell out is rebuilt from its rows (PathOf). Every row is
+  // checked as it comes: a known kind, one path component as its name, and a
+  // parent that is a directory with a smaller id; otherwise Corruption.
   Status ForEachEntry(const std::function<Status(const Entry&, const std::string&)>& fn);
+  // The entry at `path` ("" for the root), then, if it is a directory,
+  // everything under it: a directory before what it contains, siblings sorted
+  // by name (the pack's walk order). Paths are relative to the set's root.
+  // Time grows with the subtree, not the catalog; memory with the depth. The
+  // ancestors of `path` are not visited. NotFound if `path` is not in the set;
+  // the same rows as ForEachEntry are Corruption, and so is a child whose id
+  // is not larger than its parent's.
+  Status ForEachEntryUnder(const std::string& path,
+                           const std::function<Status(const Entry&, const std::string&)>& fn);
+  // For tests: how many directory paths ForEachEntry keeps (default 65536).
+  void set_dir_cache_limit(size_t n);
+  size_t dir_cache_limit() const;
   Result<std::optional<Entry>> Lookup(const std::string& path);
   Result<std::vector<Extent>> Extents(int64_t entry);
   // Extents of `entry` that overlap [offset, offset + len), in file order.
