@@ -113,6 +113,29 @@ class SetReaderImpl : public SetReader, public ReadAheadSource {
 
   Status List(const std::vector<std::string>& prefixes,
               const std::function<Status(const FileInfo&)>& fn) override {
+    // One path: its ancestors, then its subtree through the parent index, in
+    // time of the subtree rather than of the catalog (docs/scale.md).
+    if (prefixes.size() == 1) {
+      std::string p = prefixes[0];
+      while (!p.empty() && p.back() == '/') p.pop_back();
+      while (p.size() >= 2 && p.compare(0, 2, "./") == 0) p.erase(0, 2);
+      if (!p.empty() && p != "." && p.find("//") == std::string::npos && p.find("/./") == std::string::npos &&
+          p.compare(0, 1, "/") != 0) {
+        std::vector<std::string> ancestors{""};
+        for (size_t cut = p.find('/'); cut != std::string::npos; cut = p.find('/', cut + 1))
+          ancestors.push_back(p.substr(0, cut));
+        for (auto& a : ancestors) {
+          VALISE_ASSIGN_OR_RETURN(auto e, keyed_->catalog().Lookup(a));
+          if (!e) return Status::Ok();  // the path is not in the set
+          if (e->kind != EntryKind::kDir) return Status::Ok();
+          VALISE_RETURN_IF_ERROR(fn(ToInfo(*e, a)));
+        }
+        VALISE_ASSIGN_OR_RETURN(auto top, keyed_->catalog().Lookup(p));
+        if (!top) return Status::Ok();  // the path is not in the set
+        return keyed_->catalog().ForEachEntryUnder(
+            p, [&](const Entry& e, const std::string& path) { return fn(ToInfo(e, path)); });
+      }
+    }
     return keyed_->catalog().ForEachEntry([&](const Entry& e, const std::string& path) {
       if (!UnderPrefix(path, prefixes)) return Status::Ok();
       return fn(ToInfo(e, path));
