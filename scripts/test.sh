@@ -21,10 +21,10 @@ BUILD_DIR=build-asan scripts/build.sh -DCMAKE_BUILD_TYPE=Debug -DVALISE_SANITIZE
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -L unit
 
-echo "== ThreadSanitizer build of the pipeline (pack, verify, repair and read threads)"
+echo "== ThreadSanitizer build of the pipeline (pack, verify, repair, read threads and the Loader)"
 BUILD_DIR=build-tsan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVALISE_SANITIZE=thread \
   -DVALISE_WERROR="$WERROR" -DVALISE_TESTS=ON
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 -R '^(Restore)?Journey\.'
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 -R '^((Restore)?Journey|LoaderTest)\.'
 
 echo "== libFuzzer harnesses (fuzz/, docs/fuzzing.md), ${FUZZ_SECONDS:-30}s each"
 FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh
