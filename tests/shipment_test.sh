@@ -97,6 +97,13 @@ expect_rc 0 restore $ALL --identity me.id --to out2
 check "restore with a drive lost in every part equals the source" diff -r --no-dereference src out2
 check "the lost drives are named with their part" grep -q "part 2/3: drive 4 is missing" err
 
+expect_rc 1 verify $ALL
+check "verify of the mixed drives reports every part" bash -c "grep -q '== part 1/3' out && grep -q '== part 2/3' out && grep -q '== part 3/3' out"
+check "verify names each part's missing drive" test "$(grep -c 'drive . *missing' out)" -eq 3
+expect_rc 1 verify p1/d1 p1/d3 p1/d4 --json   # its drive 2 is gone: recoverable
+check "verify of one part alone: the others are named as not given, not failed" \
+  bash -c "grep -q 'part 2/3 of shipment .flight-42. was not given' err && python3 -c 'import json; j = json.load(open(\"out\")); assert j[\"absent_parts\"] == [2, 3] and j[\"reports\"][0][\"shipment_part\"] == 1'"
+
 # 5. A part absent: what is there is restored bit-exact, the absent part named, exit 3.
 SOME=$(ls -d p1/d* p3/d*)
 expect_rc 3 restore $SOME --identity me.id --to out3

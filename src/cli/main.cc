@@ -217,23 +217,9 @@ Result<std::pair<int, int>> PartArg() {
   return ParsePart(g_part_arg);
 }
 
-int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, const std::string& identity,
-              bool as_json, const std::string& progress_mode, bool restart) {
-  auto part = PartArg();
-  if (!part.ok()) return Fail(part.status());
-  VerifyOptions o;
-  o.part = part->first;
-  o.parts = part->second;
-  o.signer = signer;
-  o.identity_path = identity;
-  o.resume.restart = restart;
-  o.resume.note = PrintNote;
-  ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
-  o.progress = progress.fn();
-  auto r = Verify(OpenDrives(dirs), o);
-  progress.Done();
-  if (!r.ok()) return Fail(r.status());
-  const VerifyReport& v = *r;
+// Prints one set's verify report (or, with `collect`, adds its JSON there);
+// returns the exit code it calls for.
+int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
   int code = VerdictExit(v.verdict);
   int missing = 0, damaged = 0, lost_drives_cases = 0;
   (void)lost_drives_cases;
@@ -253,6 +239,10 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
               {"verdict", VerdictName(v.verdict)}, {"exit_code", code}, {"warnings", v.warnings},
               {"seconds", v.seconds}, {"part", g_part_arg.empty() ? "1/1" : g_part_arg},
               {"first_stripe", v.first_stripe}, {"end_stripe", v.end_stripe}};
+    if (collect) {
+      collect->push_back(j);
+      return code;
+    }
     std::printf("%s\n", j.dump(2).c_str());
     return code;
   }
@@ -296,6 +286,60 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
       } else {
         std::printf("run verify with --identity to list the files affected; restore delivers every other file\n");
       }
+  }
+  return code;
+}
+
+int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, const std::string& identity,
+              bool as_json, const std::string& progress_mode, bool restart) {
+  auto part = PartArg();
+  if (!part.ok()) return Fail(part.status());
+  VerifyOptions o;
+  o.part = part->first;
+  o.parts = part->second;
+  o.signer = signer;
+  o.identity_path = identity;
+  o.resume.restart = restart;
+  o.resume.note = PrintNote;
+  ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
+  o.progress = progress.fn();
+  // Drives of several sets of one shipment: each part verified on its own.
+  ShipmentGroups g = GroupBySet(OpenDrives(dirs));
+  if (g.parts == 0) {
+    auto r = Verify(std::move(g.groups.front().drives), o);
+    progress.Done();
+    if (!r.ok()) return Fail(r.status());
+    return ReportVerify(*r, as_json, nullptr);
+  }
+  json reports = json::array();
+  int code = kExitOk;
+  for (auto& group : g.groups) {
+    std::string name = "part " + std::to_string(group.part) + "/" + std::to_string(group.parts);
+    if (!as_json) std::printf("== %s of shipment '%s'\n", name.c_str(), g.shipment.c_str());
+    auto r = Verify(std::move(group.drives), o);
+    progress.Done();
+    if (!r.ok()) {
+      int c = Fail(r.status().With(name));
+      code = std::max(code, c);
+      if (as_json) reports.push_back({{"part", group.part}, {"error", r.status().message()}, {"exit_code", c}});
+      continue;
+    }
+    int c = ReportVerify(*r, as_json, as_json ? &reports : nullptr);
+    if (as_json) reports.back()["shipment_part"] = group.part;
+    code = std::max(code, c);
+  }
+  // Verify checks the drives it is given: absent parts are named, not failed
+  // (verifying one part on its own host is the usual way).
+  for (int p : g.absent_parts)
+    std::fprintf(stderr, "valise: note: part %d/%d of shipment '%s' was not given (not checked)\n", p, g.parts,
+                 g.shipment.c_str());
+  if (as_json) {
+    json j = {{"shipment", g.shipment}, {"shipment_id", g.shipment_id}, {"parts", g.parts},
+              {"absent_parts", g.absent_parts}, {"reports", reports}, {"exit_code", code}};
+    std::printf("%s\n", j.dump(2).c_str());
+  } else if (!g.absent_parts.empty()) {
+    std::printf("== shipment '%s': %zu of %d parts not given, not checked\n", g.shipment.c_str(),
+                g.absent_parts.size(), g.parts);
   }
   return code;
 }
