@@ -50,13 +50,15 @@ class ValiseDataset(torch.utils.data.IterableDataset):
       batch_size: the DataLoader's batch size; workers are dealt runs of this many samples.
       rank, world_size: override what torch.distributed / the environment say.
       block_bytes, window_blocks: the shuffle's run length and mixing window (docs/loader.md).
-      threads, prefetch: reader threads and samples read ahead in each process.
+      threads, prefetch: reader threads and samples read ahead in each process. threads=None
+        (default) gives each reading process the cores the DataLoader's processes leave over:
+        cores // max(1, num_workers) - 1, at most 4 (0 reads in the worker's own thread).
       cache_bytes: decoded chunks kept per process (default 64 MiB).
       transform: a function applied to each sample dict before it is yielded.
     """
 
     def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="exact",
-                 batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=2,
+                 batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
                  prefetch=32, signer="", work_dir="", transform=None, cache_bytes=0):
         super().__init__()
         if isinstance(drives, (str, bytes, os.PathLike)):
@@ -69,7 +71,9 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self.batch_size = int(batch_size)
         self._rank, self._world = rank, world_size
         self.block_bytes, self.window_blocks = int(block_bytes), int(window_blocks)
-        self.threads, self.prefetch = int(threads), int(prefetch)
+        if threads is not None and not 0 <= int(threads) <= 256:
+            raise errors.InvalidArgumentError(f"threads must be 0..256, not {threads}")
+        self.threads, self.prefetch = threads, int(prefetch)
         self.signer, self.work_dir, self.transform = signer, work_dir, transform
         self.cache_bytes = int(cache_bytes)
         self.epoch = 0
@@ -137,13 +141,21 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         loader = s.loader(epoch=self.epoch, position=self._start, seed=self.seed, shuffle=self.shuffle,
                           block_bytes=self.block_bytes, window_blocks=self.window_blocks, rank=rank,
                           world_size=world, even=self.even, worker=worker, num_workers=workers,
-                          worker_batch=self.batch_size, threads=self.threads, prefetch=self.prefetch)
+                          worker_batch=self.batch_size, threads=self._threads(workers, info is not None),
+                          prefetch=self.prefetch)
         if info is None:
             self._consumed = 0  # each iteration starts again from the saved position
         for sample in loader:
             if info is None:
                 self._consumed += 1
             yield self.transform(sample) if self.transform else sample
+
+    def _threads(self, workers, in_worker):
+        """Reader threads for this process (see the class docstring)."""
+        if self.threads is not None:
+            return int(self.threads)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(0, min(4, cores // (workers if in_worker else 1) - 1))
 
     def set_epoch(self, epoch):
         """Starts epoch ``epoch`` from its beginning (call before iterating, on every rank)."""
