@@ -29,6 +29,7 @@
 #include "common/queue.h"
 #include "compress/compress.h"
 #include "crypto/identity_io.h"
+#include "common/budget.h"
 #include "common/share.h"
 #include "format/label.h"
 #include "format/layout.h"
@@ -67,39 +68,6 @@ struct Item {
   ChunkRow row;
   Bytes sealed;
   size_t cost = 0;  // bytes held, for the in-flight budget
-};
-
-// Items in flight between walker and committer, bounded in bytes and count.
-class Budget {
- public:
-  Budget(size_t bytes, size_t count) : max_bytes_(bytes), max_count_(count) {}
-  bool Acquire(size_t n) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] {
-      return stopped_ || ((bytes_ + n <= max_bytes_ || bytes_ == 0) && count_ < max_count_);
-    });
-    if (stopped_) return false;
-    bytes_ += n;
-    count_++;
-    return true;
-  }
-  void Release(size_t n) {
-    std::lock_guard<std::mutex> l(mu_);
-    bytes_ -= n;
-    count_--;
-    cv_.notify_all();
-  }
-  void Stop() {
-    std::lock_guard<std::mutex> l(mu_);
-    stopped_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t bytes_ = 0, count_ = 0, max_bytes_, max_count_;
-  bool stopped_ = false;
 };
 
 // Finished items waiting for their turn.

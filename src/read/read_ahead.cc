@@ -4,47 +4,11 @@
 #include <new>
 #include <string>
 
+#include "common/budget.h"
+
 namespace valise {
 
-// Bytes of decoded chunks referenced at once. Acquire blocks while the
-// budget is spent, unless nothing is in flight (so any chunk can pass).
-class ReadAheadBudget {
- public:
-  explicit ReadAheadBudget(size_t limit) : limit_(limit) {}
-  // False if stopped while waiting. Calls before_wait (unlocked) once if it
-  // has to wait.
-  bool Acquire(size_t n, const std::function<void()>& before_wait) {
-    std::unique_lock<std::mutex> l(mu_);
-    auto fits = [&] { return stopped_ || used_ == 0 || used_ + n <= limit_; };
-    if (!fits() && before_wait) {
-      l.unlock();
-      before_wait();
-      l.lock();
-    }
-    cv_.wait(l, fits);
-    if (stopped_) return false;
-    used_ += n;
-    return true;
-  }
-  void Release(size_t n) {
-    std::lock_guard<std::mutex> l(mu_);
-    used_ -= n;
-    cv_.notify_all();
-  }
-  void Stop() {
-    std::lock_guard<std::mutex> l(mu_);
-    stopped_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t limit_, used_ = 0;
-  bool stopped_ = false;
-};
-
-ChunkSlot::ChunkSlot(ChunkRow row, std::shared_ptr<ReadAheadBudget> budget)
+ChunkSlot::ChunkSlot(ChunkRow row, std::shared_ptr<Budget> budget)
     : row_(row), budget_(std::move(budget)) {}
 
 ChunkSlot::~ChunkSlot() { budget_->Release(row_.plain); }
@@ -69,7 +33,7 @@ void ChunkSlot::Finish(Status st) {
 }
 
 ReadAhead::ReadAhead(KeyedSet* keyed, int threads, size_t budget_bytes)
-    : keyed_(keyed), budget_(std::make_shared<ReadAheadBudget>(budget_bytes)) {
+    : keyed_(keyed), budget_(std::make_shared<Budget>(budget_bytes)) {
   for (int i = 0; i < std::max(1, threads); i++) threads_.emplace_back([this] { Worker(); });
 }
 

@@ -28,13 +28,13 @@
 
 namespace valise {
 
-class ReadAheadBudget;
+class Budget;
 
 // One decoded chunk, shared by the pieces of files that use it. Its bytes
 // count against the budget until the last reference is dropped.
 class ChunkSlot {
  public:
-  ChunkSlot(ChunkRow row, std::shared_ptr<ReadAheadBudget> budget);
+  ChunkSlot(ChunkRow row, std::shared_ptr<Budget> budget);
   ~ChunkSlot();
   ChunkSlot(const ChunkSlot&) = delete;
   ChunkSlot& operator=(const ChunkSlot&) = delete;
@@ -52,7 +52,7 @@ class ChunkSlot {
   void Finish(Status st);
 
   ChunkRow row_;
-  std::shared_ptr<ReadAheadBudget> budget_;
+  std::shared_ptr<Budget> budget_;
   std::unique_ptr<uint8_t[]> data_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -89,7 +89,7 @@ class ReadAhead {
   void Worker();
 
   KeyedSet* keyed_;
-  std::shared_ptr<ReadAheadBudget> budget_;
+  std::shared_ptr<Budget> budget_;
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::deque<std::shared_ptr<ChunkSlot>> work_;
