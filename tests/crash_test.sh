@@ -255,7 +255,13 @@ for i in 1 2 3 4 5; do
   damaged; rm -rf "$VALISE_STATE_DIR"
   t=$(echo "$RDUR * $i / 6" | bc -l)
   VALISE_CHECK_JOURNAL_EVERY=4 timeout -s KILL "$t" "$V" repair "${CHK[@]}" --replace 3=chk/new3 >/dev/null 2>&1
-  check_repair "repair kill -9 after ${t:0:5}s" $? maybe
+  krc=$?
+  # Killed after its work was done and its journal removed (a loaded machine):
+  # nothing is left to resume, so it counts as finished before the kill.
+  if [[ $krc -eq 137 && $(journals) -eq 0 ]] && "$V" verify chk/d1 chk/d2 chk/new3 chk/d4 chk/d5 >/dev/null 2>&1; then
+    krc=0
+  fi
+  check_repair "repair kill -9 after ${t:0:5}s" $krc maybe
 done
 # An interrupted repair also drops the set's stale verify journal.
 damaged; rm -rf "$VALISE_STATE_DIR"
