@@ -67,8 +67,8 @@ EvenMode ParseEven(const std::string& s) {
 
 class PySet {
  public:
-  PySet(const std::vector<std::string>& drives, const std::string& identity, const std::string& signer,
-        const std::string& prefix, const std::string& samples, const std::string& work_dir, uint64_t cache_bytes) {
+  PySet(const std::vector<std::string>& drives, const std::string& identity, const std::vector<std::string>& signers,
+        const std::string& set_id, bool allow_untrusted, const std::string& prefix, const std::string& samples, const std::string& work_dir, uint64_t cache_bytes) {
     if (drives.empty()) throw StatusError(InvalidArgument("give the set's drive directories"));
     if (identity.empty()) throw StatusError(InvalidArgument("reading a set needs identity= (an identity file)"));
     SampleIndexOptions io;
@@ -78,7 +78,9 @@ class PySet {
     else throw StatusError(InvalidArgument("samples must be 'grouped' or 'file', not '" + samples + "'"));
     OpenOptions o;
     o.identity_path = identity;
-    o.signer = signer;
+    o.trust.signers = signers;
+    o.trust.set_id = set_id;
+    o.trust.allow_untrusted = allow_untrusted;
     o.work_dir = work_dir;
     o.cache_bytes = size_t(cache_bytes);
     o.warn = [this](const std::string& w) { warnings_.push_back(w); };
@@ -190,6 +192,7 @@ py::dict ToDict(const VerifyReport& r) {
   py::dict d;
   d["set_id"] = r.set_id;
   d["signer"] = r.signer;
+  d["signer_pinned"] = r.signer_pinned;
   d["k"] = r.k;
   d["m"] = r.m;
   d["verdict"] = std::string(VerdictName(r.verdict));
@@ -229,9 +232,10 @@ PYBIND11_MODULE(_valise, m) {
   });
 
   py::class_<PySet>(m, "Set")
-      .def(py::init<const std::vector<std::string>&, const std::string&, const std::string&, const std::string&,
-                    const std::string&, const std::string&, uint64_t>(),
-           py::arg("drives"), py::arg("identity"), py::arg("signer") = "", py::arg("prefix") = "",
+      .def(py::init<const std::vector<std::string>&, const std::string&, const std::vector<std::string>&,
+                    const std::string&, bool, const std::string&, const std::string&, const std::string&, uint64_t>(),
+           py::arg("drives"), py::arg("identity"), py::arg("signers") = std::vector<std::string>{},
+           py::arg("set_id") = "", py::arg("allow_untrusted") = false, py::arg("prefix") = "",
            py::arg("samples") = "grouped", py::arg("work_dir") = "", py::arg("cache_bytes") = 0)
       .def_property_readonly("num_samples", &PySet::size)
       .def("__len__", &PySet::size)
@@ -319,10 +323,12 @@ PYBIND11_MODULE(_valise, m) {
       "Packs directory `source` onto the empty drive directories (parity of them are parity).");
   m.def(
       "verify",
-      [](const std::vector<std::string>& drives, const std::string& identity, const std::string& signer) {
+      [](const std::vector<std::string>& drives, const std::string& identity, const std::vector<std::string>& signers,
+         const std::string& set_id) {
         VerifyOptions o;
         o.identity_path = identity;
-        o.signer = signer;
+        o.signers = signers;
+        o.set_id = set_id;
         VerifyReport r;
         {
           py::gil_scoped_release nogil;
@@ -332,12 +338,14 @@ PYBIND11_MODULE(_valise, m) {
         }
         return ToDict(r);
       },
-      py::arg("drives"), py::arg("identity") = "", py::arg("signer") = "",
+      py::arg("drives"), py::arg("identity") = "", py::arg("signers") = std::vector<std::string>{},
+      py::arg("set_id") = "",
       "Checks every shard (and with identity, every chunk); returns the report as a dict.");
   m.def(
       "restore",
       [](const std::vector<std::string>& drives, const std::string& to, const std::string& identity,
-         const std::vector<std::string>& prefixes) {
+         const std::vector<std::string>& prefixes, const std::vector<std::string>& signers, const std::string& set_id,
+         bool allow_untrusted) {
         py::dict d;
         RestoreReport r;
         {
@@ -345,6 +353,9 @@ PYBIND11_MODULE(_valise, m) {
           std::vector<std::string> warnings;
           OpenOptions oo;
           oo.identity_path = identity;
+          oo.trust.signers = signers;
+          oo.trust.set_id = set_id;
+          oo.trust.allow_untrusted = allow_untrusted;
           auto reader = Take(SetReader::Open(ExistingDrives(drives, &warnings), oo));
           RestoreOptions ro;
           ro.to = to;
@@ -362,5 +373,6 @@ PYBIND11_MODULE(_valise, m) {
         return d;
       },
       py::arg("drives"), py::arg("to"), py::arg("identity"), py::arg("prefixes") = std::vector<std::string>{},
+      py::arg("signers") = std::vector<std::string>{}, py::arg("set_id") = "", py::arg("allow_untrusted") = false,
       "Restores the set (or the paths under prefixes) into directory `to`, bit-exact.");
 }

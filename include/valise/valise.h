@@ -34,6 +34,40 @@ Result<std::string> Keygen(const std::string& path);
 Result<std::string> RecipientOf(const std::string& identity_path);
 // InvalidArgument (with the reason) unless `text` is a valid recipient string.
 Status ValidateRecipient(const std::string& text);
+// The short fingerprint of a recipient ("ab12-cd34-ef56-7890"), as labels,
+// reports and refusals print it; the text itself if it is not a recipient.
+std::string RecipientFingerprint(const std::string& recipient);
+
+// ---- trust -----------------------------------------------------------------
+
+// Who may have packed a set, and which set is meant (docs/security.md). A
+// keyed read (ls, cat, restore, mount, the Loader, Python) accepts a set only
+// when its signer is trusted: the reading identity's own recipient, one of
+// `signers`, or an entry of the user's trusted-signers file. Otherwise it is
+// refused with PermissionDenied naming the signer's fingerprint.
+struct TrustOptions {
+  std::vector<std::string> signers;  // recipients trusted for this call ("valise1...", --signer)
+  std::string set_id;                // pin one set: its id in hex or a prefix of >= 8 digits (--set)
+  bool use_trust_store = true;       // also trust the entries of TrustStorePath()
+  bool allow_untrusted = false;      // read a set of any signer (warned on every open)
+};
+
+struct TrustedSigner {
+  std::string name, recipient, fingerprint;
+};
+// The trusted-signers file: $VALISE_CONFIG_DIR/trusted-signers, else
+// $XDG_CONFIG_HOME/valise/trusted-signers, else ~/.config/valise/trusted-signers.
+// One "NAME RECIPIENT" per line; '#' starts a comment.
+std::string TrustStorePath();
+// The entries ("" = TrustStorePath()); an absent file is an empty list.
+// Corruption naming the file and line for a malformed entry; PermissionDenied
+// when the file is writable by group or others (anyone could add a signer).
+Result<std::vector<TrustedSigner>> LoadTrustStore(const std::string& path = "");
+// Adds NAME -> RECIPIENT (InvalidArgument if the name or the recipient is
+// already there under another entry, or either is malformed).
+Status AddTrustedSigner(const std::string& name, const std::string& recipient, const std::string& path = "");
+// Removes the entry with this name or recipient (NotFound if none).
+Status RemoveTrustedSigner(const std::string& name_or_recipient, const std::string& path = "");
 
 // ---- progress --------------------------------------------------------------
 
@@ -145,7 +179,10 @@ struct ResumeOptions {
 };
 
 struct VerifyOptions {
-  std::string signer;          // pin the signer ("valise1..."), "" = any agreed signer
+  // Pin the signer ("valise1...", any of these); none = any signer, and the
+  // report says the signer is not pinned.
+  std::vector<std::string> signers;
+  std::string set_id;          // pin the set (hex id or prefix), "" = the only set given
   std::string identity_path;   // "" = keyless; else also open every chunk
   std::string work_dir;        // temp space for the catalog ("" = $TMPDIR)
   ProgressFn progress;
@@ -159,6 +196,7 @@ struct VerifyOptions {
 
 struct VerifyReport {
   std::string set_id, signer, signer_fingerprint, created;
+  bool signer_pinned = false;  // a --signer matched; false: any signer was accepted
   int k = 0, m = 0, case_size = 0;
   uint64_t stripes = 0, data_bytes = 0, shard_bytes_checked = 0;
   uint64_t first_stripe = 0, end_stripe = 0;  // the stripes checked: [first, end)
@@ -175,7 +213,8 @@ struct VerifyReport {
 Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const VerifyOptions& opts);
 
 struct RepairOptions {
-  std::string signer;
+  std::vector<std::string> signers;  // as VerifyOptions
+  std::string set_id;
   std::map<int, std::unique_ptr<Drive>> replacements;  // drive number -> new empty drive
   ProgressFn progress;
   WarnFn warn;
@@ -201,7 +240,7 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
 
 struct OpenOptions {
   std::string identity_path;
-  std::string signer;        // "" = any agreed signer
+  TrustOptions trust;        // which signers and which set are accepted
   std::string work_dir;      // temp space for the decrypted catalog
   size_t cache_bytes = 0;    // decoded chunks kept for ReadAt (0 = 64 MiB; per part of a shipment)
   WarnFn warn;
@@ -229,6 +268,11 @@ class SetReader {
 
   virtual std::string signer() const = 0;
   virtual std::string set_id() const = 0;
+  // Why the signer was accepted ("your identity", "--signer", "trust store
+  // entry 'NAME'", or "NOT TRUSTED (--allow-untrusted)"), and when the set
+  // was created (UTC, ISO 8601).
+  virtual std::string trust() const = 0;
+  virtual std::string created() const = 0;
   virtual const std::vector<std::string>& warnings() const = 0;
 
   // Entries in tree order; with prefixes, only those at or under one of them.

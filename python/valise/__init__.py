@@ -36,14 +36,21 @@ def _paths(drives):
 class Set(_Set):
     """A packed set opened for reading: ``Set(drives, identity=path, prefix=None, samples="grouped")``.
 
+    The set's signer must be trusted (docs/security.md): the identity's own recipient, ``signer=``
+    (a recipient or a list of them), or an entry of ``valise trust add``; otherwise PermissionError
+    (exit code 4) names the signer's fingerprint. ``set_id=`` pins one set (hex id or 8+ digit
+    prefix); ``allow_untrusted=True`` reads any signer's set, with a warning.
+
     ``cache_bytes``: decoded chunks kept for reads (default 64 MiB per set or shipment part).
 
     ``num_samples`` / ``len()``, ``key(i)``, ``fields(i)``, ``sample(i) -> dict[str, bytes]``,
     ``sample_bytes(i)``, ``epoch_order(epoch, seed=0, ...)``, ``loader(...)``, ``warnings``.
     """
 
-    def __init__(self, drives, identity, signer="", prefix=None, samples="grouped", work_dir="", cache_bytes=0):
-        super().__init__(_paths(drives), _os.fspath(identity), signer or "", prefix or "", samples,
+    def __init__(self, drives, identity, signer=(), prefix=None, samples="grouped", work_dir="", cache_bytes=0,
+                 set_id="", allow_untrusted=False):
+        super().__init__(_paths(drives), _os.fspath(identity), _signers(signer), set_id or "", bool(allow_untrusted),
+                         prefix or "", samples,
                          _os.fspath(work_dir) if work_dir else "", int(cache_bytes))
         for w in self.warnings:
             _warnings.warn("valise: " + w, stacklevel=2)
@@ -65,11 +72,25 @@ def pack(source, drives, identity, parity=2, recipients=(), compression_level=1,
                  _os.fspath(work_dir) if work_dir else "", shipment, part, parts)
 
 
-def verify(drives, identity="", signer=""):
-    """Checks the set; returns the report (``report["verdict"]`` is "intact", "recoverable", ...)."""
-    return _verify(_paths(drives), _os.fspath(identity) if identity else "", signer)
+def _signers(signer):
+    if not signer:
+        return []
+    if isinstance(signer, str):
+        return [signer]
+    return [str(s) for s in signer]
 
 
-def restore(drives, to, identity, prefixes=()):
-    """Restores the set (or what is under ``prefixes``) into directory ``to``, bit-exact."""
-    return _restore(_paths(drives), _os.fspath(to), _os.fspath(identity), list(prefixes))
+def verify(drives, identity="", signer=(), set_id=""):
+    """Checks the set; returns the report (``report["verdict"]`` is "intact", "recoverable", ...).
+
+    Without ``signer`` any signer is accepted and ``report["signer_pinned"]`` is False."""
+    return _verify(_paths(drives), _os.fspath(identity) if identity else "", _signers(signer), set_id or "")
+
+
+def restore(drives, to, identity, prefixes=(), signer=(), set_id="", allow_untrusted=False):
+    """Restores the set (or what is under ``prefixes``) into directory ``to``, bit-exact.
+
+    The signer must be trusted, as for ``Set``: pass ``signer=`` the sender's recipient (or trust it
+    with ``valise trust add``) when the weights come home."""
+    return _restore(_paths(drives), _os.fspath(to), _os.fspath(identity), list(prefixes), _signers(signer),
+                    set_id or "", bool(allow_untrusted))

@@ -59,7 +59,8 @@ class ValiseDataset(torch.utils.data.IterableDataset):
 
     def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="exact",
                  batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
-                 prefetch=32, signer="", work_dir="", transform=None, cache_bytes=0):
+                 prefetch=32, signer=(), work_dir="", transform=None, cache_bytes=0, set_id="",
+                 allow_untrusted=False):
         super().__init__()
         if isinstance(drives, (str, bytes, os.PathLike)):
             raise errors.InvalidArgumentError("drives must be a list of drive directories, not one path")
@@ -75,6 +76,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
             raise errors.InvalidArgumentError(f"threads must be 0..256, not {threads}")
         self.threads, self.prefetch = threads, int(prefetch)
         self.signer, self.work_dir, self.transform = signer, work_dir, transform
+        self.set_id, self.allow_untrusted = set_id, allow_untrusted
         self.cache_bytes = int(cache_bytes)
         self.epoch = 0
         self._start = 0       # rank-order position this epoch starts from (a loaded state)
@@ -89,7 +91,8 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     # spawned, and must not share the parent's open catalog.
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
-            self._set = Set(self.drives, identity=self.identity, signer=self.signer, prefix=self.prefix,
+            self._set = Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
+                            allow_untrusted=self.allow_untrusted, prefix=self.prefix,
                             samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
             self._set_pid = os.getpid()
         return self._set

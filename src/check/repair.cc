@@ -12,6 +12,7 @@
 #include "check/scan.h"
 #include "common/share.h"
 #include "format/layout.h"
+#include "trust/trust.h"
 
 namespace valise {
 
@@ -24,7 +25,8 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   auto t0 = std::chrono::steady_clock::now();
   CryptoInit();
   RepairReport rep;
-  VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), opts.signer, opts.warn));
+  VALISE_ASSIGN_OR_RETURN(SetPins pins, KeylessPins(opts.signers, opts.set_id));
+  VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), pins, opts.warn));
   FillSetFields(*view, &rep.before);
   if (!view->complete())
     return Incomplete("the pack of this set never finished: there is nothing signed to repair from; re-run the pack");
@@ -40,7 +42,7 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   auto [first, end] = RangeOf(opts.part, opts.parts, view->table().size());
   const bool writes_labels = first == 0;
   // The journal: the same drives in the same slots, the same replacements.
-  std::string options = "signer=" + opts.signer;
+  std::string options = "signer=" + JoinSigners(opts.signers);
   if (opts.parts > 0) options += "\npart=" + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
   for (auto& [number, d] : opts.replacements) options += "\nreplace " + std::to_string(number) + "=" + DriveKey(*d);
   CheckJournal journal(opts.resume.state_dir, MakeJournalKey("repair", *view, options), opts.resume.restart,

@@ -10,6 +10,8 @@
 #include "check/scan.h"
 #include "common/share.h"
 #include "common/queue.h"
+#include "crypto/identity_io.h"
+#include "trust/trust.h"
 #include "read/keyed_set.h"
 #include "read/read_ahead.h"
 
@@ -42,6 +44,7 @@ void FillSetFields(const SetView& view, VerifyReport* rep) {
   rep->signer = RecipientString(h.signer);
   rep->signer_fingerprint = Fingerprint(h.signer);
   rep->created = h.created;
+  rep->signer_pinned = view.signer_pinned();
   rep->k = h.k;
   rep->m = h.m;
   rep->case_size = h.case_size;
@@ -75,7 +78,22 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   auto t0 = std::chrono::steady_clock::now();
   CryptoInit();
   VerifyReport rep;
-  VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), opts.signer, opts.warn));
+  const bool keyed = !opts.identity_path.empty();
+  // A keyed verify opens the catalog: it trusts as a reader does (the
+  // identity's own signer, --signer, the trust store); keyless is pinned
+  // only by --signer.
+  std::optional<Identity> id;
+  SetPins pins;
+  if (keyed) {
+    VALISE_ASSIGN_OR_RETURN(id, LoadIdentity(opts.identity_path));
+    TrustOptions t;
+    t.signers = opts.signers;
+    t.set_id = opts.set_id;
+    VALISE_ASSIGN_OR_RETURN(pins, KeyedPins(t, id->public_key));
+  } else {
+    VALISE_ASSIGN_OR_RETURN(pins, KeylessPins(opts.signers, opts.set_id));
+  }
+  VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), pins, opts.warn));
   FillSetFields(*view, &rep);
   if (!view->complete()) {
     rep.verdict = Verdict::kIncomplete;
@@ -86,7 +104,6 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   rep.stripes = view->root().stripes;
   for (auto& r : view->table())
     if (r.kind == StripeKind::kData) rep.data_bytes += r.data_len;
-  const bool keyed = !opts.identity_path.empty();
   if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
     return InvalidArgument("--part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) + " is not a part");
   // --part I/N: a contiguous range of stripes; chunks by where they start.
@@ -97,7 +114,7 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   const uint64_t addr_lo = first < data_end ? view->StripeLogStart(first) : UINT64_MAX;
   const uint64_t addr_hi = end < data_end ? view->StripeLogStart(end) : UINT64_MAX;
   auto chunk_in_part = [&](const ChunkRow& row) { return row.addr >= addr_lo && row.addr < addr_hi; };
-  std::string journal_options = std::string("keyed=") + (keyed ? "1" : "0") + "\nsigner=" + opts.signer;
+  std::string journal_options = std::string("keyed=") + (keyed ? "1" : "0") + "\nsigner=" + JoinSigners(opts.signers);
   if (opts.parts > 0) journal_options += "\npart=" + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
   CheckJournal journal(opts.resume.state_dir, MakeJournalKey("verify", *view, journal_options), opts.resume.restart,
                        opts.resume.note);
@@ -117,7 +134,7 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   if (keyed) {
     rep.keyed = true;
     journal.Save();  // the scan's findings are kept while the chunks are opened
-    auto keyed_set = KeyedSet::Open(view.get(), opts.identity_path, opts.work_dir);
+    auto keyed_set = KeyedSet::Open(view.get(), *id, opts.identity_path, opts.work_dir);
     if (!keyed_set.ok()) {
       if (keyed_set.status().code() != Code::kDataLoss) return keyed_set.status();
       rep.lost_files.push_back("(the catalog itself cannot be recovered, so no file can be read)");

@@ -63,6 +63,49 @@ int CmdPubkey(const std::string& path) {
   return 0;
 }
 
+// ---- trust ----
+
+// The signers trusted for this command, the set pinned, and the opt-out.
+struct TrustArgs {
+  std::vector<std::string> signers;
+  std::string set_id;
+  bool allow_untrusted = false;
+};
+TrustArgs g_trust;
+
+
+int CmdTrustAdd(const std::string& name, const std::string& recipient) {
+  Status st = AddTrustedSigner(name, recipient);
+  if (!st.ok()) return Fail(st);
+  std::printf("trusting '%s' (%s, fingerprint %s) in %s\n", name.c_str(), recipient.c_str(),
+              RecipientFingerprint(recipient).c_str(), TrustStorePath().c_str());
+  return 0;
+}
+
+int CmdTrustRm(const std::string& what) {
+  Status st = RemoveTrustedSigner(what);
+  if (!st.ok()) return Fail(st);
+  std::printf("no longer trusting '%s'\n", what.c_str());
+  return 0;
+}
+
+int CmdTrustLs(bool as_json) {
+  auto entries = LoadTrustStore();
+  if (!entries.ok()) return Fail(entries.status());
+  if (as_json) {
+    json arr = json::array();
+    for (auto& e : *entries) arr.push_back({{"name", e.name}, {"recipient", e.recipient}, {"fingerprint", e.fingerprint}});
+    std::printf("%s\n", json({{"file", TrustStorePath()}, {"signers", arr}}).dump(2).c_str());
+    return 0;
+  }
+  if (entries->empty()) {
+    std::printf("no trusted signers in %s (add one with 'valise trust add NAME RECIPIENT')\n", TrustStorePath().c_str());
+    return 0;
+  }
+  for (auto& e : *entries) std::printf("%-20s %s  %s\n", e.name.c_str(), e.fingerprint.c_str(), e.recipient.c_str());
+  return 0;
+}
+
 // ---- pack ----
 
 struct PackArgs {
@@ -231,6 +274,7 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
     json drives = json::array();
     for (auto& d : v.drives) drives.push_back(DriveJson(d));
     json j = {{"set_id", v.set_id}, {"signer", v.signer}, {"signer_fingerprint", v.signer_fingerprint},
+              {"signer_pinned", v.signer_pinned},
               {"created", v.created}, {"k", v.k}, {"m", v.m}, {"case_size", v.case_size},
               {"stripes", v.stripes}, {"data_bytes", v.data_bytes},
               {"shard_bytes_checked", v.shard_bytes_checked}, {"keyed", v.keyed},
@@ -248,7 +292,8 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
   }
   std::printf("set %s: %d drives (k=%d data + m=%d parity), created %s\n", v.set_id.c_str(), v.k + v.m, v.k,
               v.m, v.created.c_str());
-  std::printf("signed by %s (fingerprint %s)\n", v.signer.c_str(), v.signer_fingerprint.c_str());
+  std::printf("signed by %s (fingerprint %s)%s\n", v.signer.c_str(), v.signer_fingerprint.c_str(),
+              v.signer_pinned ? ", pinned" : ", signer not pinned (give --signer to check who packed it)");
   PrintDrives(v.drives, v.case_size);
   if (v.verdict == Verdict::kIncomplete) {
     std::printf("verdict: INCOMPLETE PACK: the pack never finished (no signed root); re-run the pack\n");
@@ -290,14 +335,15 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
   return code;
 }
 
-int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, const std::string& identity,
+int CmdVerify(const std::vector<std::string>& dirs, const std::string& identity,
               bool as_json, const std::string& progress_mode, bool restart) {
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
   VerifyOptions o;
   o.part = part->first;
   o.parts = part->second;
-  o.signer = signer;
+  o.signers = g_trust.signers;
+  o.set_id = g_trust.set_id;
   o.identity_path = identity;
   o.resume.restart = restart;
   o.resume.note = PrintNote;
@@ -346,14 +392,15 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
 
 // ---- repair ----
 
-int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
+int CmdRepair(const std::vector<std::string>& dirs,
               const std::vector<std::string>& replace, bool as_json, const std::string& progress_mode, bool restart) {
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
   RepairOptions o;
   o.part = part->first;
   o.parts = part->second;
-  o.signer = signer;
+  o.signers = g_trust.signers;
+  o.set_id = g_trust.set_id;
   o.resume.restart = restart;
   o.resume.note = PrintNote;
   std::vector<std::string> created;  // removed again if repair refuses to start
@@ -415,13 +462,23 @@ int CmdRepair(const std::vector<std::string>& dirs, const std::string& signer,
 
 // ---- ls / cat / restore ----
 
-Result<std::unique_ptr<SetReader>> OpenReader(const std::vector<std::string>& dirs, const std::string& identity,
-                                              const std::string& signer) {
+// Every keyed command says which set it reads, who signed it, and why that
+// signer is trusted (on stderr, so stdout stays the command's output).
+void PrintSetLine(SetReader& r) {
+  std::fprintf(stderr, "valise: set %s, created %s, signed by %s (%s)\n", r.set_id().c_str(), r.created().c_str(),
+               RecipientFingerprint(r.signer()).c_str(), r.trust().c_str());
+}
+
+Result<std::unique_ptr<SetReader>> OpenReader(const std::vector<std::string>& dirs, const std::string& identity) {
   OpenOptions o;
   o.identity_path = identity;
-  o.signer = signer;
+  o.trust.signers = g_trust.signers;
+  o.trust.set_id = g_trust.set_id;
+  o.trust.allow_untrusted = g_trust.allow_untrusted;
   o.warn = PrintWarning;
-  return SetReader::Open(OpenDrives(dirs), o);
+  auto r = SetReader::Open(OpenDrives(dirs), o);
+  if (r.ok()) PrintSetLine(**r);
+  return r;
 }
 
 bool StrictlyUnder(const std::string& path, const std::vector<std::string>& prefixes) {
@@ -434,9 +491,9 @@ bool StrictlyUnder(const std::string& path, const std::vector<std::string>& pref
   return false;
 }
 
-int CmdLs(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
+int CmdLs(const std::vector<std::string>& dirs, const std::string& identity,
           const std::vector<std::string>& paths, bool as_json) {
-  auto reader = OpenReader(dirs, identity, signer);
+  auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
   json arr = json::array();
   uint64_t count = 0;
@@ -461,9 +518,9 @@ int CmdLs(const std::vector<std::string>& dirs, const std::string& identity, con
   return 0;
 }
 
-int CmdCat(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
+int CmdCat(const std::vector<std::string>& dirs, const std::string& identity,
            const std::vector<std::string>& paths) {
-  auto reader = OpenReader(dirs, identity, signer);
+  auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
   for (auto& p : paths) {
     auto info = (*reader)->Stat(p);
@@ -478,12 +535,12 @@ int CmdCat(const std::vector<std::string>& dirs, const std::string& identity, co
   return 0;
 }
 
-int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity, const std::string& signer,
+int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity,
                const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode,
                int threads) {
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
-  auto reader = OpenReader(dirs, identity, signer);
+  auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
   RestoreOptions o;
   o.part = part->first;
@@ -522,7 +579,7 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   return 0;
 }
 
-int CmdMount(const std::vector<std::string>& args, const std::string& identity, const std::string& signer,
+int CmdMount(const std::vector<std::string>& args, const std::string& identity,
              bool allow_other, bool debug) {
   if (args.size() < 2)
     return Fail(InvalidArgument("mount needs the drive directories and then the mount point"));
@@ -531,7 +588,7 @@ int CmdMount(const std::vector<std::string>& args, const std::string& identity, 
   struct stat st;
   if (::stat(mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Fail(InvalidArgument("mount point " + mountpoint + " is not an existing directory"));
-  auto reader = OpenReader(dirs, identity, signer);
+  auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
   std::fprintf(stderr, "valise: serving set %s read-only at %s; unmount with 'fusermount3 -u %s'\n",
                (*reader)->set_id().c_str(), mountpoint.c_str(), mountpoint.c_str());
@@ -594,11 +651,19 @@ int main(int argc, char** argv) {
                  "stopping; exit 1 and name the drives that then need 'valise repair --replace N=NEW_DIR'");
 
   std::vector<std::string> dirs, paths, replace;
-  std::string signer, identity, to, progress_mode = "auto";
+  std::string identity, to, progress_mode = "auto";
   bool as_json = false;
   auto add_read_common = [&](CLI::App* c) {
     c->add_option("drives", dirs, "The set's drive directories, any order, missing ones left out")->required();
-    c->add_option("--signer", signer, "Require the set to be signed by this recipient (valise1...)");
+    c->add_option("--signer", g_trust.signers,
+                  "Trust sets signed by this recipient (valise1...; repeatable) for this command");
+    c->add_option("--set", g_trust.set_id,
+                  "Read only this set: its id (or first 8+ hex digits), as printed on its label and by verify");
+  };
+  auto add_keyed_trust = [&](CLI::App* c) {
+    c->add_flag("--allow-untrusted", g_trust.allow_untrusted,
+                "Read a set whose signer is not trusted (your identity, --signer, 'valise trust'): "
+                "anyone who knows your recipient can pack such a set; warned on every use");
   };
   auto add_progress = [&](CLI::App* c) {
     c->add_option("--progress", progress_mode, "auto (on a terminal), always, never, json")
@@ -640,17 +705,20 @@ int main(int argc, char** argv) {
   auto* ls = app.add_subcommand("ls", "List the files of the set");
   add_read_common(ls);
   ls->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
+  add_keyed_trust(ls);
   ls->add_option("--path", paths, "Only this path and what is under it (repeatable)");
   ls->add_flag("--json", as_json, "Print the listing as JSON");
 
   auto* cat = app.add_subcommand("cat", "Write files of the set to standard output");
   add_read_common(cat);
   cat->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
+  add_keyed_trust(cat);
   cat->add_option("--path", paths, "File to print (repeatable: printed in order)")->required();
 
   auto* restore = app.add_subcommand("restore", "Restore the set (or --path parts of it) into a directory");
   add_read_common(restore);
   restore->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
+  add_keyed_trust(restore);
   restore->add_option("--to", to, "Directory to restore into (created if missing)")->required();
   restore->add_option("--path", paths, "Only this path and what is under it (repeatable)");
   int restore_threads = 0;
@@ -667,11 +735,29 @@ int main(int argc, char** argv) {
   mount->add_option("drives_and_mountpoint", mount_args, "The set's drive directories, then the mount point")
       ->required()->expected(2, 65);
   mount->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
-  mount->add_option("--signer", signer, "Require the set to be signed by this recipient (valise1...)");
+  mount->add_option("--signer", g_trust.signers,
+                    "Trust sets signed by this recipient (valise1...; repeatable) for this command");
+  mount->add_option("--set", g_trust.set_id, "Read only this set (its id or first 8+ hex digits)");
+  add_keyed_trust(mount);
   mount->add_flag("--allow-other", allow_other, "Let other users read the mount (needs user_allow_other)");
   mount->add_flag("--fuse-debug", fuse_debug, "Log every FUSE request on stderr");
 
   auto* plan = AddPlanCommand(app);
+
+  auto* trust = app.add_subcommand(
+      "trust", "Manage the signers whose sets keyed commands read without --signer (ls, cat, restore, mount, Python)");
+  trust->require_subcommand(1);
+  std::string trust_name, trust_recipient;
+  bool trust_json = false;
+  auto* trust_add = trust->add_subcommand(
+      "add", "Trust sets signed by RECIPIENT (confirm its fingerprint with the sender out of band first)");
+  trust_add->add_option("name", trust_name, "A name for the signer, e.g. the sending lab")->required();
+  trust_add->add_option("recipient", trust_recipient, "The signer's recipient (valise1..., from 'valise pubkey')")
+      ->required();
+  auto* trust_rm = trust->add_subcommand("rm", "Stop trusting a signer");
+  trust_rm->add_option("name", trust_name, "The name (or recipient) of the entry")->required();
+  auto* trust_ls = trust->add_subcommand("ls", "List the trusted signers and where they are kept");
+  trust_ls->add_flag("--json", trust_json, "Print as JSON");
 
   try {
     app.parse(argc, argv);
@@ -682,14 +768,17 @@ int main(int argc, char** argv) {
   try {
     if (*keygen) return CmdKeygen(keygen_out);
     if (*plan) return RunPlanCommand();
+    if (*trust_add) return CmdTrustAdd(trust_name, trust_recipient);
+    if (*trust_rm) return CmdTrustRm(trust_name);
+    if (*trust_ls) return CmdTrustLs(trust_json);
     if (*pubkey) return CmdPubkey(pubkey_in);
     if (*pack) return CmdPack(pa);
-    if (*verify) return CmdVerify(dirs, signer, identity, as_json, progress_mode, restart);
-    if (*repair) return CmdRepair(dirs, signer, replace, as_json, progress_mode, restart);
-    if (*ls) return CmdLs(dirs, identity, signer, paths, as_json);
-    if (*cat) return CmdCat(dirs, identity, signer, paths);
-    if (*restore) return CmdRestore(dirs, identity, signer, to, paths, progress_mode, restore_threads);
-    if (*mount) return CmdMount(mount_args, identity, signer, allow_other, fuse_debug);
+    if (*verify) return CmdVerify(dirs, identity, as_json, progress_mode, restart);
+    if (*repair) return CmdRepair(dirs, replace, as_json, progress_mode, restart);
+    if (*ls) return CmdLs(dirs, identity, paths, as_json);
+    if (*cat) return CmdCat(dirs, identity, paths);
+    if (*restore) return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads);
+    if (*mount) return CmdMount(mount_args, identity, allow_other, fuse_debug);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "valise: internal error: %s\n", e.what());
     return kExitFailed;

@@ -25,11 +25,10 @@ KeyedSet::~KeyedSet() {
   if (!tmp_dir_.empty()) ::rmdir(tmp_dir_.c_str());
 }
 
-Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const std::string& identity_path,
+Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& id, const std::string& identity_path,
                                                  const std::string& work_dir) {
   if (!view->complete())
     return Incomplete("the pack of this set never finished (no signed root on any drive): re-run the pack");
-  VALISE_ASSIGN_OR_RETURN(Identity id, LoadIdentity(identity_path));
   std::optional<Key32> data_key;
   for (auto& w : view->set().wrapped_keys) {
     data_key = UnwrapKey(w, id);

@@ -15,7 +15,7 @@ namespace valise {
 class KeyedSet {
  public:
   // PermissionDenied when the identity is not a recipient of the set.
-  static Result<std::unique_ptr<KeyedSet>> Open(SetView* view, const std::string& identity_path,
+  static Result<std::unique_ptr<KeyedSet>> Open(SetView* view, const Identity& id, const std::string& identity_path,
                                                 const std::string& work_dir);
   ~KeyedSet();
 

@@ -105,6 +105,8 @@ class SetReaderImpl : public SetReader, public ReadAheadSource {
 
   std::string signer() const override { return RecipientString(view_->set().signer); }
   std::string set_id() const override { return ToHex(view_->set().set_id); }
+  std::string trust() const override { return view_->trust(); }
+  std::string created() const override { return view_->set().created; }
   const std::vector<std::string>& warnings() const override { return view_->warnings(); }
   std::string Meta(const std::string& key) {
     auto r = keyed_->catalog().Meta(key);
@@ -234,9 +236,9 @@ std::string CatalogMeta(SetReader& reader, const std::string& key) {
 }
 
 Result<std::unique_ptr<SetReader>> OpenSingleSet(std::vector<std::unique_ptr<Drive>> drives,
-                                                 const OpenOptions& opts) {
+                                                 const OpenOptions& opts, const Identity& id, const SetPins& pins) {
   CryptoInit();
-  VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), opts.signer, opts.warn));
+  VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), pins, opts.warn));
   for (auto& r : view->reports()) {
     if (r.state == DriveState::kMissing)
       view->Warn("drive " + std::to_string(r.number) + " is missing; reading around it from parity");
@@ -244,7 +246,7 @@ Result<std::unique_ptr<SetReader>> OpenSingleSet(std::vector<std::unique_ptr<Dri
       view->Warn((r.number ? "drive " + std::to_string(r.number) + " (" + r.where + ")" : r.where) + ": " +
                  (r.problems.empty() ? std::string("problem") : r.problems.front()));
   }
-  VALISE_ASSIGN_OR_RETURN(auto keyed, KeyedSet::Open(view.get(), opts.identity_path, opts.work_dir));
+  VALISE_ASSIGN_OR_RETURN(auto keyed, KeyedSet::Open(view.get(), id, opts.identity_path, opts.work_dir));
   size_t cache = opts.cache_bytes ? opts.cache_bytes : size_t(64) << 20;
   return std::unique_ptr<SetReader>(new SetReaderImpl(std::move(view), std::move(keyed), cache));
 }

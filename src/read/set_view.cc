@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "format/layout.h"
 
@@ -20,20 +21,37 @@ void SetView::Warn(const std::string& w) {
 }
 
 Result<std::unique_ptr<SetView>> SetView::Open(std::vector<std::unique_ptr<Drive>> drives,
-                                               const std::string& signer, WarnFn warn) {
+                                               const SetPins& pins, WarnFn warn) {
   std::unique_ptr<SetView> v(new SetView());
   v->warn_ = std::move(warn);
-  VALISE_RETURN_IF_ERROR(v->Sort(std::move(drives), signer));
+  VALISE_RETURN_IF_ERROR(v->Sort(std::move(drives), pins));
   VALISE_RETURN_IF_ERROR(v->LoadTable());
+  if (v->table_loaded_) v->PlaceByData();
   return v;
 }
 
-Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const std::string& signer) {
-  std::optional<PublicKey> pinned;
-  if (!signer.empty()) {
-    VALISE_ASSIGN_OR_RETURN(PublicKey pk, ParseRecipient(signer));
-    pinned = pk;
+namespace {
+
+// One set seen among the labels: an id and a signer (a forger may copy a
+// genuine set's id, never its signature, so the pair names a set).
+struct SeenSet {
+  SetId id{};
+  PublicKey signer{};
+  std::string created;
+  int drives = 0;
+  std::optional<std::string> trusted;  // why, if trusted
+  bool pinned_out = false;             // not the --set asked for
+  bool trust_asked = false;            // a signer was required or pinned
+  std::string Describe() const {
+    return "set " + ShortId(id) + " (signed by " + Fingerprint(signer) + " " + RecipientString(signer) +
+           ", created " + created + ", " + std::to_string(drives) + (drives == 1 ? " drive" : " drives") +
+           (trusted ? ", trusted: " + *trusted : trust_asked ? ", signer not trusted" : "") + ")";
   }
+};
+
+}  // namespace
+
+Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& pins) {
   struct Cand {
     Drive* d;
     Label l;
@@ -47,9 +65,18 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const std::stri
     r.problems.push_back(why);
     others.push_back(r);
   };
+  std::map<std::string, std::string> instances;  // InstanceId -> where first given
   for (auto& d : drives) {
     Drive* drive = d.get();
     owned_.push_back(std::move(d));
+    std::string inst = drive->InstanceId();
+    if (!inst.empty()) {
+      auto [it, fresh] = instances.emplace(inst, drive->Where());
+      if (!fresh) {
+        other(drive, DriveState::kForeign, "duplicate: the same directory as " + it->second + " (given twice), ignored");
+        continue;
+      }
+    }
     auto bytes = ReadWholeFile(*drive, kLabelFile, 1 << 20);
     if (!bytes.ok()) {
       if (bytes.status().code() == Code::kNotFound)
@@ -63,36 +90,87 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const std::stri
       other(drive, DriveState::kUntrusted, l.status().message());
       continue;
     }
-    if (pinned && l->set.signer != *pinned) {
-      other(drive, DriveState::kForeign,
-            "signed by " + Fingerprint(l->set.signer) + ", not by the pinned signer " +
-                Fingerprint(*pinned));
-      continue;
-    }
     cands.push_back({drive, std::move(l).value()});
   }
-  if (cands.empty()) {
+  // The sets among the labels, in the order first seen.
+  std::vector<SeenSet> sets;
+  auto set_of = [&](const Label& l) -> size_t {
+    for (size_t i = 0; i < sets.size(); i++)
+      if (sets[i].id == l.set.set_id && sets[i].signer == l.set.signer) return i;
+    SeenSet s;
+    s.id = l.set.set_id;
+    s.signer = l.set.signer;
+    s.created = l.set.created;
+    s.trusted = pins.WhyTrusted(l.set.signer);
+    s.trust_asked = pins.require_trusted || pins.pinned();
+    s.pinned_out = !pins.SetMatches(ToHex(l.set.set_id));
+    sets.push_back(s);
+    return sets.size() - 1;
+  };
+  std::vector<size_t> cand_set;
+  for (auto& c : cands) {
+    cand_set.push_back(set_of(c.l));
+    sets[cand_set.back()].drives++;
+  }
+  // The sets this command may read: the pinned one, of a trusted signer
+  // when trust is required (or any, with allow_untrusted, trusted first).
+  std::vector<size_t> ok;
+  for (size_t i = 0; i < sets.size(); i++)
+    if (!sets[i].pinned_out && (sets[i].trusted || !pins.require_trusted)) ok.push_back(i);
+  bool untrusted_read = false;
+  if (ok.empty() && pins.allow_untrusted) {
+    for (size_t i = 0; i < sets.size(); i++)
+      if (!sets[i].pinned_out) ok.push_back(i);
+    untrusted_read = !ok.empty();
+  }
+  auto all_sets = [&] {
+    std::string t;
+    for (auto& s : sets) t += "\n  " + s.Describe();
+    return t;
+  };
+  if (ok.empty()) {
     reports_ = others;
     for (auto& r : reports_) Warn(r.where + ": " + r.problems.front());
-    if (pinned) {
-      std::string seen;
-      for (auto& r : reports_)
-        if (!r.problems.empty() && r.problems.front().find("pinned signer") != std::string::npos) {
-          seen = " (" + r.where + " is " + r.problems.front() + ")";
-          break;
-        }
-      return Corruption("none of the given directories is a drive signed by " + signer + seen);
-    }
-    return Unavailable("none of the given directories is a readable valise drive");
+    if (sets.empty()) return Unavailable("none of the given directories is a readable valise drive");
+    if (!pins.set_id.empty() && std::all_of(sets.begin(), sets.end(), [](const SeenSet& s) { return s.pinned_out; }))
+      return PermissionDenied("no drive of the pinned set " + pins.set_id + " was given; the drives belong to:" +
+                              all_sets());
+    std::string how;
+    for (auto& s : sets)
+      if (!s.pinned_out && !s.trusted) {
+        how = "\nIf you expect this sender, confirm the fingerprint " + Fingerprint(s.signer) +
+              " with them out of band, then run\n  valise trust add NAME " + RecipientString(s.signer) +
+              "\n(or pass --signer " + RecipientString(s.signer) + " for one command)";
+        break;
+      }
+    return PermissionDenied("refusing to read a set whose signer is not trusted:" + all_sets() + how);
   }
-  // The set is the header most drives agree on; then the root most agree on.
+  if (ok.size() > 1) {
+    reports_ = others;
+    std::string list;
+    for (size_t i : ok) list += "\n  " + sets[i].Describe();
+    return InvalidArgument("the directories hold drives of " + std::to_string(ok.size()) +
+                           " sets that could be meant:" + list +
+                           "\nchoose one with --set ID (its id, or its first 8 digits), or give only its drives");
+  }
+  const size_t chosen = ok.front();
+  const SeenSet& cs = sets[chosen];
+  signer_pinned_ = cs.trusted.has_value();
+  trust_ = cs.trusted ? *cs.trusted : (untrusted_read ? "NOT TRUSTED (--allow-untrusted)" : "not pinned");
+  if (untrusted_read)
+    Warn("reading set " + ShortId(cs.id) + " signed by " + Fingerprint(cs.signer) +
+         ", which is NOT trusted: only because --allow-untrusted was given");
+  // The header most of the chosen set's drives agree on (two headers of one
+  // id and signer need the signer's key: a conflict, voted on); then the root.
   std::map<std::string, int> header_votes;
-  for (auto& c : cands) header_votes[c.l.set_bytes]++;
+  for (size_t i = 0; i < cands.size(); i++)
+    if (cand_set[i] == chosen) header_votes[cands[i].l.set_bytes]++;
   std::string best_header;
   int best_votes = 0;
-  for (auto& c : cands) {  // first seen wins ties
-    int v = header_votes[c.l.set_bytes];
-    if (v > best_votes) best_votes = v, best_header = c.l.set_bytes;
+  for (size_t i = 0; i < cands.size(); i++) {
+    if (cand_set[i] != chosen) continue;
+    int v = header_votes[cands[i].l.set_bytes];
+    if (v > best_votes) best_votes = v, best_header = cands[i].l.set_bytes;
   }
   std::map<std::string, int> root_votes;
   for (auto& c : cands)
@@ -121,18 +199,24 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const std::stri
     reports_[i].state = DriveState::kMissing;
   }
   std::vector<const Cand*> duplicates;
-  for (auto& c : cands) {
-    std::string where = c.d->Where();
-    if (c.l.set_bytes != best_header) {
-      if (c.l.set.set_id == h.set_id)
+  for (size_t i = 0; i < cands.size(); i++) {
+    const Cand& c = cands[i];
+    if (cand_set[i] != chosen) {
+      const SeenSet& s = sets[cand_set[i]];
+      std::string why = s.pinned_out ? ": not the pinned set" : "";
+      if (s.id == h.set_id)
         other(c.d, DriveState::kUntrusted,
-              "claims drive " + std::to_string(c.l.drive) + " of set " + ShortId(h.set_id) +
-                  " but its label differs from the other drives' (signed by " +
-                  Fingerprint(c.l.set.signer) + "): forged or conflicting label, ignored");
+              "claims drive " + std::to_string(c.l.drive) + " of set " + ShortId(h.set_id) + " but is signed by " +
+                  Fingerprint(s.signer) + ", not by the set's signer " + Fingerprint(h.signer) +
+                  ": forged label, ignored");
       else
-        other(c.d, DriveState::kForeign,
-              "belongs to another set (" + ShortId(c.l.set.set_id) + ", signed by " +
-                  Fingerprint(c.l.set.signer) + "), ignored");
+        other(c.d, DriveState::kForeign, "belongs to " + s.Describe() + why + ", ignored");
+      continue;
+    }
+    if (c.l.set_bytes != best_header) {
+      other(c.d, DriveState::kUntrusted,
+            "claims drive " + std::to_string(c.l.drive) + " of set " + ShortId(h.set_id) +
+                " but its label differs from the other drives': conflicting label, ignored");
       continue;
     }
     if (!best_root.empty() && c.l.root && c.l.root_bytes != best_root) {
@@ -147,21 +231,118 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const std::stri
       continue;
     }
     slots_[slot] = c.d;
-    reports_[slot].where = where;
+    reports_[slot].where = c.d->Where();
     reports_[slot].state = DriveState::kOk;
     if (!best_root.empty() && !c.l.root)
       reports_[slot].problems.push_back("label lacks the final root (pack ended before this drive was sealed)");
   }
-  // Two directories claim one number: keep the one whose data matches.
+  // Two directories claim one number: PlaceByData decides by the data.
   for (const Cand* c : duplicates) {
     int slot = c->l.drive - 1;
     other(c->d, DriveState::kUntrusted,
-          "claims drive " + std::to_string(c->l.drive) + ", already claimed by " +
-              slots_[slot]->Where());
+          "claims drive " + std::to_string(c->l.drive) + ", already claimed by " + slots_[slot]->Where());
     pending_duplicates_.push_back({slot, c->d, size_t(h.drives()) + others.size() - 1});
   }
   for (auto& r : others) reports_.push_back(r);
   return Status::Ok();
+}
+
+void SetView::PlaceByData() {
+  // A probe stripe whose shards all differ (so a hash names one slot), as
+  // short as possible: the last stripes (the catalog's) are usually small.
+  const int nn = n();
+  std::optional<uint64_t> probe;
+  auto distinct = [&](const StripeRecord& r) {
+    std::set<Hash32> seen(r.hashes.begin(), r.hashes.end());
+    return int(seen.size()) == nn;
+  };
+  std::vector<uint64_t> tries;
+  for (uint64_t i = 0; i < table_.size() && i < 32; i++) tries.push_back(table_.size() - 1 - i);
+  for (uint64_t i = 0; i < table_.size() && i < 32; i++) tries.push_back(i);
+  for (uint64_t t : tries)
+    if (distinct(table_[t]) && (!probe || table_[t].shard_len < table_[*probe].shard_len)) probe = t;
+  if (!probe) return;  // nothing tells the drives apart: keep the labels' numbers
+  const StripeRecord& rec = table_[*probe];
+  const std::string file = SegmentFile(*probe);
+  std::vector<uint8_t> buf;
+  // Which slot a drive's data is, or -1 when its probe segment is unreadable.
+  auto slot_of_data = [&](Drive* d) -> int {
+    auto size = d->FileSize(file);
+    if (!size.ok() || *size != rec.shard_len) return -1;
+    buf.resize(rec.shard_len);
+    auto r = d->ReadAt(file, 0, buf.data(), buf.size());
+    if (!r.ok() || *r != rec.shard_len) return -1;
+    Hash32 h = Sha256(buf);
+    for (int s = 0; s < nn; s++)
+      if (rec.hashes[ShardOfSlot(*probe, s, nn)] == h) return s;
+    return -1;
+  };
+  struct Placed {
+    Drive* d;
+    int label_slot;
+    int data_slot;
+    size_t report;  // index in reports_ (its slot, or the "others" entry of a duplicate)
+  };
+  std::vector<Placed> all;
+  for (int s = 0; s < nn; s++)
+    if (slots_[s]) all.push_back({slots_[s], s, slot_of_data(slots_[s]), size_t(s)});
+  for (auto& dup : pending_duplicates_) all.push_back({dup.drive, dup.slot, slot_of_data(dup.drive), dup.report});
+  std::vector<DriveReport> old(reports_.begin(), reports_.begin() + nn);
+  std::vector<Drive*> next(nn, nullptr);
+  std::vector<std::string> next_problems(nn);
+  std::vector<bool> proven(nn, false);
+  std::vector<DriveReport> extra;  // drives placement leaves out
+  // Drives whose data proves their slot first, then the others by label.
+  for (int pass = 0; pass < 2; pass++)
+    for (auto& p : all) {
+      int slot = pass == 0 ? p.data_slot : p.label_slot;
+      if ((pass == 0) != (p.data_slot >= 0)) continue;
+      if (next[slot] == nullptr) {
+        next[slot] = p.d;
+        proven[slot] = pass == 0;
+        if (pass == 0 && p.data_slot != p.label_slot)
+          Warn(p.d->Where() + ": its label says drive " + std::to_string(p.label_slot + 1) + " but its data is drive " +
+               std::to_string(p.data_slot + 1) + " (labels swapped or relabelled): read as drive " +
+               std::to_string(p.data_slot + 1));
+        continue;
+      }
+      std::string why =
+          pass == 0 ? "duplicate: holds the same data as " + next[slot]->Where() + " (drive " + std::to_string(slot + 1) +
+                          "; a copy of that drive), ignored"
+                    : "claims drive " + std::to_string(slot + 1) + ", already held by " + next[slot]->Where() +
+                          (proven[slot] ? " whose data matches" : "") + ", ignored";
+      DriveReport r;
+      r.where = p.d->Where();
+      r.state = pass == 0 ? DriveState::kForeign : DriveState::kUntrusted;
+      r.problems = {why};
+      extra.push_back(r);
+    }
+  // Rebuild the slot reports from the new placement.
+  for (int s = 0; s < nn; s++) {
+    slots_[s] = next[s];
+    DriveReport& r = reports_[s];
+    if (!next[s]) {
+      r.where.clear();
+      r.state = DriveState::kMissing;
+      r.problems.clear();
+      continue;
+    }
+    // Carry the problems noted for this drive when it was sorted.
+    for (auto& o : old)
+      if (o.where == next[s]->Where()) {
+        r.problems = o.problems;
+        r.state = o.state;
+      }
+    r.where = next[s]->Where();
+    if (r.state == DriveState::kMissing) r.state = DriveState::kOk;
+  }
+  // The duplicates' entries of Sort are replaced by what placement found.
+  std::vector<size_t> drop;
+  for (auto& dup : pending_duplicates_) drop.push_back(dup.report);
+  std::sort(drop.rbegin(), drop.rend());
+  for (size_t i : drop) reports_.erase(reports_.begin() + long(i));
+  for (auto& r : extra) reports_.push_back(r);
+  pending_duplicates_.clear();
 }
 
 Status SetView::LoadTable() {
@@ -196,27 +377,6 @@ Status SetView::LoadTable() {
     if (!bytes.ok() || Sha256(*bytes) != root.table_sha256) {
       reports_[s].state = DriveState::kDamaged;
       reports_[s].problems.push_back("stripe table copy damaged or missing");
-    }
-  }
-  // Resolve duplicated drive numbers by the data: a directory whose first
-  // shard matches the table wins the slot.
-  std::vector<uint8_t> buf;
-  for (auto& dup : pending_duplicates_) {
-    Drive* holder = slots_[dup.slot];
-    auto ok_of = [&](Drive* d) {
-      slots_[dup.slot] = d;
-      return CheckShard(0, dup.slot, &buf).ok();
-    };
-    bool holder_ok = ok_of(holder);
-    bool dup_ok = ok_of(dup.drive);
-    if (!holder_ok && dup_ok) {
-      slots_[dup.slot] = dup.drive;
-      reports_[dup.slot].where = dup.drive->Where();
-      reports_[dup.report].where = holder->Where();
-      reports_[dup.report].problems = {"claims drive " + std::to_string(dup.slot + 1) +
-                                       " but its data does not match that drive (relabelled?), ignored"};
-    } else {
-      slots_[dup.slot] = holder;
     }
   }
   return Status::Ok();

@@ -14,18 +14,27 @@
 #include "erasure/reed_solomon.h"
 #include "format/label.h"
 #include "format/stripe_table.h"
+#include "trust/trust.h"
 #include "valise/valise.h"
 
 namespace valise {
 
 class SetView {
  public:
-  // `signer`: "" or a recipient string the set must be signed by.
+  // Sorts the drives of the one set `pins` accepts (docs/security.md):
+  // drives of other sets, and of signers not trusted when trust is
+  // required, are reported and ignored. PermissionDenied when no set given
+  // has an accepted signer (or is the pinned set); InvalidArgument when
+  // drives of several acceptable sets are given and no --set chooses.
   static Result<std::unique_ptr<SetView>> Open(std::vector<std::unique_ptr<Drive>> drives,
-                                               const std::string& signer, WarnFn warn);
+                                               const SetPins& pins, WarnFn warn);
 
   const Label& label() const { return label_; }
   const SetHeader& set() const { return label_.set; }
+  // Why the set's signer was accepted ("your identity", "--signer", ...;
+  // "not pinned" for keyless commands given no signer).
+  const std::string& trust() const { return trust_; }
+  bool signer_pinned() const { return signer_pinned_; }
   bool complete() const { return label_.root.has_value() && table_loaded_; }
   const Root& root() const { return *label_.root; }
   int n() const { return label_.set.drives(); }
@@ -73,8 +82,12 @@ class SetView {
 
  private:
   SetView() = default;
-  Status Sort(std::vector<std::unique_ptr<Drive>> drives, const std::string& signer);
+  Status Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& pins);
   Status LoadTable();
+  // The data proves the slot: each drive's segment of a probe stripe is
+  // matched against the signed shard hashes, so swapped or copied labels
+  // are found and read as the drive their data is.
+  void PlaceByData();
 
   std::vector<std::unique_ptr<Drive>> owned_;
   std::vector<Drive*> slots_;
@@ -93,6 +106,8 @@ class SetView {
     size_t report;
   };
   std::vector<Duplicate> pending_duplicates_;
+  std::string trust_;
+  bool signer_pinned_ = false;
 };
 
 }  // namespace valise

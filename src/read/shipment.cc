@@ -10,6 +10,7 @@
 #include "crypto/crypto.h"
 #include "format/label.h"
 #include "format/layout.h"
+#include "crypto/identity_io.h"
 #include "read/reader_internal.h"
 #include "valise/valise.h"
 
@@ -21,7 +22,9 @@ std::string PartName(int part, int parts) { return "part " + std::to_string(part
 
 }  // namespace
 
-ShipmentGroups GroupBySet(std::vector<std::unique_ptr<Drive>> drives) {
+ShipmentGroups GroupBySet(std::vector<std::unique_ptr<Drive>> drives) { return GroupBySetTrusted(std::move(drives), nullptr); }
+
+ShipmentGroups GroupBySetTrusted(std::vector<std::unique_ptr<Drive>> drives, const SetPins* pins) {
   struct Seen {
     std::unique_ptr<Drive> drive;
     std::optional<Label> label;
@@ -35,7 +38,10 @@ ShipmentGroups GroupBySet(std::vector<std::unique_ptr<Drive>> drives) {
       auto l = ParseLabel(*bytes, s.drive->Where());
       // A shipment id must be the one its name and signer give: a label
       // cannot borrow another packer's shipment.
-      if (l.ok() && l->set.shipment && l->set.shipment->id == ShipmentId(l->set.shipment->name, l->set.signer)) {
+      bool accepted = !pins || ((!pins->require_trusted || pins->allow_untrusted || pins->WhyTrusted(l.ok() ? l->set.signer : PublicKey{})) &&
+                                pins->SetMatches(l.ok() ? ToHex(l->set.set_id) : std::string()));
+      if (l.ok() && accepted && l->set.shipment &&
+          l->set.shipment->id == ShipmentId(l->set.shipment->name, l->set.signer)) {
         shipment_votes[l->set.shipment->id]++;
         s.label = std::move(l).value();
       }
@@ -123,6 +129,8 @@ class MultiSetReader : public SetReader {
         warnings_(std::move(warnings)), id_(std::move(id)) {}
 
   std::string signer() const override { return parts_.front()->signer(); }
+  std::string trust() const override { return parts_.front()->trust(); }
+  std::string created() const override { return parts_.front()->created(); }
   std::string set_id() const override { return id_; }
   const std::vector<std::string>& warnings() const override { return warnings_; }
   std::vector<std::string> unreadable_parts() const override { return problems_; }
@@ -241,8 +249,11 @@ class MultiSetReader : public SetReader {
 
 Result<std::unique_ptr<SetReader>> SetReader::Open(std::vector<std::unique_ptr<Drive>> drives,
                                                    const OpenOptions& opts) {
-  ShipmentGroups g = GroupBySet(std::move(drives));
-  if (g.groups.size() == 1 && g.parts == 0) return OpenSingleSet(std::move(g.groups.front().drives), opts);
+  CryptoInit();
+  VALISE_ASSIGN_OR_RETURN(Identity me, LoadIdentity(opts.identity_path));
+  VALISE_ASSIGN_OR_RETURN(SetPins pins, KeyedPins(opts.trust, me.public_key));
+  ShipmentGroups g = GroupBySetTrusted(std::move(drives), &pins);
+  if (g.groups.size() == 1 && g.parts == 0) return OpenSingleSet(std::move(g.groups.front().drives), opts, me, pins);
   std::vector<std::string> warnings, problems;
   auto warn = [&](const std::string& w) {
     warnings.push_back(w);
@@ -259,7 +270,7 @@ Result<std::unique_ptr<SetReader>> SetReader::Open(std::vector<std::unique_ptr<D
     OpenOptions o = opts;
     std::string name = PartName(group.part, group.parts);
     o.warn = [&, name](const std::string& w) { warn(name + ": " + w); };
-    auto r = OpenSingleSet(std::move(group.drives), o);
+    auto r = OpenSingleSet(std::move(group.drives), o, me, pins);
     if (!r.ok()) {
       // A key problem is the same for every part: say it once, as it is.
       if (r.status().code() == Code::kPermissionDenied || r.status().code() == Code::kInvalidArgument)
