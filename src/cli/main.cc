@@ -295,6 +295,8 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
   std::printf("signed by %s (fingerprint %s)%s\n", v.signer.c_str(), v.signer_fingerprint.c_str(),
               v.signer_pinned ? ", pinned" : ", signer not pinned (give --signer to check who packed it)");
   PrintDrives(v.drives, v.case_size);
+  for (size_t i = 0; i < v.warnings.size() && i < 20; i++) std::printf("note: %s\n", v.warnings[i].c_str());
+  if (v.warnings.size() > 20) std::printf("note: ... and %zu more (--json lists all)\n", v.warnings.size() - 20);
   if (v.verdict == Verdict::kIncomplete) {
     std::printf("verdict: INCOMPLETE PACK: the pack never finished (no signed root); re-run the pack\n");
     std::fprintf(stderr, "valise: incomplete pack: these drives were never sealed; re-run the pack\n");

@@ -143,7 +143,28 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& 
               "\n(or pass --signer " + RecipientString(s.signer) + " for one command)";
         break;
       }
-    return PermissionDenied("refusing to read a set whose signer is not trusted:" + all_sets() + how);
+    if (!pins.keyed)
+      return PermissionDenied("no set given is signed by the pinned signer (--signer); the drives hold:" + all_sets());
+    return PermissionDenied("refusing to read a set whose signer is not trusted (not your identity, not a --signer "
+                            "given, not in the trust store " + TrustStorePath() + "):" + all_sets() + how);
+  }
+  // A set that cannot be read from the drives given (fewer than its k) is
+  // not one the user can mean when another can: an old drive in the pile
+  // does not stop the read, and is named.
+  if (ok.size() > 1) {
+    std::vector<size_t> readable;
+    for (size_t i : ok) {
+      int k = 0;
+      for (auto& c : cands)
+        if (c.l.set.set_id == sets[i].id && c.l.set.signer == sets[i].signer) k = std::max(k, c.l.set.k);
+      if (sets[i].drives >= k) readable.push_back(i);
+    }
+    if (readable.size() == 1) {
+      for (size_t i : ok)
+        if (i != readable.front())
+          Warn("also given: drives of another " + sets[i].Describe() + ", too few to read it: ignored");
+      ok = readable;
+    }
   }
   if (ok.size() > 1) {
     reports_ = others;
@@ -210,7 +231,7 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& 
                   Fingerprint(s.signer) + ", not by the set's signer " + Fingerprint(h.signer) +
                   ": forged label, ignored");
       else
-        other(c.d, DriveState::kForeign, "belongs to " + s.Describe() + why + ", ignored");
+        other(c.d, DriveState::kForeign, "belongs to another " + s.Describe() + why + ", ignored");
       continue;
     }
     if (c.l.set_bytes != best_header) {

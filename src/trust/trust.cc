@@ -195,6 +195,7 @@ Status AddSigners(SetPins* p, const std::vector<std::string>& signers) {
 Result<SetPins> KeyedPins(const TrustOptions& t, const std::optional<PublicKey>& own) {
   SetPins p;
   p.require_trusted = true;
+  p.keyed = true;
   p.allow_untrusted = t.allow_untrusted;
   VALISE_ASSIGN_OR_RETURN(p.set_id, CheckSetPin(t.set_id));
   VALISE_RETURN_IF_ERROR(AddSigners(&p, t.signers));

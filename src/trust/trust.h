@@ -29,6 +29,7 @@ struct SetPins {
   // trusted signer only when one was pinned.
   bool require_trusted = false;
   bool allow_untrusted = false;
+  bool keyed = false;  // for messages: a reader's trust, or a keyless --signer pin
   std::string set_id;  // hex prefix ("" = any)
 
   // Why `pk` is trusted, or nullopt.
