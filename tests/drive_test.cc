@@ -197,6 +197,23 @@ TEST_P(PosixDriveTest, SymlinkedParentDirectoryIsNeverEntered) {
   ExpectOutsideUntouched();
 }
 
+// A symlink that stays inside the drive is not followed either: names on a
+// drive are never aliases of other names.
+TEST_P(PosixDriveTest, SymlinkInsideTheDriveIsNotFollowedEither) {
+  Put(root_ / "seg/000001/0000000001.seg", "another stripe's bytes");
+  fs::create_directory_symlink("000001", root_ / "seg/000000");
+  fs::create_symlink("../000001/0000000001.seg", root_ / "seg/000001/0000000002.seg");
+  auto size = drive_->FileSize("seg/000000/0000000001.seg");
+  ASSERT_FALSE(size.ok()) << "a symlinked directory inside the drive was followed";
+  EXPECT_TRUE(Mentions(size.status(), (root_ / "seg/000000").string() + " is a symlink")) << size.status().ToString();
+  uint8_t buf[64];
+  EXPECT_FALSE(drive_->ReadAt("seg/000000/0000000001.seg", 0, buf, sizeof buf).ok());
+  auto link = drive_->FileSize("seg/000001/0000000002.seg");
+  EXPECT_EQ(link.status().code(), Code::kCorruption) << link.status().ToString();
+  EXPECT_FALSE(drive_->WriteFile("seg/000000/0000000003.seg", B("x")).ok());
+  EXPECT_FALSE(fs::exists(root_ / "seg/000001/0000000003.seg"));
+}
+
 TEST_P(PosixDriveTest, NamesNeverLeaveTheDrive) {
   for (const char* name : {"../outside/victim", "/etc/passwd", "seg/../../outside/victim", "", "seg//x", "./x"}) {
     EXPECT_FALSE(drive_->FileSize(name).ok()) << name;
