@@ -36,6 +36,9 @@ for line in open(sys.argv[1]):
     pid, call, rest = m.group(1), m.group(2), m.group(3)
     if call in ('rename', 'renameat', 'renameat2'):
         names = re.findall(r'"((?:[^"\\]|\\.)*)"', rest)
+        dirs = re.findall(r'\d+<([^>]*)>', rest)  # renameat(DIRFD<path>, "old", DIRFD<path>, "new")
+        if call != 'rename' and len(names) == 2 and len(dirs) == 2 and not names[1].startswith('/'):
+            names[1] = os.path.join(dirs[1], names[1])
         if len(names) < 2 or not names[1].startswith('/'):
             bad.append('relative or unparsed rename: ' + line.strip()); continue
         renames += 1
