@@ -34,6 +34,25 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   for (auto& [number, d] : opts.replacements) {
     if (number < 1 || number > n)
       return InvalidArgument("--replace " + std::to_string(number) + ": the set has drives 1 to " + std::to_string(n));
+    // A replacement is never a live drive of the set: not one of the drives
+    // given (in any spelling), not a drive of this set left out of them.
+    std::string inst = d->InstanceId();
+    for (int s = 0; s < n; s++)
+      if (view->slot(s) && !inst.empty() && view->slot(s)->InstanceId() == inst)
+        return InvalidArgument("--replace " + std::to_string(number) + "=" + d->Where() + " is drive " +
+                               std::to_string(s + 1) + " of this set (" + view->slot(s)->Where() +
+                               "): a replacement must be a new, empty directory");
+    auto bytes = ReadWholeFile(*d, kLabelFile, 1 << 20);
+    if (bytes.ok()) {
+      auto l = ParseLabel(*bytes, d->Where());
+      if (l.ok() && l->set.set_id == view->set().set_id && l->drive != number)
+        return InvalidArgument("--replace " + std::to_string(number) + "=" + d->Where() + " holds drive " +
+                               std::to_string(l->drive) + " of this set (was it left out of the drives given?): "
+                               "a replacement must be a new, empty directory");
+      if (l.ok() && l->set.set_id != view->set().set_id)
+        return InvalidArgument("--replace " + std::to_string(number) + "=" + d->Where() +
+                               " is a drive of another set: a replacement must be a new, empty directory");
+    }
   }
   if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
     return InvalidArgument("--part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) + " is not a part");

@@ -130,12 +130,26 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
     }
   }
   std::vector<std::unique_ptr<Drive>> out;
+  std::vector<std::string> created;
+  std::map<std::pair<dev_t, ino_t>, size_t> inodes;
   for (size_t i = 0; i < dirs.size(); i++) {
     const std::string& d = dirs[i];
+    bool existed = ::access(d.c_str(), F_OK) == 0;
     fs::create_directories(d, ec);
     if (ec) return IOError("cannot create drive " + std::to_string(i + 1) + " (" + d + "): " + ec.message());
+    if (!existed) created.push_back(d);
     struct stat st;
-    if (::stat(d.c_str(), &st) == 0) devices[st.st_dev].push_back(std::to_string(i + 1));
+    if (::stat(d.c_str(), &st) == 0) {
+      devices[st.st_dev].push_back(std::to_string(i + 1));
+      // Two spellings of one directory ("k/d1", "./k/../k/d1/") are found
+      // only once it exists: compare device and inode, and undo.
+      auto [it, fresh] = inodes.insert({{st.st_dev, st.st_ino}, i});
+      if (!fresh) {
+        for (auto c = created.rbegin(); c != created.rend(); ++c) ::rmdir(c->c_str());
+        return InvalidArgument("drive " + std::to_string(i + 1) + " (" + d + ") is the same directory as drive " +
+                               std::to_string(it->second + 1) + " (" + dirs[it->second] + "): each drive needs its own");
+      }
+    }
     out.push_back(NewPosixDrive(d));
   }
   for (auto& [dev, nums] : devices) {
@@ -145,6 +159,25 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
     warnings->push_back("drives " + list + " are on the same file system: losing it loses all of them (fine for a test)");
   }
   return out;
+}
+
+Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives) {
+  std::error_code ec;
+  fs::path target = fs::weakly_canonical(to, ec);
+  if (ec) return InvalidArgument("--to " + to + ": " + ec.message());
+  for (auto& d : drives) {
+    fs::path drive = fs::weakly_canonical(d, ec);
+    if (ec) continue;
+    if (Inside(target, drive) || Inside(drive, target))
+      return InvalidArgument("--to " + to + " is inside (or around) the drive " + d +
+                             ": restore into a directory outside the set's drives");
+  }
+  fs::path parent = fs::path(to).parent_path();
+  if (!parent.empty()) {
+    fs::create_directories(parent, ec);
+    if (ec) return IOError("cannot create the parents of --to " + to + ": " + ec.message());
+  }
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir) {

@@ -30,6 +30,9 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
                                                              std::vector<std::string>* warnings);
 // Repair's replacement directory: new, empty, or already a valise drive.
 Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir);
+// restore --to: refused (InvalidArgument) inside or around one of the set's
+// drive directories; its missing parents are created.
+Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives);
 
 // "8MiB", "512k", "1G", "4096": binary units for sizes given to valise.
 Result<uint64_t> ParseSize(const std::string& text);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -63,6 +64,19 @@ int CmdPubkey(const std::string& path) {
   return 0;
 }
 
+// Levenshtein distance, for "did you mean".
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); j++)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
 // ---- trust ----
 
 // The signers trusted for this command, the set pinned, and the opt-out.
@@ -116,8 +130,27 @@ struct PackArgs {
   bool json = false, force = false, continue_degraded = false;
 };
 
+// argv as given, for checks CLI11 cannot make.
+std::vector<std::string> g_argv;
+
+// "pack --to d1 d2 d3 d4" (SRC forgotten): CLI11 would take d4 as SRC. SRC
+// must come before --to, or after another option.
+Status CheckSourceNotADrive(const PackArgs& a) {
+  int to_at = -1, src_at = -1;
+  for (size_t i = 0; i < g_argv.size(); i++) {
+    if (g_argv[i] == "--to") to_at = int(i);
+    if (g_argv[i] == a.source) src_at = int(i);
+  }
+  if (to_at < 0 || src_at < to_at) return Status::Ok();
+  for (int i = to_at + 1; i < src_at; i++)
+    if (!g_argv[size_t(i)].empty() && g_argv[size_t(i)][0] == '-') return Status::Ok();
+  return InvalidArgument("no SRC given before --to: '" + a.source +
+                         "' would be packed as the source and not be a drive. Write 'valise pack SRC --to D1 D2 ...'");
+}
+
 int CmdPack(const PackArgs& a) {
   std::vector<std::string> warnings;
+  if (Status st = CheckSourceNotADrive(a); !st.ok()) return Fail(st);
   auto seg = ParseSize(a.segment);
   if (!seg.ok()) return Fail(seg.status());
   if (*seg < 4096 || *seg > (1u << 30) || *seg % 64 != 0)
@@ -148,6 +181,13 @@ int CmdPack(const PackArgs& a) {
   auto drives = PrepareNewDrives(a.to, a.source, &warnings);
   if (!drives.ok()) return Fail(drives.status());
   for (auto& w : warnings) PrintWarning(w);
+  const int k = int(a.to.size()) - a.parity;
+  if (a.parity == 0)
+    PrintWarning("--parity 0: no drive may be lost; one lost or damaged drive loses data (use --parity 1 or more)");
+  else if (a.parity > k)
+    PrintWarning("--parity " + std::to_string(a.parity) + " on " + std::to_string(a.to.size()) + " drives: more parity than data (k=" +
+                 std::to_string(k) + "), so the set takes " + std::to_string(a.to.size()) + "/" + std::to_string(k) +
+                 " times the data's space; more drives with the same parity cost less");
   if (a.case_size > 0 && a.parity < a.case_size)
     PrintWarning("parity " + std::to_string(a.parity) + " < case size " + std::to_string(a.case_size) +
                  ": losing one whole case would lose data (use --parity " + std::to_string(a.case_size) +
@@ -542,6 +582,7 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
                int threads) {
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
+  if (Status st = PrepareRestoreTarget(to, dirs); !st.ok()) return Fail(st);
   auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
   RestoreOptions o;
@@ -607,6 +648,7 @@ int CmdMount(const std::vector<std::string>& args, const std::string& identity,
 
 int main(int argc, char** argv) {
   CLI::App app{kDescription, "valise"};
+  g_argv.assign(argv, argv + argc);
   app.set_version_flag("--version", std::string("valise ") + kVersion);
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::help);
@@ -761,6 +803,24 @@ int main(int argc, char** argv) {
   auto* trust_ls = trust->add_subcommand("ls", "List the trusted signers and where they are kept");
   trust_ls->add_flag("--json", trust_json, "Print as JSON");
 
+  // A mistyped command is named, with the nearest one, before CLI11 would
+  // say only "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string cmd = argv[1];
+    std::vector<std::string> names;
+    for (auto* sc : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sc->get_name());
+    if (std::find(names.begin(), names.end(), cmd) == names.end()) {
+      std::string best;
+      size_t best_d = 3;
+      for (auto& n : names)
+        if (size_t d = EditDistance(cmd, n); d < best_d) best_d = d, best = n;
+      std::fprintf(stderr, "valise: unknown command '%s'%s (commands: ", cmd.c_str(),
+                   best.empty() ? "" : ("; did you mean '" + best + "'?").c_str());
+      for (size_t i = 0; i < names.size(); i++) std::fprintf(stderr, "%s%s", i ? ", " : "", names[i].c_str());
+      std::fprintf(stderr, "; see 'valise --help')\n");
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
