@@ -16,15 +16,17 @@ W=$(mktemp -d /tmp/valise-demo.XXXXXX)
 echo "working in $W (deleted at the end unless KEEP=1)"
 [[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$W"' EXIT
 cd "$W"
+export VALISE_CONFIG_DIR=$W/site-config   # the site's trusted signers, kept in the demo's folder
 
 bold "1. a sample dataset of about $MB MB"
 /usr/bin/python3 "$OLDPWD/scripts/make_sample.py" dataset "$MB" --seed 7
 find dataset -type f | wc -l | xargs echo "files:"
 
-bold "2. keys: the sender signs, the site reads"
-run "$V" keygen -o sender.id
+bold "2. keys: the sender signs, the site reads, and the site trusts the sender (fingerprint checked by phone)"
+SENDER=$("$V" keygen -o sender.id 2>/dev/null)
 SITE=$("$V" keygen -o site.id 2>/dev/null)
 echo "site recipient: $SITE"
+run "$V" trust add sender "$SENDER"
 
 bold "3. pack onto 6 drives: 4 data + 2 parity, 3 cases of 2 drives (a whole case may be lost)"
 run "$V" pack dataset --to drives/d1 drives/d2 drives/d3 drives/d4 drives/d5 drives/d6 \
@@ -47,7 +49,7 @@ bold "6. repair: rebuild drive 2 onto a new drive and fix drive 5 in place (no k
 run "$V" repair drives/d1 drives/d3 drives/d4 drives/d5 drives/d6 --replace 2=drives/new2
 
 bold "7. verify again"
-run "$V" verify drives/d1 drives/new2 drives/d3 drives/d4 drives/d5 drives/d6
+run "$V" verify drives/d1 drives/new2 drives/d3 drives/d4 drives/d5 drives/d6 --signer "$SENDER"
 
 bold "8. restore with the site's key, then compare every file"
 run "$V" restore drives/d1 drives/new2 drives/d3 drives/d4 drives/d5 drives/d6 --identity site.id --to restored
