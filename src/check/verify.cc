@@ -11,6 +11,7 @@
 #include "common/share.h"
 #include "common/queue.h"
 #include "crypto/identity_io.h"
+#include "format/layout.h"
 #include "trust/trust.h"
 #include "read/keyed_set.h"
 #include "read/read_ahead.h"
@@ -231,8 +232,26 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
       }
     }
   }
+  // Files a sealed drive should not hold (a killed run's temporaries):
+  // named, not counted as damage.
+  const size_t warned_before_stray = view->warnings().size();
+  if (opts.parts == 0 || opts.part == 1)
+    for (int s = 0; s < view->n(); s++) {
+      if (!view->slot(s)) continue;
+      auto stray = StrayFiles(*view->slot(s), view->root().stripes);
+      for (size_t i = 0; i < stray.size() && i < 10; i++)
+        view->Warn("drive " + std::to_string(s + 1) + " (" + view->slot(s)->Where() + ") holds a stray file " +
+                   stray[i] + " (left by an interrupted pack or repair?); the set does not use it");
+      if (stray.size() > 10)
+        view->Warn("drive " + std::to_string(s + 1) + " holds " + std::to_string(stray.size() - 10) + " more stray files");
+    }
   rep.drives = view->reports();
-  if (!keyed_chunks_opened) rep.warnings = view->warnings();
+  if (!keyed_chunks_opened) {
+    rep.warnings = view->warnings();
+  } else {
+    auto stray = view->WarningsFrom(warned_before_stray);
+    rep.warnings.insert(rep.warnings.end(), stray.begin(), stray.end());
+  }
   bool any_problem = false;
   for (int i = 0; i < view->n(); i++)
     if (rep.drives[i].state != DriveState::kOk || !rep.drives[i].problems.empty()) any_problem = true;

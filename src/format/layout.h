@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
+
+#include "valise/drive.h"
 
 namespace valise {
 
@@ -21,6 +24,39 @@ inline std::string SegmentFile(uint64_t stripe) {
   std::snprintf(buf, sizeof buf, "seg/%06llu/%010llu.seg", (unsigned long long)(stripe / 1000),
                 (unsigned long long)stripe);
   return buf;
+}
+
+// A segment file name of a set of `stripes` stripes, in its right directory.
+inline bool IsSegmentOf(const std::string& dir, const std::string& name, uint64_t stripes) {
+  if (name.size() != 14 || name.compare(10, 4, ".seg") != 0) return false;
+  uint64_t s = 0;
+  for (int i = 0; i < 10; i++) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    s = s * 10 + uint64_t(name[i] - '0');
+  }
+  return s < stripes && SegmentFile(s) == dir + "/" + name;
+}
+
+// Regular files on a drive of a sealed set of `stripes` stripes that the set
+// does not hold: anything at the root but the label and the stripe table,
+// and anything in seg/NNNNNN/ (up to one directory past the last stripe's)
+// that is not a segment of the set -- e.g. the temporaries a killed pack or
+// repair left. Unlistable directories are skipped.
+inline std::vector<std::string> StrayFiles(Drive& d, uint64_t stripes) {
+  std::vector<std::string> out;
+  if (auto root = d.ListFiles(""); root.ok())
+    for (auto& f : *root)
+      if (f != kLabelFile && f != kTableFile) out.push_back(f);
+  uint64_t dirs = stripes / 1000 + 2;
+  for (uint64_t i = 0; i < dirs; i++) {
+    char dir[32];
+    std::snprintf(dir, sizeof dir, "seg/%06llu", (unsigned long long)i);
+    auto files = d.ListFiles(dir);
+    if (!files.ok()) continue;
+    for (auto& f : *files)
+      if (!IsSegmentOf(dir, f, stripes)) out.push_back(std::string(dir) + "/" + f);
+  }
+  return out;
 }
 
 inline int SlotOfShard(uint64_t stripe, int shard, int n) { return int((stripe + shard) % n); }

@@ -690,6 +690,16 @@ Status Packer::SealCatalog(const std::string& path) {
 }
 
 
+// The recipients besides the packer, sorted, as one string.
+std::string RecipientList(const std::vector<PublicKey>& recipients) {
+  std::vector<std::string> r;
+  for (size_t i = 1; i < recipients.size(); i++) r.push_back(RecipientString(recipients[i]));
+  std::sort(r.begin(), r.end());
+  std::string out;
+  for (auto& x : r) out += (out.empty() ? "" : " ") + x;
+  return out;
+}
+
 Result<PackStats> Packer::Run() {
   auto t0 = std::chrono::steady_clock::now();
   CryptoInit();
@@ -796,6 +806,7 @@ Result<PackStats> Packer::Run() {
     ::unlink((cat_path + "-shm").c_str());
     VALISE_ASSIGN_OR_RETURN(catalog_, CatalogWriter::Create(cat_path));
     VALISE_RETURN_IF_ERROR(catalog_->SetMeta("source", o_.source));
+    VALISE_RETURN_IF_ERROR(catalog_->SetMeta("pack_recipients", RecipientList(recipients)));
     // What this part saw of the whole source (sealed: counts are private);
     // readers compare the parts' views.
     if (o_.parts > 0)
@@ -807,6 +818,14 @@ Result<PackStats> Packer::Run() {
     VALISE_ASSIGN_OR_RETURN(std::string source, catalog_->GetMeta("source"));
     if (source != o_.source)
       return InvalidArgument("the interrupted pack on these drives was of " + source + ", not " + o_.source);
+    // The data key was wrapped for the first run's recipients: a resume
+    // that names others would seal a set they cannot open.
+    if (auto was = catalog_->GetMeta("pack_recipients"); was.ok() && *was != RecipientList(recipients))
+      return InvalidArgument("the interrupted pack on these drives was started for other recipients (" +
+                             (was->empty() ? std::string("only the packer") : *was) + ") than this command gives (" +
+                             (RecipientList(recipients).empty() ? std::string("only the packer") : RecipientList(recipients)) +
+                             "): re-run it with the same --recipient options, or start over: remove everything in the "
+                             "drive directories and the state " + state_dir);
     VALISE_ASSIGN_OR_RETURN(std::string ds, catalog_->GetMeta("durable_stripes"));
     ckpt_stripes_ = std::stoull(ds);
     VALISE_RETURN_IF_ERROR(catalog_->CleanupForResume(ckpt_stripes_ * stripe_bytes_));
@@ -960,6 +979,15 @@ Result<PackStats> Packer::Run() {
     if (i == 0) CrashPoint("label");
   }
   for (int slot : writer_->dropped_drives()) stats_.failed_drives.push_back(slot + 1);
+  // What killed runs left (their temporaries, segments past the end) goes:
+  // a sealed drive holds exactly what an uninterrupted pack writes.
+  for (int i = 0; i < n; i++) {
+    if (writer_->dropped(i)) continue;
+    for (auto& f : StrayFiles(*drives_[i], records.size())) {
+      Status rs = drives_[i]->RemoveFile(f);
+      if (!rs.ok()) Warn("cannot remove " + drives_[i]->Where() + "/" + f + " left by an interrupted run: " + rs.message());
+    }
+  }
   // Sealed: the pack state is no longer needed.
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((cat_path + suffix).c_str());
   ::rmdir(state_dir.c_str());
