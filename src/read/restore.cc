@@ -1,6 +1,10 @@
 // restore: writes the set's tree under a directory, bit-exact, with modes,
-// mtimes and symlinks. Each file is written under a temporary name and
-// renamed when complete, so a file that looks restored is restored.
+// mtimes, symlinks, hard links, holes, owners and xattrs (setid bits only
+// with keep_setid). Each file is written under a short temporary name and
+// renamed when complete, so a file that looks restored is restored. Every
+// path is reached one name at a time from the output's fd (DirFds), so
+// depth is unlimited and no symlink is followed. One entry's failure is
+// listed and the rest goes on; only a full disk stops the run.
 //
 // Three stages (docs/architecture.md, "Restore pipeline"):
 //   planner thread: lists the catalog, looks up each file's extents and asks
@@ -540,10 +544,11 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   std::vector<FileInfo> dirs;  // owners, modes and mtimes set last, deepest first
   std::set<std::string> safe_dirs = {""};  // directories made here and checked to be real ones
   // One entry's failure: listed, and the restore goes on; a full disk stops it.
-  auto failed = [&](const Rec& head, const std::string& why, int err) -> Status {
+  // `consumed`: the file's pieces were taken already.
+  auto failed = [&](const Rec& head, const std::string& why, int err, bool consumed = false) -> Status {
     rep.failed.push_back(head.info.path + ": " + why + (err ? std::string(": ") + std::strerror(err) : ""));
     if (head.info.type == FileType::kFile) journal.failed.insert(head.info.id);
-    skip_file(head);
+    if (!consumed) skip_file(head);
     if (DiskFull(err))
       return ResourceExhausted("restoring " + head.info.path + ": " + std::strerror(err) +
                                ": free space and run the same restore again to resume");
@@ -583,7 +588,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     ::close(fd);
     if (!st.ok()) {
       ::unlinkat(pfd, tmp.c_str(), 0);
-      if (err) return failed(head, "cannot write it", err);
+      if (err) return failed(head, "cannot write it", err, true);
       rep.failed.push_back(f.path + ": " + st.message());
       journal.failed.insert(f.id);
       return Status::Ok();
@@ -591,7 +596,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     if (::renameat(pfd, tmp.c_str(), pfd, name.c_str()) != 0) {
       int e = errno;
       ::unlinkat(pfd, tmp.c_str(), 0);
-      return failed(head, "cannot rename it into place", e);
+      return failed(head, "cannot rename it into place", e, true);
     }
     return Status::Ok();
   };
