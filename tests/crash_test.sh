@@ -101,7 +101,7 @@ for i in 1 2 3 4; do
     "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rout --progress never >/dev/null 2>&1
   VALISE_STATE_DIR="$T/rstate" "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rout --progress never >rres.out 2>&1
   if [[ $? -eq 0 && "$(manifest rout)" == "$MANIFEST" ]]; then ok "restore killed at $i/5, re-run: bit-exact ($(grep -o '[0-9]* files were already' rres.out || echo 'nothing skipped'))"; else bad "restore killed at $i/5: not bit-exact"; fi
-  [[ -z "$(find rout -name '.valise-partial-*')" ]] && ok "no partial file left" || bad "partial files left"
+  [[ -z "$(find rout -name '.valise-*.tmp')" ]] && ok "no partial file left" || bad "partial files left"
   [[ -z "$(ls "$T/rstate" 2>/dev/null)" ]] && ok "restore journal removed at the end" || bad "restore journal left"
 done
 

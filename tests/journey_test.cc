@@ -750,7 +750,7 @@ TEST_F(RestoreJourney, DamagedStripeWithWorkersFailsExactlyTheFilesTheSerialRead
     auto got = TreeHashes(out);
     EXPECT_EQ(got, serial) << threads << " workers";  // every other file, bit-exact
     for (auto& e : fs::recursive_directory_iterator(out))  // never a partial or failed file left
-      EXPECT_EQ(e.path().filename().string().rfind(".valise-partial-", 0), std::string::npos) << e.path();
+      EXPECT_EQ(e.path().filename().string().rfind(".valise-", 0), std::string::npos) << e.path();
     for (auto& p : failed) EXPECT_FALSE(fs::exists(out / p)) << p;
   }
 }

@@ -111,6 +111,14 @@ struct PackOptions {
   int part = 0, parts = 0;
   int threads = 0;                     // worker threads, 0 = one per core
   size_t memory_budget = 256u << 20;   // bytes of stripes in flight
+  // Entries of the source that cannot be read (a file without read
+  // permission, a directory that cannot be listed) make the pack refuse
+  // before it writes anything, naming all of them (the full list in
+  // `unreadable_list`, default <work_dir>/unreadable-<time>.txt). With
+  // skip_unreadable the rest is packed and the skipped paths are recorded
+  // in the catalog (SetReader::ListSkipped).
+  bool skip_unreadable = false;
+  std::string unreadable_list;
   ProgressFn progress;
   WarnFn warn;
 };
@@ -122,6 +130,8 @@ struct PackStats {
   int part = 0, parts = 0;
   int k = 0, m = 0;
   uint64_t files = 0, dirs = 0, symlinks = 0, skipped = 0;
+  uint64_t hard_links = 0;        // files stored as a link to an earlier one
+  uint64_t unreadable = 0;        // skip_unreadable: entries skipped (recorded in the catalog)
   uint64_t bytes_in = 0;          // file bytes read
   uint64_t bytes_stored = 0;      // data log bytes (sealed chunks)
   uint64_t catalog_bytes = 0;
@@ -256,6 +266,14 @@ struct FileInfo {
   uint64_t size = 0;
   std::string target;        // symlinks
   int64_t id = 0;
+  // Owner as packed: numeric ids, and the names they had on the packing
+  // host ("" when the id had no name there).
+  uint32_t uid = 0, gid = 0;
+  std::string owner, group;
+  // Hard links: files with the same non-zero `link` were one inode when
+  // packed (its content is stored once); `link` is the id of the first of
+  // them, which holds the content. 0 = not a hard link.
+  int64_t link = 0;
 };
 
 class SetReader {
@@ -279,6 +297,16 @@ class SetReader {
   virtual Status List(const std::vector<std::string>& prefixes,
                       const std::function<Status(const FileInfo&)>& fn) = 0;
   virtual Result<FileInfo> Stat(const std::string& path) = 0;
+  // The extended attributes recorded for an entry (user., trusted.,
+  // security. and the POSIX ACLs system.posix_acl_access/default), by name.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> Xattrs(const FileInfo&) {
+    return std::vector<std::pair<std::string, std::string>>();
+  }
+  // Source paths the pack skipped because they could not be read
+  // (pack --skip-unreadable), with the reason.
+  virtual Status ListSkipped(const std::function<Status(const std::string& path, const std::string& why)>&) {
+    return Status::Ok();
+  }
   // Streams a file's bytes in order. DataLoss if some of it cannot be
   // recovered: nothing wrong is ever passed to `sink`, but a prefix may be.
   virtual Status ReadFile(const FileInfo& file,
@@ -343,12 +371,24 @@ struct RestoreOptions {
   // at once, on several hosts, into the same directory: together they give
   // exactly one whole restore (docs/slurm.md). 0 = everything.
   int part = 0, parts = 0;
+  // Owners: by default restore gives every entry its packed owner and group
+  // (as `tar --same-owner`): by name when that name exists on this host,
+  // else by number. Only root may give files away; for other users the
+  // kernel refuses most of it, which is summed up in one warning.
+  bool no_owner = false;     // leave entries to the restoring user
+  bool no_xattrs = false;    // do not restore xattrs and POSIX ACLs
+  // setuid, setgid and sticky bits (and the security.capability xattr) are
+  // dropped unless this is set: a restored tree grants no privilege by itself.
+  bool keep_setid = false;
 };
 
 struct RestoreReport {
   uint64_t files = 0, dirs = 0, symlinks = 0, bytes = 0;
+  uint64_t hard_links = 0;  // files restored as links to an earlier one
   uint64_t skipped = 0;  // already restored by an interrupted run
+  uint64_t setid_dropped = 0;  // entries whose setuid/setgid/sticky bits (or file capabilities) were dropped
   std::vector<std::string> failed;  // "path: why"
+  std::vector<std::string> warnings;  // summaries (owners not restorable, setid bits dropped)
   double seconds = 0;
 };
 

@@ -21,7 +21,11 @@ constexpr const char* kSchema = R"(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries(id INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name BLOB NOT NULL,
   kind INTEGER NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-  size INTEGER NOT NULL, target BLOB);
+  size INTEGER NOT NULL, target BLOB, uid INTEGER NOT NULL, gid INTEGER NOT NULL,
+  owner BLOB, grp BLOB, link INTEGER);
+CREATE TABLE xattrs(entry INTEGER NOT NULL, name BLOB NOT NULL, value BLOB NOT NULL,
+  PRIMARY KEY(entry, name)) WITHOUT ROWID;
+CREATE TABLE skipped(path BLOB PRIMARY KEY, why TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE chunks(id INTEGER PRIMARY KEY, mac BLOB NOT NULL, addr INTEGER NOT NULL,
   stored INTEGER NOT NULL, plain INTEGER NOT NULL, flags INTEGER NOT NULL);
 CREATE UNIQUE INDEX chunks_mac ON chunks(mac);
@@ -75,9 +79,11 @@ const char* CatalogTablesSql() { return kSchema; }
 
 struct CatalogWriter::Impl {
   sqlite3* db = nullptr;
-  Stmt add_entry, find_chunk, add_chunk, add_extent, set_meta, add_small;
+  Stmt add_entry, find_chunk, add_chunk, add_extent, set_meta, add_small, add_xattr, add_skipped;
   Status Prepare() {
-    VALISE_RETURN_IF_ERROR(add_entry.Prepare(db, "INSERT INTO entries VALUES(?,?,?,?,?,?,?,?)"));
+    VALISE_RETURN_IF_ERROR(add_entry.Prepare(db, "INSERT INTO entries VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    VALISE_RETURN_IF_ERROR(add_xattr.Prepare(db, "INSERT OR REPLACE INTO xattrs VALUES(?,?,?)"));
+    VALISE_RETURN_IF_ERROR(add_skipped.Prepare(db, "INSERT OR REPLACE INTO skipped VALUES(?,?)"));
     VALISE_RETURN_IF_ERROR(find_chunk.Prepare(db, "SELECT id FROM chunks WHERE mac=?"));
     VALISE_RETURN_IF_ERROR(add_chunk.Prepare(db, "INSERT INTO chunks VALUES(?,?,?,?,?,?)"));
     VALISE_RETURN_IF_ERROR(add_extent.Prepare(db, "INSERT INTO extents VALUES(?,?,?,?,?)"));
@@ -143,10 +149,12 @@ Status CatalogWriter::CleanupForResume(uint64_t durable_end) {
   if (sqlite3_step(del.s) != SQLITE_DONE) return SqlError(impl_->db, "resume cleanup");
   return Exec(impl_->db,
               "DELETE FROM small WHERE chunk NOT IN (SELECT id FROM chunks);"
-              "DELETE FROM extents WHERE chunk NOT IN (SELECT id FROM chunks);"
-              "DELETE FROM entries WHERE kind=2 AND size != "
+              "DELETE FROM extents WHERE chunk != -1 AND chunk NOT IN (SELECT id FROM chunks);"
+              "DELETE FROM entries WHERE kind=2 AND (link IS NULL OR link=id) AND size != "
               "  (SELECT COALESCE(SUM(len),0) FROM extents WHERE extents.entry=entries.id);"
-              "DELETE FROM extents WHERE entry NOT IN (SELECT id FROM entries);");
+              "DELETE FROM entries WHERE link IS NOT NULL AND link NOT IN (SELECT id FROM entries);"
+              "DELETE FROM extents WHERE entry NOT IN (SELECT id FROM entries);"
+              "DELETE FROM xattrs WHERE entry NOT IN (SELECT id FROM entries);");
 }
 
 static Result<int64_t> MaxOf(sqlite3* db, const char* sql) {
@@ -202,9 +210,33 @@ Status CatalogWriter::AddEntry(const Entry& e) {
   sqlite3_bind_int64(s, 7, int64_t(e.size));
   if (e.kind == EntryKind::kSymlink)
     sqlite3_bind_blob(s, 8, e.target.data(), int(e.target.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(s, 9, e.uid);
+  sqlite3_bind_int64(s, 10, e.gid);
+  if (!e.owner.empty()) sqlite3_bind_blob(s, 11, e.owner.data(), int(e.owner.size()), SQLITE_STATIC);
+  if (!e.group.empty()) sqlite3_bind_blob(s, 12, e.group.data(), int(e.group.size()), SQLITE_STATIC);
+  if (e.link != 0) sqlite3_bind_int64(s, 13, e.link);
   int rc = sqlite3_step(s);
   impl_->add_entry.Reset();
   if (rc != SQLITE_DONE) return SqlError(impl_->db, "add entry");
+  for (auto& [name, value] : e.xattrs) {
+    sqlite3_stmt* x = impl_->add_xattr.s;
+    sqlite3_bind_int64(x, 1, e.id);
+    sqlite3_bind_blob(x, 2, name.data(), int(name.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(x, 3, value.data(), int(value.size()), SQLITE_STATIC);
+    rc = sqlite3_step(x);
+    impl_->add_xattr.Reset();
+    if (rc != SQLITE_DONE) return SqlError(impl_->db, "add xattr");
+  }
+  return Status::Ok();
+}
+
+Status CatalogWriter::AddSkipped(const std::string& path, const std::string& why) {
+  sqlite3_stmt* s = impl_->add_skipped.s;
+  sqlite3_bind_blob(s, 1, path.data(), int(path.size()), SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, why.c_str(), -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  impl_->add_skipped.Reset();
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "add skipped");
   return Status::Ok();
 }
 
@@ -330,6 +362,11 @@ static Entry ReadEntry(sqlite3_stmt* s) {
   e.mtime_ns = sqlite3_column_int64(s, 5);
   e.size = uint64_t(sqlite3_column_int64(s, 6));
   e.target = ColText(s, 7);
+  e.uid = uint32_t(sqlite3_column_int64(s, 8));
+  e.gid = uint32_t(sqlite3_column_int64(s, 9));
+  e.owner = ColText(s, 10);
+  e.group = ColText(s, 11);
+  e.link = sqlite3_column_int64(s, 12);
   return e;
 }
 
@@ -550,6 +587,26 @@ Status CatalogReader::ForEachChunk(const std::function<Status(const ChunkRow&)>&
   int rc;
   while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) VALISE_RETURN_IF_ERROR(fn(ReadChunk(s.s)));
   if (rc != SQLITE_DONE) return SqlError(impl_->db, "list chunks");
+  return Status::Ok();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> CatalogReader::Xattrs(int64_t entry) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT name, value FROM xattrs WHERE entry=? ORDER BY name"));
+  sqlite3_bind_int64(s.s, 1, entry);
+  std::vector<std::pair<std::string, std::string>> out;
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) out.push_back({ColText(s.s, 0), ColText(s.s, 1)});
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "read xattrs");
+  return out;
+}
+
+Status CatalogReader::ForEachSkipped(const std::function<Status(const std::string&, const std::string&)>& fn) {
+  Stmt s;
+  VALISE_RETURN_IF_ERROR(s.Prepare(impl_->db, "SELECT path, why FROM skipped ORDER BY path"));
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) VALISE_RETURN_IF_ERROR(fn(ColText(s.s, 0), ColText(s.s, 1)));
+  if (rc != SQLITE_DONE) return SqlError(impl_->db, "list skipped");
   return Status::Ok();
 }
 

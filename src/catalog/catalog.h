@@ -29,7 +29,17 @@ struct Entry {
   int64_t mtime_ns = 0;
   uint64_t size = 0;      // files: bytes; symlinks: target length
   std::string target;     // symlinks only
+  uint32_t uid = 0, gid = 0;
+  std::string owner, group;  // user and group names on the packing host ("" if none)
+  // Hard links: the id of the first entry of the same inode (the one that
+  // holds the content; its own id for that entry), 0 when not linked.
+  int64_t link = 0;
+  std::vector<std::pair<std::string, std::string>> xattrs;  // written by AddEntry; read by Xattrs()
 };
+
+// An extent whose chunk is kHoleChunk is a hole of a sparse file: `len`
+// zero bytes that were never read nor stored.
+inline constexpr int64_t kHoleChunk = -1;
 
 enum ChunkFlags : uint8_t { kChunkCompressed = 1 };
 
@@ -81,7 +91,9 @@ class CatalogWriter {
   Result<std::string> GetMeta(const std::string& key);
   // Whole small files stored in bundles, for dedup (and dedup across a resume).
   Status AddSmall(ByteSpan mac16, const Extent& where);
-  Status AddEntry(const Entry& e);
+  Status AddEntry(const Entry& e);  // with its xattrs
+  // An entry of the source that was not packed (pack --skip-unreadable).
+  Status AddSkipped(const std::string& path, const std::string& why);
   // The id of a stored chunk with this keyed hash, if any.
   Result<std::optional<int64_t>> FindChunk(const Hash32& mac);
   Status AddChunk(const ChunkRow& c);
@@ -147,6 +159,9 @@ class CatalogReader {
   Result<ChunkRow> Chunk(int64_t id);
   Status ForEachChunk(const std::function<Status(const ChunkRow&)>& fn);
   Result<std::string> Meta(const std::string& key);
+  Result<std::vector<std::pair<std::string, std::string>>> Xattrs(int64_t entry);
+  // Source paths the pack skipped (unreadable), with why.
+  Status ForEachSkipped(const std::function<Status(const std::string&, const std::string&)>& fn);
   // Files whose content uses any chunk in [addr_lo, addr_hi) of the data log.
   Result<std::vector<int64_t>> FilesTouchingRange(uint64_t addr_lo, uint64_t addr_hi);
   Result<std::string> PathOf(int64_t entry);

@@ -128,6 +128,7 @@ struct PackArgs {
   std::vector<std::string> to, recipients;
   int parity = 2, case_size = 0, compression = 1, threads = 0;
   bool json = false, force = false, continue_degraded = false;
+  bool skip_unreadable = false;
 };
 
 // argv as given, for checks CLI11 cannot make.
@@ -208,6 +209,7 @@ int CmdPack(const PackArgs& a) {
   o.part = part.first;
   o.parts = part.second;
   o.continue_degraded = a.continue_degraded;
+  o.skip_unreadable = a.skip_unreadable;
   ProgressPrinter progress(WantProgress(a.progress), a.progress == "json");
   o.progress = progress.fn();
   o.warn = [&](const std::string& w) {
@@ -228,7 +230,8 @@ int CmdPack(const PackArgs& a) {
     json j = {{"set_id", s.set_id}, {"signer", s.signer}, {"k", s.k}, {"m", s.m},
               {"shipment_id", s.shipment_id}, {"part", s.part}, {"parts", s.parts},
               {"drives", s.k + s.m}, {"files", s.files}, {"dirs", s.dirs}, {"symlinks", s.symlinks},
-              {"skipped", s.skipped}, {"bytes_in", s.bytes_in}, {"bytes_stored", s.bytes_stored},
+              {"skipped", s.skipped}, {"unreadable", s.unreadable}, {"hard_links", s.hard_links},
+              {"bytes_in", s.bytes_in}, {"bytes_stored", s.bytes_stored},
               {"catalog_bytes", s.catalog_bytes}, {"chunks", s.chunks}, {"chunks_deduped", s.chunks_deduped},
               {"small_files_deduped", s.small_files_deduped}, {"stripes", s.stripes},
               {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings},
@@ -248,6 +251,10 @@ int CmdPack(const PackArgs& a) {
   if (s.parts > 0)
     std::printf("  part %d of %d of shipment '%s' (%s)\n", s.part, s.parts, a.shipment.c_str(), s.shipment_id.c_str());
   std::printf("  %.2f s, %.0f MB/s\n", s.seconds, mbps);
+  if (s.hard_links) std::printf("  %llu hard links stored as links\n", (unsigned long long)s.hard_links);
+  if (s.unreadable)
+    std::printf("  skipped %llu unreadable entries (--skip-unreadable): recorded in the set, 'valise ls' lists them\n",
+                (unsigned long long)s.unreadable);
   if (!s.warnings.empty()) std::printf("  %zu warnings (see above)\n", s.warnings.size());
   if (code != kExitOk) {
     std::string list;
@@ -544,14 +551,26 @@ int CmdLs(const std::vector<std::string>& dirs, const std::string& identity,
     count++;
     const char* type = f.type == FileType::kDir ? "dir" : f.type == FileType::kSymlink ? "symlink" : "file";
     if (as_json) {
-      json e = {{"path", f.path}, {"type", type}, {"size", f.size}, {"mode", f.mode}, {"mtime_ns", f.mtime_ns}};
+      json e = {{"path", f.path}, {"type", type}, {"size", f.size}, {"mode", f.mode}, {"mtime_ns", f.mtime_ns},
+                {"uid", f.uid}, {"gid", f.gid}, {"owner", f.owner}, {"group", f.group}};
       if (f.type == FileType::kSymlink) e["target"] = f.target;
+      if (f.link) e["link"] = f.link;
       arr.push_back(e);
     } else {
       std::printf("%s %12llu %s %s%s%s\n", FormatMode(f.mode, f.type).c_str(), (unsigned long long)f.size,
                   FormatTime(f.mtime_ns).c_str(), f.path.c_str(), f.type == FileType::kDir ? "/" : "",
                   f.type == FileType::kSymlink ? (" -> " + f.target).c_str() : "");
     }
+    return Status::Ok();
+  });
+  if (!st.ok()) return Fail(st);
+  // What the pack skipped as unreadable (pack --skip-unreadable).
+  st = (*reader)->ListSkipped([&](const std::string& path, const std::string& why) {
+    if (!StrictlyUnder(path, paths)) return Status::Ok();
+    if (as_json)
+      arr.push_back({{"path", path}, {"type", "skipped"}, {"why", why}});
+    else
+      std::printf("skipped at pack time: %s (%s)\n", path.c_str(), why.c_str());
     return Status::Ok();
   });
   if (!st.ok()) return Fail(st);
@@ -579,13 +598,13 @@ int CmdCat(const std::vector<std::string>& dirs, const std::string& identity,
 
 int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity,
                const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode,
-               int threads) {
+               int threads, const RestoreOptions& flags) {
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
   if (Status st = PrepareRestoreTarget(to, dirs); !st.ok()) return Fail(st);
   auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
-  RestoreOptions o;
+  RestoreOptions o = flags;
   o.part = part->first;
   o.parts = part->second;
   o.to = to;
@@ -597,6 +616,11 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   progress.Done();
   if (!r.ok()) return Fail(r.status());
   const RestoreReport& rep = *r;
+  for (auto& w : rep.warnings) PrintWarning(w);
+  if (rep.setid_dropped)
+    PrintNote(std::to_string(rep.setid_dropped) +
+              " entries had setuid/setgid/sticky bits or file capabilities: restored without them "
+              "(--keep-setid to keep them)");
   if (!paths.empty() && rep.files + rep.symlinks + rep.failed.size() == 0 && rep.dirs <= 1)
     return Fail(NotFound("nothing in the set matches the --path given"));
   double mbps = rep.seconds > 0 ? double(rep.bytes) / rep.seconds / 1e6 : 0;
@@ -688,6 +712,9 @@ int main(int argc, char** argv) {
                    "I/N: pack the I-th of N shares of SOURCE (balanced by bytes, every file in exactly one), "
                    "each part on its own host and drives, at the same time, without talking");
   pack->add_flag("--json", pa.json, "Print the result as JSON");
+  pack->add_flag("--skip-unreadable", pa.skip_unreadable,
+                 "Pack what can be read and record the unreadable entries in the set (by default the pack "
+                 "refuses, naming them all)");
   pack->add_flag("--force", pa.force,
                  "Start even when a drive has less free space than the pack may need if nothing compresses");
   pack->add_flag("--continue-degraded", pa.continue_degraded,
@@ -772,6 +799,13 @@ int main(int argc, char** argv) {
                       "I/N: restore only the I-th of N shares of the files (balanced by bytes); the N parts may "
                       "run at once, on several hosts, into the same --to");
   add_progress(restore);
+  RestoreOptions restore_flags;
+  restore->add_flag("--no-owner", restore_flags.no_owner,
+                    "Leave restored entries to the restoring user (by default root restores the packed owners: "
+                    "by name when it exists here, else by number)");
+  restore->add_flag("--no-xattrs", restore_flags.no_xattrs, "Do not restore extended attributes and POSIX ACLs");
+  restore->add_flag("--keep-setid", restore_flags.keep_setid,
+                    "Keep setuid, setgid and sticky bits and file capabilities (dropped by default)");
 
   std::vector<std::string> mount_args;
   bool allow_other = false, fuse_debug = false;
@@ -839,7 +873,7 @@ int main(int argc, char** argv) {
     if (*repair) return CmdRepair(dirs, replace, as_json, progress_mode, restart);
     if (*ls) return CmdLs(dirs, identity, paths, as_json);
     if (*cat) return CmdCat(dirs, identity, paths);
-    if (*restore) return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads);
+    if (*restore) return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads, restore_flags);
     if (*mount) return CmdMount(mount_args, identity, allow_other, fuse_debug);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "valise: internal error: %s\n", e.what());

@@ -16,7 +16,7 @@
 
 namespace valise {
 
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;
 inline constexpr int kMaxShipmentParts = 100000;
 inline constexpr size_t kMaxShipmentName = 200;
 using SetId = std::array<uint8_t, 16>;

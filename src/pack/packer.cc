@@ -10,7 +10,10 @@
 // number, which lets the walker point small duplicate files at a bundle
 // before that bundle is committed.
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <signal.h>
@@ -21,8 +24,10 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <fstream>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "catalog/catalog.h"
 #include "chunking/fastcdc.h"
@@ -57,7 +62,10 @@ constexpr size_t kCatalogFrame = 1 << 20;
 constexpr size_t kSmallDedupEntries = 500'000;
 
 struct Item {
-  enum Type { kEntry, kChunk, kBundle } type = kEntry;
+  // kHole: bytes [file_off, +hole_len) of a sparse file are a hole;
+  // kSkip: an unreadable source path (entry.name) and why (entry.target).
+  enum Type { kEntry, kChunk, kBundle, kHole, kSkip } type = kEntry;
+  uint64_t hole_len = 0;
   int64_t seq = 0;
   Entry entry;
   int64_t file_entry = 0;
@@ -121,7 +129,9 @@ class Packer {
   Status Prescan();
   void WalkerMain();
   Status Walk();
-  Status EmitFile(const WalkEntry& w, Entry e);
+  Status EmitFile(const WalkEntry& w, Entry e, uint64_t* size);
+  Status EmitSkip(const std::string& rel, const std::string& why);
+  void Describe(const WalkEntry& w, Entry* e);
   Status FlushBundle();
   Status Emit(std::unique_ptr<Item> item);
   void WorkerMain();
@@ -169,7 +179,13 @@ class Packer {
   std::unique_ptr<Item> bundle_;
   std::vector<std::string> bundle_macs_;
   std::unordered_map<std::string, Extent> small_seen_;  // mac (16 bytes) -> where
-  std::map<std::pair<dev_t, ino_t>, std::string> hard_links_;
+  // Hard links: the first entry of each inode with more than one link, and its size.
+  std::map<std::pair<dev_t, ino_t>, std::pair<int64_t, uint64_t>> hard_links_;
+  std::unordered_map<uint32_t, std::string> user_names_, group_names_;
+  // Unreadable source paths found by the prescan (packed without them with
+  // --skip-unreadable, else the pack refuses).
+  std::vector<std::pair<std::string, std::string>> unreadable_;
+  std::unordered_set<std::string> unreadable_set_;
 
   std::unique_ptr<CatalogWriter> catalog_;
   std::unique_ptr<CatalogLookup> lookup_;  // the walker's view of committed rows
@@ -241,23 +257,120 @@ Status Packer::Prescan() {
       return Status::Ok();
     }));
   }
+  // Every unreadable entry is collected, not just the first.
+  auto unreadable = [&](const WalkEntry& w, const std::string& why) {
+    unreadable_.push_back({w.rel_path, why});
+    return Status::Ok();
+  };
   Status st = WalkSource(o_.source, [&](WalkEntry& w) {
     if (S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) {
       if (!MinePart(S_ISREG(w.st.st_mode) ? uint64_t(w.st.st_size) : 0)) return Status::Ok();
     }
     if (S_ISREG(w.st.st_mode)) {
+      if (::faccessat(w.dir_fd, w.at.c_str(), R_OK, AT_EACCESS) != 0) {
+        unreadable_.push_back({w.rel_path, std::string("cannot read the file: ") + std::strerror(errno)});
+        return Status::Ok();
+      }
       total_files_++;
       total_bytes_ += uint64_t(w.st.st_size);
-      if (::access(w.abs_path.c_str(), R_OK) != 0)
-        return InvalidArgument("cannot read source file " + w.abs_path + ": " + std::strerror(errno) +
-                               " (fix its permissions or move it out of the source)");
-    } else if (S_ISDIR(w.st.st_mode) && ::access(w.abs_path.c_str(), R_OK | X_OK) != 0) {
-      return InvalidArgument("cannot read source directory " + w.abs_path + ": " + std::strerror(errno));
     }
     return Status::Ok();
-  });
+  }, unreadable);
   walk_bytes_ = walk_files_ = 0;  // the pack's walk counts again
-  return st;
+  VALISE_RETURN_IF_ERROR(st);
+  if (unreadable_.empty()) return Status::Ok();
+  for (auto& [path, why] : unreadable_) unreadable_set_.insert(path);
+  if (o_.skip_unreadable) return Status::Ok();
+  // Refused before anything is written: every unreadable entry named, the
+  // first ones in the message, all of them in a file.
+  std::string list = o_.unreadable_list;
+  if (list.empty()) {
+    for (size_t pos = 1; pos <= o_.work_dir.size(); pos++)
+      if (pos == o_.work_dir.size() || o_.work_dir[pos] == '/') ::mkdir(o_.work_dir.substr(0, pos).c_str(), 0700);
+    std::string stamp = NowUtc();
+    for (char& c : stamp)
+      if (c == ':') c = '-';
+    list = o_.work_dir + "/unreadable-" + stamp + ".txt";
+  }
+  {
+    std::ofstream out(list, std::ios::trunc);
+    for (auto& [path, why] : unreadable_) out << path << "\t" << why << "\n";
+    if (!out) list = "(could not write the list to " + list + ")";
+  }
+  std::string first;
+  for (size_t i = 0; i < unreadable_.size() && i < 10; i++)
+    first += "\n  " + unreadable_[i].first + ": " + unreadable_[i].second;
+  if (unreadable_.size() > 10) first += "\n  ... and " + std::to_string(unreadable_.size() - 10) + " more";
+  return Status(Code::kInvalidArgument,
+                std::to_string(unreadable_.size()) + " entries of the source cannot be read; nothing was packed:" +
+                    first + "\nthe full list is in " + list +
+                    "\nfix their permissions or move them out of the source, or pass --skip-unreadable to pack "
+                    "the rest (the skipped paths are recorded in the set)");
+}
+
+Status Packer::EmitSkip(const std::string& rel, const std::string& why) {
+  stats_.unreadable++;
+  stats_.skipped++;
+  auto item = std::make_unique<Item>();
+  item->type = Item::kSkip;
+  item->entry.name = rel;
+  item->entry.target = why;
+  return Emit(std::move(item));
+}
+
+// Owner (ids and names), xattrs and the hard-link key of an entry.
+void Packer::Describe(const WalkEntry& w, Entry* e) {
+  e->uid = w.st.st_uid;
+  e->gid = w.st.st_gid;
+  auto name_of = [](std::unordered_map<uint32_t, std::string>& cache, uint32_t id, bool user) {
+    auto it = cache.find(id);
+    if (it != cache.end()) return it->second;
+    char buf[4096];
+    std::string name;
+    if (user) {
+      struct passwd pw, *res = nullptr;
+      if (::getpwuid_r(id, &pw, buf, sizeof buf, &res) == 0 && res) name = res->pw_name;
+    } else {
+      struct group gr, *res = nullptr;
+      if (::getgrgid_r(id, &gr, buf, sizeof buf, &res) == 0 && res) name = res->gr_name;
+    }
+    if (cache.size() < 100000) cache[id] = name;
+    return name;
+  };
+  e->owner = name_of(user_names_, e->uid, true);
+  e->group = name_of(group_names_, e->gid, false);
+  // Every xattr the packer may read (user., trusted. as root, security.,
+  // system.posix_acl_*: the POSIX ACLs).
+  std::string path = w.ProcPath();
+  std::string names(4096, '\0');
+  ssize_t n = ::llistxattr(path.c_str(), names.data(), names.size());
+  if (n < 0 && errno == ERANGE) {
+    n = ::llistxattr(path.c_str(), nullptr, 0);
+    if (n > 0) {
+      names.resize(size_t(n));
+      n = ::llistxattr(path.c_str(), names.data(), names.size());
+    }
+  }
+  for (size_t pos = 0; n > 0 && pos < size_t(n);) {
+    std::string name(names.data() + pos);
+    pos += name.size() + 1;
+    if (name.empty()) continue;
+    std::string value(256, '\0');
+    ssize_t v = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+    if (v < 0 && errno == ERANGE) {
+      v = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+      if (v >= 0) {
+        value.resize(size_t(v));
+        v = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+      }
+    }
+    if (v < 0) {
+      Warn(w.rel_path + ": xattr " + name + " not packed: " + std::strerror(errno));
+      continue;
+    }
+    value.resize(size_t(v));
+    e->xattrs.push_back({name, value});
+  }
 }
 
 Status Packer::Emit(std::unique_ptr<Item> item) {
@@ -278,12 +391,12 @@ Status Packer::FlushBundle() {
   return Emit(std::move(b));
 }
 
-Status Packer::EmitFile(const WalkEntry& w, Entry e) {
-  int fd = ::open(w.abs_path.c_str(), O_RDONLY | O_CLOEXEC);
+Status Packer::EmitFile(const WalkEntry& w, Entry e, uint64_t* size_out) {
+  int fd = ::openat(w.dir_fd, w.at.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    Warn("skipped " + w.rel_path + ": cannot open: " + std::strerror(errno));
-    stats_.skipped++;
-    return Status::Ok();
+    std::string why = std::string("cannot open the file: ") + std::strerror(errno);
+    Warn("skipped " + w.rel_path + ": " + why);
+    return EmitSkip(w.rel_path, why);
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   uint64_t size = uint64_t(w.st.st_size);
@@ -338,38 +451,88 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
     const size_t max = chunker_.max_size, cap = 4 * max;
     if (!walk_buf_) walk_buf_ = std::make_unique_for_overwrite<uint8_t[]>(cap);
     uint8_t* buf = walk_buf_.get();
-    size_t start = 0, fill = 0;  // unconsumed bytes are [start, fill)
-    bool eof = false;
-    while (true) {
-      // FindChunkBoundary needs a max chunk of data, or the end of the file.
-      if (!eof && fill - start < max) {
-        if (cap - fill < max) {
-          std::memmove(buf, buf + start, fill - start);
-          fill -= start;
-          start = 0;
-        }
-        while (!eof && fill < cap) {
-          ssize_t n = ::read(fd, buf + fill, cap - fill);
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            st = IOError("reading " + w.abs_path + ": " + std::strerror(errno));
-            break;
+    // Chunks of bytes [from, end) of the file (end = ~0: to its end).
+    auto chunk_span = [&](uint64_t from, uint64_t end) -> Status {
+      size_t start = 0, fill = 0;  // unconsumed bytes are [start, fill)
+      uint64_t rpos = from;
+      got = from;
+      bool eof = false;
+      while (true) {
+        // FindChunkBoundary needs a max chunk of data, or the end of the span.
+        if (!eof && fill - start < max) {
+          if (cap - fill < max) {
+            std::memmove(buf, buf + start, fill - start);
+            fill -= start;
+            start = 0;
           }
-          if (n == 0) eof = true;
-          fill += size_t(n);
-          read_bytes_ += uint64_t(n);
+          while (!eof && fill < cap) {
+            size_t want = cap - fill;
+            if (end != ~uint64_t(0)) want = size_t(std::min<uint64_t>(want, end - rpos));
+            ssize_t n = want == 0 ? 0 : ::pread(fd, buf + fill, want, off_t(rpos));
+            if (n < 0) {
+              if (errno == EINTR) continue;
+              return IOError("reading " + w.abs_path + ": " + std::strerror(errno));
+            }
+            if (n == 0) eof = true;
+            fill += size_t(n);
+            rpos += uint64_t(n);
+            read_bytes_ += uint64_t(n);
+          }
         }
+        if (fill == start) return Status::Ok();
+        size_t cut = FindChunkBoundary(buf + start, fill - start, chunker_);
+        auto item = std::make_unique<Item>();
+        item->type = Item::kChunk;
+        item->file_entry = e.id;
+        item->file_off = got;
+        item->data.assign(buf + start, buf + start + cut);
+        start += cut;
+        got += cut;
+        VALISE_RETURN_IF_ERROR(Emit(std::move(item)));
       }
-      if (!st.ok() || fill == start) break;
-      size_t cut = FindChunkBoundary(buf + start, fill - start, chunker_);
-      auto item = std::make_unique<Item>();
-      item->type = Item::kChunk;
-      item->file_entry = e.id;
-      item->file_off = got;
-      item->data.assign(buf + start, buf + start + cut);
-      start += cut;
-      got += cut;
-      VALISE_RETURN_IF_ERROR(Emit(std::move(item)));
+    };
+    auto hole = [&](uint64_t from, uint64_t to) -> Status {
+      // Holes are never read: extents without a chunk, at most 1 GiB each.
+      for (uint64_t off = from; off < to;) {
+        uint64_t len = std::min<uint64_t>(to - off, uint64_t(1) << 30);
+        auto item = std::make_unique<Item>();
+        item->type = Item::kHole;
+        item->file_entry = e.id;
+        item->file_off = off;
+        item->hole_len = len;
+        VALISE_RETURN_IF_ERROR(Emit(std::move(item)));
+        off += len;
+        read_bytes_ += len;
+      }
+      got = to;
+      return Status::Ok();
+    };
+    // A file with fewer blocks than bytes may have holes: its data regions
+    // from SEEK_DATA/SEEK_HOLE, the rest never read.
+    std::vector<std::pair<uint64_t, uint64_t>> regions;
+    bool sparse = uint64_t(w.st.st_blocks) * 512 < size;
+    for (uint64_t pos = 0; sparse && pos < size;) {
+      off_t d = ::lseek(fd, off_t(pos), SEEK_DATA);
+      if (d < 0) {
+        if (errno != ENXIO) sparse = false;  // not supported here: read it all
+        break;
+      }
+      off_t h = ::lseek(fd, d, SEEK_HOLE);
+      uint64_t end = h < 0 ? size : std::min<uint64_t>(uint64_t(h), size);
+      if (uint64_t(d) >= end) break;
+      regions.push_back({uint64_t(d), end});
+      pos = end;
+    }
+    if (!sparse) {
+      st = chunk_span(0, ~uint64_t(0));
+    } else {
+      uint64_t at = 0;
+      for (auto& [from, to] : regions) {
+        if (st.ok()) st = hole(at, from);
+        if (st.ok()) st = chunk_span(from, to);
+        at = to;
+      }
+      if (st.ok()) st = hole(at, size);
     }
   }
   struct stat after;
@@ -387,6 +550,7 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
   if (size < small_limit_) read_bytes_ += got;
   read_files_++;
   e.size = got;
+  if (size_out) *size_out = got;
   auto item = std::make_unique<Item>();
   item->type = Item::kEntry;
   item->entry = std::move(e);
@@ -396,6 +560,12 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e) {
 }
 
 Status Packer::Walk() {
+  // Directories that cannot be opened were found by the prescan (and
+  // refused, or recorded as skipped below).
+  auto unreadable = [&](const WalkEntry& w, const std::string& why) -> Status {
+    Warn("skipped " + w.rel_path + ": " + why);
+    return EmitSkip(w.rel_path, why);
+  };
   return WalkSource(o_.source, [&](WalkEntry& w) -> Status {
     // Another part's file or symlink: not here (directories are in every part).
     if ((S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) &&
@@ -411,6 +581,8 @@ Status Packer::Walk() {
           return InvalidArgument(w.rel_path + " changed type since the interrupted pack; "
                                  "empty the drives and pack again");
         w.id = existing->id;
+        if (existing->link == existing->id && existing->link != 0 && S_ISREG(w.st.st_mode))
+          hard_links_[{w.st.st_dev, w.st.st_ino}] = {existing->id, existing->size};
         if (existing->kind == EntryKind::kFile) {
           skipped_files_++;
           skipped_bytes_ += existing->size;
@@ -420,6 +592,12 @@ Status Packer::Walk() {
         return Status::Ok();
       }
     }
+    if (unreadable_set_.count(w.rel_path)) {
+      Warn("skipped " + w.rel_path + ": it cannot be read (--skip-unreadable)");
+      for (auto& [path, why] : unreadable_)
+        if (path == w.rel_path) return EmitSkip(path, why);
+      return EmitSkip(w.rel_path, "cannot be read");
+    }
     w.id = w.parent == 0 ? 1 : next_entry_id_++;
     Entry e;
     e.id = w.id;
@@ -427,16 +605,17 @@ Status Packer::Walk() {
     e.name = w.name;
     e.mode = w.st.st_mode & 07777;
     e.mtime_ns = int64_t(w.st.st_mtim.tv_sec) * 1'000'000'000 + w.st.st_mtim.tv_nsec;
+    Describe(w, &e);
     if (S_ISDIR(w.st.st_mode)) {
       e.kind = EntryKind::kDir;
     } else if (S_ISLNK(w.st.st_mode)) {
       e.kind = EntryKind::kSymlink;
       std::string target(4096, '\0');
-      ssize_t n = ::readlink(w.abs_path.c_str(), target.data(), target.size());
+      ssize_t n = ::readlinkat(w.dir_fd, w.at.c_str(), target.data(), target.size());
       if (n < 0) {
-        Warn("skipped symlink " + w.rel_path + ": " + std::strerror(errno));
-        stats_.skipped++;
-        return Status::Ok();
+        std::string why = std::string("cannot read the symlink: ") + std::strerror(errno);
+        Warn("skipped " + w.rel_path + ": " + why);
+        return EmitSkip(w.rel_path, why);
       }
       target.resize(size_t(n));
       e.target = target;
@@ -444,15 +623,28 @@ Status Packer::Walk() {
     } else if (S_ISREG(w.st.st_mode)) {
       e.kind = EntryKind::kFile;
       if (w.st.st_nlink > 1) {
+        // Hard links: the first path of an inode holds its content, the
+        // others are entries that name it (restore links them again).
         auto key = std::make_pair(w.st.st_dev, w.st.st_ino);
         auto it = hard_links_.find(key);
-        if (it != hard_links_.end())
-          Warn(w.rel_path + " is a hard link to " + it->second +
-               "; stored as a separate file (its content is stored once by dedup)");
-        else if (hard_links_.size() < 1'000'000)
-          hard_links_[key] = w.rel_path;
+        if (it != hard_links_.end()) {
+          e.link = it->second.first;
+          e.size = it->second.second;
+          stats_.hard_links++;
+          auto item = std::make_unique<Item>();
+          item->type = Item::kEntry;
+          item->entry = std::move(e);
+          return Emit(std::move(item));
+        }
+        if (hard_links_.size() < 10'000'000) {
+          e.link = e.id;
+          uint64_t size = 0;
+          VALISE_RETURN_IF_ERROR(EmitFile(w, std::move(e), &size));
+          hard_links_[key] = {w.id, size};
+          return Status::Ok();
+        }
       }
-      return EmitFile(w, std::move(e));
+      return EmitFile(w, std::move(e), nullptr);
     } else {
       Warn("skipped " + w.rel_path + ": special file (device, socket or fifo) cannot be packed");
       stats_.skipped++;
@@ -462,7 +654,7 @@ Status Packer::Walk() {
     item->type = Item::kEntry;
     item->entry = std::move(e);
     return Emit(std::move(item));
-  });
+  }, unreadable);
 }
 
 void Packer::WalkerMain() {
@@ -477,7 +669,7 @@ void Packer::WorkerMain() {
   Bytes compressed;
   while (auto opt = work_->Pop()) {
     std::unique_ptr<Item> item = std::move(*opt);
-    if (item->type != Item::kEntry && !abort_) {
+    if ((item->type == Item::kChunk || item->type == Item::kBundle) && !abort_) {
       ChunkRow& row = item->row;
       row.mac = HmacSha256(ByteSpan(keys_.dedup.data(), 32), item->data);
       row.plain = uint32_t(item->data.size());
@@ -518,6 +710,10 @@ Status Packer::Commit(Item& item) {
         case EntryKind::kSymlink: stats_.symlinks++; break;
       }
       return catalog_->AddEntry(item.entry);
+    case Item::kHole:
+      return catalog_->AddExtent({item.file_entry, item.file_off, kHoleChunk, 0, uint32_t(item.hole_len)});
+    case Item::kSkip:
+      return catalog_->AddSkipped(item.entry.name, item.entry.target);
     case Item::kChunk: {
       VALISE_ASSIGN_OR_RETURN(int64_t id, StoreOnce(item));
       VALISE_RETURN_IF_ERROR(catalog_->AddExtent({item.file_entry, item.file_off, id, 0, item.row.plain}));

@@ -28,8 +28,16 @@ FileInfo ToInfo(const Entry& e, const std::string& path) {
   f.size = e.size;
   f.target = e.target;
   f.id = e.id;
+  f.uid = e.uid;
+  f.gid = e.gid;
+  f.owner = e.owner;
+  f.group = e.group;
+  f.link = e.link;
   return f;
 }
+
+// The entry whose extents hold a file's bytes: the first of its hard links.
+int64_t ContentId(const FileInfo& f) { return f.link ? f.link : f.id; }
 
 bool UnderPrefix(const std::string& path, const std::vector<std::string>& prefixes) {
   if (prefixes.empty()) return true;
@@ -155,10 +163,20 @@ class SetReaderImpl : public SetReader, public ReadAheadSource {
   Status ReadFile(const FileInfo& file,
                   const std::function<Status(const uint8_t*, size_t)>& sink) override {
     if (file.type != FileType::kFile) return InvalidArgument("'" + file.path + "' is not a regular file");
-    VALISE_ASSIGN_OR_RETURN(auto extents, keyed_->catalog().Extents(file.id));
+    VALISE_ASSIGN_OR_RETURN(auto extents, keyed_->catalog().Extents(ContentId(file)));
     uint64_t pos = 0;
     for (auto& x : extents) {
       if (x.file_off != pos) return Corruption("catalog extents of '" + file.path + "' are not contiguous");
+      if (x.chunk == kHoleChunk) {  // a hole of a sparse file: zeros, never stored
+        static const Bytes zeros(1 << 20);
+        for (uint64_t left = x.len; left > 0;) {
+          size_t n = size_t(std::min<uint64_t>(left, zeros.size()));
+          VALISE_RETURN_IF_ERROR(sink(zeros.data(), n));
+          left -= n;
+        }
+        pos += x.len;
+        continue;
+      }
       if (x.chunk != cached_id_) {
         VALISE_ASSIGN_OR_RETURN(ChunkRow row, keyed_->catalog().Chunk(x.chunk));
         Status st = keyed_->ReadChunk(row, &cached_);
@@ -184,12 +202,19 @@ class SetReaderImpl : public SetReader, public ReadAheadSource {
     if (file.type != FileType::kFile) return InvalidArgument("'" + file.path + "' is not a regular file");
     if (offset >= file.size || len == 0) return size_t(0);
     len = size_t(std::min<uint64_t>(len, file.size - offset));
-    VALISE_ASSIGN_OR_RETURN(auto extents, keyed_->catalog().ExtentsInRange(file.id, offset, len));
+    VALISE_ASSIGN_OR_RETURN(auto extents, keyed_->catalog().ExtentsInRange(ContentId(file), offset, len));
     size_t done = 0;
     for (auto& x : extents) {
       uint64_t pos = offset + done;
       if (x.file_off > pos || x.file_off + x.len <= pos)
         return Corruption("catalog extents of '" + file.path + "' do not cover byte " + std::to_string(pos));
+      if (x.chunk == kHoleChunk) {
+        size_t n = size_t(std::min<uint64_t>(x.file_off + x.len - pos, len - done));
+        std::memset(buf + done, 0, n);
+        done += n;
+        if (done == len) break;
+        continue;
+      }
       auto got = cache_.GetOrLoad(x.chunk, [&](Bytes* plain) {
         VALISE_ASSIGN_OR_RETURN(ChunkRow row, keyed_->catalog().Chunk(x.chunk));
         return keyed_->ReadChunk(row, plain);
@@ -210,6 +235,13 @@ class SetReaderImpl : public SetReader, public ReadAheadSource {
 
   std::unique_ptr<ReadAhead> NewReadAhead(int threads, size_t budget_bytes) override {
     return std::make_unique<ReadAhead>(keyed_.get(), threads, budget_bytes);
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> Xattrs(const FileInfo& file) override {
+    return keyed_->catalog().Xattrs(file.id);
+  }
+  Status ListSkipped(const std::function<Status(const std::string&, const std::string&)>& fn) override {
+    return keyed_->catalog().ForEachSkipped(fn);
   }
 
   Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) override {

@@ -1,6 +1,10 @@
 // restore: writes the set's tree under a directory, bit-exact, with modes,
-// mtimes and symlinks. Each file is written under a temporary name and
-// renamed when complete, so a file that looks restored is restored.
+// mtimes, symlinks, hard links, holes, owners and xattrs (setid bits only
+// with keep_setid). Each file is written under a short temporary name and
+// renamed when complete, so a file that looks restored is restored. Every
+// path is reached one name at a time from the output's fd (DirFds), so
+// depth is unlimited and no symlink is followed. One entry's failure is
+// listed and the rest goes on; only a full disk stops the run.
 //
 // Three stages (docs/architecture.md, "Restore pipeline"):
 //   planner thread: lists the catalog, looks up each file's extents and asks
@@ -15,7 +19,11 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -24,6 +32,8 @@
 #include <fstream>
 #include <set>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/durable.h"
@@ -50,14 +60,193 @@ bool SafeName(const std::string& rel) {
   return rel[0] != '/';
 }
 
-void SetTimes(const std::string& path, int64_t mtime_ns, bool symlink) {
-  struct timespec ts[2];
+struct timespec MtimeSpec(int64_t mtime_ns, struct timespec ts[2]) {
   ts[0].tv_sec = 0;
   ts[0].tv_nsec = UTIME_OMIT;
   ts[1].tv_sec = mtime_ns / 1'000'000'000;
   ts[1].tv_nsec = mtime_ns % 1'000'000'000;
-  ::utimensat(AT_FDCWD, path.c_str(), ts, symlink ? AT_SYMLINK_NOFOLLOW : 0);
+  if (ts[1].tv_nsec < 0) ts[1].tv_nsec += 1'000'000'000, ts[1].tv_sec -= 1;
+  return ts[1];
 }
+
+// Directories of the output by path relative to it, opened one component at
+// a time from the output's root with O_NOFOLLOW: never through a symlink,
+// and never a path longer than one name handed to the kernel (so trees
+// deeper than PATH_MAX restore). The chain of ancestors of the last
+// directory asked for stays open, so a walk in tree order opens each
+// directory once.
+class DirFds {
+ public:
+  explicit DirFds(int root) : root_(root) {}
+  ~DirFds() {
+    for (auto& [p, fd] : chain_) ::close(fd);
+  }
+  DirFds(const DirFds&) = delete;
+  DirFds& operator=(const DirFds&) = delete;
+  // The directory at `dir` ("" = the root), or -1 with errno set.
+  int Get(const std::string& dir) {
+    if (dir.empty()) return root_;
+    while (!chain_.empty()) {
+      const std::string& p = chain_.back().first;
+      if (p == dir) return chain_.back().second;
+      if (dir.size() > p.size() && dir.compare(0, p.size(), p) == 0 && dir[p.size()] == '/') break;
+      ::close(chain_.back().second);
+      chain_.pop_back();
+    }
+    size_t pos = chain_.empty() ? 0 : chain_.back().first.size() + 1;
+    int fd = chain_.empty() ? root_ : chain_.back().second;
+    while (pos <= dir.size()) {
+      size_t end = std::min(dir.find('/', pos), dir.size());
+      std::string name = dir.substr(pos, end - pos);
+      int next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0) return -1;
+      chain_.push_back({dir.substr(0, end), next});
+      fd = next;
+      pos = end + 1;
+    }
+    return fd;
+  }
+
+ private:
+  int root_;
+  std::vector<std::pair<std::string, int>> chain_;
+};
+
+std::string ParentOf(const std::string& path) {
+  size_t cut = path.rfind('/');
+  return cut == std::string::npos ? "" : path.substr(0, cut);
+}
+std::string BaseOf(const std::string& path) {
+  size_t cut = path.rfind('/');
+  return cut == std::string::npos ? path : path.substr(cut + 1);
+}
+
+// A temporary name in the same directory: short (never near NAME_MAX,
+// whatever the final name's length) and new (O_EXCL).
+int CreateTemp(int dirfd, std::string* name) {
+  for (int attempt = 0; attempt < 16; attempt++) {
+    uint8_t r[8];
+    RandomBytes(r, sizeof r);
+    *name = ".valise-" + ToHex(ByteSpan(r, sizeof r)) + ".tmp";
+    int fd = ::openat(dirfd, name->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  return -1;
+}
+
+bool DiskFull(int err) { return err == ENOSPC || err == EDQUOT; }
+
+// Gives restored entries their owners, xattrs, modes and mtimes, counting
+// what the kernel refused (for one summary warning at the end).
+struct Meta {
+  Meta(const RestoreOptions& opts, SetReader& r) : o(opts), reader(r) {}
+  const RestoreOptions& o;
+  SetReader& reader;
+  bool root = ::geteuid() == 0;
+  uint64_t owners_refused = 0, xattrs_refused = 0, setid_dropped = 0;
+  std::string first_owner_error, first_xattr_error;
+  std::unordered_map<std::string, uid_t> users;
+  std::unordered_map<std::string, gid_t> groups;
+
+  // The packed owner by name when that name exists here, else by number.
+  uid_t Uid(const FileInfo& f) {
+    if (f.owner.empty()) return f.uid;
+    auto it = users.find(f.owner);
+    if (it == users.end()) {
+      struct passwd pw, *res = nullptr;
+      char buf[4096];
+      uid_t u = f.uid;
+      if (::getpwnam_r(f.owner.c_str(), &pw, buf, sizeof buf, &res) == 0 && res) u = res->pw_uid;
+      it = users.emplace(f.owner, u).first;
+    }
+    return it->second;
+  }
+  gid_t Gid(const FileInfo& f) {
+    if (f.group.empty()) return f.gid;
+    auto it = groups.find(f.group);
+    if (it == groups.end()) {
+      struct group gr, *res = nullptr;
+      char buf[4096];
+      gid_t g = f.gid;
+      if (::getgrnam_r(f.group.c_str(), &gr, buf, sizeof buf, &res) == 0 && res) g = res->gr_gid;
+      it = groups.emplace(f.group, g).first;
+    }
+    return it->second;
+  }
+  uint32_t Mode(const FileInfo& f) {
+    uint32_t mode = f.mode & 07777;
+    if (!o.keep_setid && (mode & 07000)) {
+      setid_dropped++;
+      mode &= 0777;
+    }
+    return mode;
+  }
+  void OwnerRefused(const FileInfo& f) {
+    if (owners_refused++ == 0) first_owner_error = f.path + ": " + std::strerror(errno);
+  }
+  void XattrRefused(const FileInfo& f, const std::string& name) {
+    if (xattrs_refused++ == 0) first_xattr_error = f.path + ": " + name + ": " + std::strerror(errno);
+  }
+  bool Wanted(const std::string& name) {
+    if (name.rfind("user.", 0) == 0 || name.rfind("trusted.", 0) == 0 ||
+        name == "system.posix_acl_access" || name == "system.posix_acl_default")
+      return true;
+    if (name == "security.capability") {  // file capabilities: privilege, like setuid
+      if (!o.keep_setid) setid_dropped++;
+      return o.keep_setid;
+    }
+    return name.rfind("security.", 0) == 0;
+  }
+  // Owner, xattrs, mode, mtime, in that order: chown clears setid bits, and
+  // the mode after an ACL keeps the packed group bits (the ACL mask).
+  // `fd` is the entry itself (a file or directory); for a symlink, -1 and
+  // the entry is `name` in `dirfd`.
+  void Apply(const FileInfo& f, int fd, int dirfd, const std::string& name) {
+    bool link = f.type == FileType::kSymlink;
+    if (!o.no_owner) {
+      uid_t u = Uid(f);
+      gid_t g = Gid(f);
+      if (root || u != ::geteuid() || g != ::getegid()) {
+        int rc = link ? ::fchownat(dirfd, name.c_str(), u, g, AT_SYMLINK_NOFOLLOW) : ::fchown(fd, u, g);
+        if (rc != 0) OwnerRefused(f);
+      }
+    }
+    if (!o.no_xattrs) {
+      auto xs = reader.Xattrs(f);
+      if (xs.ok()) {
+        std::string proc = "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
+        for (auto& [n, v] : *xs) {
+          if (!Wanted(n)) continue;
+          int rc = link ? ::lsetxattr(proc.c_str(), n.c_str(), v.data(), v.size(), 0)
+                        : ::fsetxattr(fd, n.c_str(), v.data(), v.size(), 0);
+          if (rc != 0) XattrRefused(f, n);
+        }
+      }
+    }
+    struct timespec ts[2];
+    MtimeSpec(f.mtime_ns, ts);
+    if (link) {
+      ::utimensat(dirfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+    } else {
+      ::fchmod(fd, Mode(f));
+      ::futimens(fd, ts);
+    }
+  }
+  void Report(RestoreReport* rep) {
+    rep->setid_dropped += setid_dropped;
+    if (owners_refused + xattrs_refused == 0) return;
+    std::string w;
+    if (owners_refused)
+      w = std::to_string(owners_refused) + " entries could not be given their packed owner (first: " +
+          first_owner_error + ")";
+    if (xattrs_refused)
+      w += std::string(w.empty() ? "" : "; ") + std::to_string(xattrs_refused) +
+           " extended attributes could not be set (first: " + first_xattr_error + ")";
+    w += root ? "" : ": only root may give files away or set trusted.* attributes";
+    w += "; pass --no-owner / --no-xattrs to not try";
+    rep->warnings.push_back(w);
+  }
+};
 
 // The restore journal: "<watermark id>\n" then one failed id per line. Every
 // entry with an id up to the watermark was handled (restored, or failed and
@@ -156,14 +345,15 @@ class RecStream {
 // The pieces of file `f`, in file order, with the same checks and messages
 // as SetReader::ReadFile. Returns the file's verdict.
 Status PlanFile(ReadAhead& ra, const FileInfo& f, RecBatcher& out) {
-  VALISE_ASSIGN_OR_RETURN(auto extents, ra.catalog().Extents(f.id));
+  VALISE_ASSIGN_OR_RETURN(auto extents, ra.catalog().Extents(f.link ? f.link : f.id));
   uint64_t pos = 0;
   for (auto& x : extents) {
     if (x.file_off != pos) return Corruption("catalog extents of '" + f.path + "' are not contiguous");
-    VALISE_ASSIGN_OR_RETURN(auto slot, ra.Fetch(x.chunk, [&] { out.Flush(); }));
     Rec p;
     p.kind = Rec::kPiece;
-    p.slot = std::move(slot);
+    if (x.chunk != kHoleChunk) {  // a hole: a piece without a slot, never written
+      VALISE_ASSIGN_OR_RETURN(p.slot, ra.Fetch(x.chunk, [&] { out.Flush(); }));
+    }
     p.chunk_off = x.chunk_off;
     p.len = x.len;
     p.pos = pos;
@@ -205,10 +395,21 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   RestoreReport rep;
   std::string to = opts.to;
   while (to.size() > 1 && to.back() == '/') to.pop_back();
+  for (size_t pos = 1; pos < to.size(); pos++)  // missing parents too
+    if (to[pos] == '/') ::mkdir(to.substr(0, pos).c_str(), 0755);
   if (::mkdir(to.c_str(), 0755) != 0 && errno != EEXIST)
     return InvalidArgument("cannot create " + to + ": " + std::strerror(errno));
-  struct stat st;
-  if (::stat(to.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return InvalidArgument(to + " is not a directory");
+  int root_fd = ::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) return InvalidArgument(to + " is not a directory: " + std::strerror(errno));
+  struct CloseFd {
+    int fd;
+    ~CloseFd() { ::close(fd); }
+  } close_root{root_fd};
+  // One open directory per level of the tree (twice, with hard links).
+  if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
 
   // The journal of this (set, destination, paths): resume where a killed run stopped.
   char real[PATH_MAX];
@@ -263,7 +464,9 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
            MatchesOnDisk(f.path.empty() ? to : to + "/" + f.path, f);
   };
 
-  // The planner: lists the catalog on its own thread and reads ahead.
+  // The planner: lists the catalog on its own thread and reads ahead. Of
+  // hard links, only the first of each inode is read; the writer links the
+  // others to it.
   int threads = opts.threads > 0 ? opts.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   size_t budget = opts.memory_budget ? opts.memory_budget : size_t(64) << 20;
   std::unique_ptr<ReadAhead> ra;
@@ -272,11 +475,13 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   std::thread planner([&, watermark = journal.watermark, failed = journal.failed] {
     RecBatcher out(q);
     Sharer share{opts, all_bytes, all_entries};
+    std::unordered_set<int64_t> linked;  // inodes whose content was planned
     Status listed = reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
       if (!share.Mine(f)) return Status::Ok();  // another part's
       Rec r;
       r.info = f;
-      const bool planned = ra && f.type == FileType::kFile && !already_restored(f, watermark, failed);
+      bool planned = ra && f.type == FileType::kFile && !already_restored(f, watermark, failed);
+      if (planned && f.link) planned = linked.insert(f.link).second;
       r.planned = planned;
       if (!out.Add(std::move(r))) return Unavailable("restore stopped");
       if (!planned) return Status::Ok();
@@ -295,22 +500,35 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   RecStream in(q);
 
   // The writer: every file system change happens here, in catalog order.
-  // A planned file's bytes come from the pieces that follow its entry.
-  auto read_file = [&](const Rec& head, const std::function<Status(const uint8_t*, size_t)>& sink) -> Status {
-    if (!head.planned) return reader.ReadFile(head.info, sink);
+  // A planned file's bytes come from the pieces that follow its entry;
+  // `sink` gets (file offset, bytes or null for a hole, length).
+  using Sink = std::function<Status(uint64_t, const uint8_t*, size_t)>;
+  auto read_file = [&](const Rec& head, const Sink& sink) -> Status {
+    if (!head.planned) {
+      uint64_t pos = 0;
+      return reader.ReadFile(head.info, [&](const uint8_t* p, size_t n) {
+        Status st = sink(pos, p, n);
+        pos += n;
+        return st;
+      });
+    }
     Status fst;
     while (true) {
       Rec* r = in.Next();
       if (!r) return Unavailable("restore stopped");
       if (r->kind == Rec::kEnd) return fst.ok() ? r->status : fst;
       if (!fst.ok()) continue;  // the file has failed: drop the rest of its pieces
+      if (!r->slot) {
+        fst = sink(r->pos, nullptr, r->len);
+        continue;
+      }
       const Status& cs = r->slot->Wait();
       if (!cs.ok()) {
         fst = cs.With("'" + head.info.path + "' at byte " + std::to_string(r->pos));
       } else if (uint64_t(r->chunk_off) + r->len > r->slot->size()) {
         fst = Corruption("catalog extent of '" + head.info.path + "' runs past its chunk");
       } else {
-        fst = sink(r->slot->data() + r->chunk_off, r->len);
+        fst = sink(r->pos, r->slot->data() + r->chunk_off, r->len);
       }
     }
   };
@@ -320,8 +538,86 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
       if (r->kind == Rec::kEnd) return;
   };
 
-  std::vector<FileInfo> dirs;  // modes and mtimes set last, deepest first
+  DirFds dirs_fd(root_fd), link_fd(root_fd);
+  Meta meta(opts, reader);
+  std::unordered_map<int64_t, std::string> link_paths;  // inode (FileInfo::link) -> restored path
+  std::vector<FileInfo> dirs;  // owners, modes and mtimes set last, deepest first
   std::set<std::string> safe_dirs = {""};  // directories made here and checked to be real ones
+  // One entry's failure: listed, and the restore goes on; a full disk stops it.
+  // `consumed`: the file's pieces were taken already.
+  auto failed = [&](const Rec& head, const std::string& why, int err, bool consumed = false) -> Status {
+    rep.failed.push_back(head.info.path + ": " + why + (err ? std::string(": ") + std::strerror(err) : ""));
+    if (head.info.type == FileType::kFile) journal.failed.insert(head.info.id);
+    if (!consumed) skip_file(head);
+    if (DiskFull(err))
+      return ResourceExhausted("restoring " + head.info.path + ": " + std::strerror(err) +
+                               ": free space and run the same restore again to resume");
+    return Status::Ok();
+  };
+  // Writes a file's content under a temporary name in `pfd`, then renames
+  // it over `name`.
+  auto write_file = [&](const Rec& head, int pfd, const std::string& name) -> Status {
+    const FileInfo& f = head.info;
+    std::string tmp;
+    int fd = CreateTemp(pfd, &tmp);
+    if (fd < 0) return failed(head, "cannot create a temporary file", errno);
+    int err = 0;
+    Status st = read_file(head, [&](uint64_t pos, const uint8_t* p, size_t n) -> Status {
+      if (!p) return Status::Ok();  // a hole: left unwritten, the file is sized at the end
+      // Zeros read back from a hole (readers that cannot read ahead) stay holes too.
+      if (!head.planned && n >= 4096 && p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0) return Status::Ok();
+      while (n > 0) {
+        ssize_t w = ::pwrite(fd, p, n, off_t(pos));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          err = errno;
+          return IOError("writing: " + std::string(std::strerror(errno)));
+        }
+        p += w;
+        pos += uint64_t(w);
+        n -= size_t(w);
+        rep.bytes += uint64_t(w);
+      }
+      return Status::Ok();
+    });
+    if (st.ok() && ::ftruncate(fd, off_t(f.size)) != 0) {
+      err = errno;
+      st = IOError(std::string("sizing: ") + std::strerror(errno));
+    }
+    if (st.ok()) meta.Apply(f, fd, pfd, tmp);
+    ::close(fd);
+    if (!st.ok()) {
+      ::unlinkat(pfd, tmp.c_str(), 0);
+      if (err) return failed(head, "cannot write it", err, true);
+      rep.failed.push_back(f.path + ": " + st.message());
+      journal.failed.insert(f.id);
+      return Status::Ok();
+    }
+    if (::renameat(pfd, tmp.c_str(), pfd, name.c_str()) != 0) {
+      int e = errno;
+      ::unlinkat(pfd, tmp.c_str(), 0);
+      return failed(head, "cannot rename it into place", e, true);
+    }
+    return Status::Ok();
+  };
+  // Links `name` in `pfd` to the restored file at `src`; false if it cannot.
+  auto make_link = [&](const std::string& src, int pfd, const std::string& name) -> bool {
+    int sfd = link_fd.Get(ParentOf(src));
+    if (sfd < 0) return false;
+    for (int attempt = 0; attempt < 16; attempt++) {
+      uint8_t r[8];
+      RandomBytes(r, sizeof r);
+      std::string tmp = ".valise-" + ToHex(ByteSpan(r, sizeof r)) + ".tmp";
+      if (::linkat(sfd, BaseOf(src).c_str(), pfd, tmp.c_str(), 0) != 0) {
+        if (errno == EEXIST) continue;
+        return false;
+      }
+      if (::renameat(pfd, tmp.c_str(), pfd, name.c_str()) == 0) return true;
+      ::unlinkat(pfd, tmp.c_str(), 0);
+      return false;
+    }
+    return false;
+  };
   auto handle = [&](const Rec& head) -> Status {
     const FileInfo& f = head.info;
     if (!SafeName(f.path)) {
@@ -329,23 +625,27 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
       skip_file(head);
       return Status::Ok();
     }
-    std::string path = f.path.empty() ? to : to + "/" + f.path;
     // Everything is created inside a directory this restore made (or `to`)
-    // and checked to be a real directory: a catalog can never make restore
+    // and checked to be a real directory, reached from `to` one name at a
+    // time without following symlinks: a catalog can never make restore
     // write through a symlink it planted, or outside `to`.
-    size_t cut = f.path.rfind('/');
-    std::string parent = cut == std::string::npos ? "" : f.path.substr(0, cut);
+    std::string parent = ParentOf(f.path), name = BaseOf(f.path);
     if (!f.path.empty() && !safe_dirs.count(parent)) {
       rep.failed.push_back(f.path + ": its directory could not be restored safely, not restored");
       skip_file(head);
       return Status::Ok();
     }
+    int pfd = dirs_fd.Get(parent);
+    if (pfd < 0) return failed(head, "cannot open its directory", errno);
+    struct stat ls;
+    bool exists = !f.path.empty() && ::fstatat(pfd, name.c_str(), &ls, AT_SYMLINK_NOFOLLOW) == 0;
     switch (f.type) {
       case FileType::kDir: {
-        if (!f.path.empty() && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-          return IOError("cannot create directory " + path + ": " + std::strerror(errno));
-        struct stat ds;
-        if (::lstat(path.c_str(), &ds) != 0 || !S_ISDIR(ds.st_mode)) {
+        if (!f.path.empty() && !exists && ::mkdirat(pfd, name.c_str(), 0700) != 0)
+          return failed(head, "cannot create the directory", errno);
+        if (!f.path.empty() && ::fstatat(pfd, name.c_str(), &ls, AT_SYMLINK_NOFOLLOW) != 0)
+          return failed(head, "cannot create the directory", errno);
+        if (!f.path.empty() && !S_ISDIR(ls.st_mode)) {
           rep.failed.push_back(f.path + ": something that is not a directory is in the way, not restored");
           return Status::Ok();
         }
@@ -355,15 +655,25 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
         return Status::Ok();
       }
       case FileType::kSymlink: {
-        struct stat ls;
-        if (::lstat(path.c_str(), &ls) == 0 && S_ISDIR(ls.st_mode)) {
+        if (exists && S_ISDIR(ls.st_mode)) {
           rep.failed.push_back(f.path + ": a directory is in the way of this symlink, not restored");
           return Status::Ok();
         }
-        ::unlink(path.c_str());
-        if (::symlink(f.target.c_str(), path.c_str()) != 0)
-          return IOError("cannot create symlink " + path + ": " + std::strerror(errno));
-        SetTimes(path, f.mtime_ns, true);
+        std::string tmp;
+        for (int attempt = 0; attempt < 16; attempt++) {
+          uint8_t r[8];
+          RandomBytes(r, sizeof r);
+          tmp = ".valise-" + ToHex(ByteSpan(r, sizeof r)) + ".tmp";
+          if (::symlinkat(f.target.c_str(), pfd, tmp.c_str()) == 0 || errno != EEXIST) break;
+        }
+        if (::fstatat(pfd, tmp.c_str(), &ls, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(ls.st_mode))
+          return failed(head, "cannot create the symlink", errno);
+        meta.Apply(f, -1, pfd, tmp);
+        if (::renameat(pfd, tmp.c_str(), pfd, name.c_str()) != 0) {
+          int e = errno;
+          ::unlinkat(pfd, tmp.c_str(), 0);
+          return failed(head, "cannot rename the symlink into place", e);
+        }
         rep.symlinks++;
         return Status::Ok();
       }
@@ -372,44 +682,26 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
           skip_file(head);
           rep.skipped++;
           rep.bytes += f.size;
+          if (f.link) link_paths.emplace(f.link, f.path);
           return Status::Ok();
         }
-        size_t slash = path.rfind('/');
-        std::string tmp = path.substr(0, slash + 1) + ".valise-partial-" + path.substr(slash + 1);
-        struct stat fs_;
-        if (::lstat(path.c_str(), &fs_) == 0 && S_ISDIR(fs_.st_mode)) {
+        if (exists && S_ISDIR(ls.st_mode)) {
           rep.failed.push_back(f.path + ": a directory is in the way of this file, not restored");
           skip_file(head);
           return Status::Ok();
         }
-        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) return IOError("cannot create " + tmp + ": " + std::strerror(errno));
-        Status st = read_file(head, [&](const uint8_t* p, size_t n) -> Status {
-          while (n > 0) {
-            ssize_t w = ::write(fd, p, n);
-            if (w < 0) {
-              if (errno == EINTR) continue;
-              return IOError("writing " + path + ": " + std::strerror(errno));
-            }
-            p += w;
-            n -= size_t(w);
-            rep.bytes += uint64_t(w);
-          }
-          return Status::Ok();
-        });
-        ::fchmod(fd, f.mode & 07777);
-        ::close(fd);
-        if (!st.ok()) {
-          ::unlink(tmp.c_str());
-          if (st.code() == Code::kIOError || st.code() == Code::kResourceExhausted) return st;
-          rep.failed.push_back(f.path + ": " + st.message());
-          journal.failed.insert(f.id);
-          return Status::Ok();
+        // A hard link to a file restored already: linked, not written again.
+        auto it = f.link ? link_paths.find(f.link) : link_paths.end();
+        if (it != link_paths.end() && !head.planned && make_link(it->second, pfd, name)) {
+          rep.files++;
+          rep.hard_links++;
+        } else {
+          size_t before = rep.failed.size();
+          VALISE_RETURN_IF_ERROR(write_file(head, pfd, name));
+          if (rep.failed.size() != before) return Status::Ok();
+          rep.files++;
+          if (f.link) link_paths[f.link] = f.path;
         }
-        SetTimes(tmp, f.mtime_ns, false);
-        if (::rename(tmp.c_str(), path.c_str()) != 0)
-          return IOError("cannot rename " + tmp + ": " + std::strerror(errno));
-        rep.files++;
         if (opts.progress) opts.progress({"restore", rep.bytes, total, rep.files, total_files});
         if (f.id > journal.watermark) journal.watermark = f.id;
         since_save_bytes += f.size;
@@ -437,7 +729,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     if (r->kind != Rec::kEntry) continue;  // never: handle() takes a file's pieces with it
     Rec head = std::move(*r);  // taking its pieces moves `in` on past *r
     Status hs = handle(head);
-    if (!hs.ok()) {  // an I/O error: stop reading ahead, and stop
+    if (!hs.ok()) {  // a full disk: stop reading ahead, and stop
       st_all = hs;
       break;
     }
@@ -446,26 +738,27 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   q.Close();
   planner.join();
 
+  // Directories last, deepest first: owners, xattrs, modes and mtimes (a
+  // read-only directory was writable while its contents were made).
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    std::string path = it->path.empty() ? to : to + "/" + it->path;
-    struct stat ds;
-    if (::lstat(path.c_str(), &ds) != 0 || !S_ISDIR(ds.st_mode)) continue;  // never through a symlink
-    if (!it->path.empty() || opts.prefixes.empty()) {
-      ::chmod(path.c_str(), it->mode & 07777);
-      SetTimes(path, it->mtime_ns, false);
-    }
+    if (it->path.empty() && !opts.prefixes.empty()) continue;
+    int pfd = it->path.empty() ? -1 : dirs_fd.Get(ParentOf(it->path));
+    if (!it->path.empty() && pfd < 0) continue;
+    int dfd = it->path.empty() ? ::dup(root_fd)
+                               : ::openat(pfd, BaseOf(it->path).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) continue;  // never through a symlink
+    meta.Apply(*it, dfd, -1, "");
+    ::close(dfd);
   }
+  meta.Report(&rep);
   if (!st_all.ok()) {
-    journal.Save(to);  // an I/O error (disk full...): a re-run resumes here
+    journal.Save(to);  // a full disk...: a re-run resumes here
     return st_all;
   }
   // Done: every restored file (and its rename) on disk before the journal
   // that would let a re-run check them goes, so a restore that says it
   // finished survives a power cut.
-  if (int dfd = ::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::syncfs(dfd);
-    ::close(dfd);
-  }
+  ::syncfs(root_fd);
   ::unlink(journal.path.c_str());
   ::unlink((journal.path + ".tmp").c_str());  // left by a run killed while saving the journal
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -154,6 +154,7 @@ class MultiSetReader : public SetReader {
         results[i] = parts_[i]->List(prefixes, [&](const FileInfo& f) {
           FileInfo g = f;
           g.id = Encode(f.id, i);
+          if (f.link) g.link = Encode(f.link, i);
           return queues[i]->Push(std::move(g)) ? Status::Ok() : Status(Code::kIOError, "listing stopped");
         });
         queues[i]->Close();
@@ -190,6 +191,7 @@ class MultiSetReader : public SetReader {
       auto r = parts_[i]->Stat(path);
       if (r.ok()) {
         r->id = Encode(r->id, i);
+        if (r->link) r->link = Encode(r->link, i);
         return r;
       }
       if (r.status().code() != Code::kNotFound && first.ok()) first = r.status();
@@ -210,6 +212,16 @@ class MultiSetReader : public SetReader {
     return part->ReadAt(inner, offset, buf, len);
   }
 
+  Result<std::vector<std::pair<std::string, std::string>>> Xattrs(const FileInfo& file) override {
+    auto [part, inner] = Decode(file);
+    if (!part) return InvalidArgument("'" + file.path + "' does not come from this shipment's listing");
+    return part->Xattrs(inner);
+  }
+  Status ListSkipped(const std::function<Status(const std::string&, const std::string&)>& fn) override {
+    for (auto& p : parts_) VALISE_RETURN_IF_ERROR(p->ListSkipped(fn));
+    return Status::Ok();
+  }
+
   // A directory's entries from every part that has it, merged by name.
   Status ListDir(const FileInfo& dir, const std::function<Status(const FileInfo&)>& fn) override {
     if (dir.type != FileType::kDir) return InvalidArgument("'" + dir.path + "' is not a directory");
@@ -220,6 +232,7 @@ class MultiSetReader : public SetReader {
       VALISE_RETURN_IF_ERROR(parts_[i]->ListDir(*d, [&](const FileInfo& f) {
         FileInfo g = f;
         g.id = Encode(f.id, i);
+        if (f.link) g.link = Encode(f.link, i);
         merged.emplace(f.path, std::move(g));  // a directory: the first part's
         return Status::Ok();
       }));
@@ -235,6 +248,7 @@ class MultiSetReader : public SetReader {
     if (part >= parts_.size()) return {nullptr, f};
     FileInfo inner = f;
     inner.id = int64_t(uint64_t(f.id) >> kPartBits);
+    if (f.link) inner.link = int64_t(uint64_t(f.link) >> kPartBits);
     return {parts_[part].get(), inner};
   }
 
