@@ -154,7 +154,7 @@ TEST_F(Format, TamperingWithSignedFieldsIsCorruption) {
       {"set.segment_size", [](json& j) { j["set"]["segment_size"] = 2 << 20; }},
       {"set.created", [](json& j) { j["set"]["created"] = "2024-05-02T12:00:00Z"; }},
       {"set.tool", [](json& j) { j["set"]["tool"] = "valise 9"; }},
-      {"set.format", [](json& j) { j["set"]["format"] = 2; }},
+      {"set.format", [](json& j) { j["set"]["format"] = kFormatVersion + 1; }},
       {"set.keys dropped", [](json& j) { j["set"]["keys"].erase(1); }},
       {"set.keys added", [](json& j) { j["set"]["keys"].push_back("00"); }},
       {"set.keys changed", [](json& j) { j["set"]["keys"][1] = "010204"; }},
