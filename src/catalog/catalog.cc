@@ -515,6 +515,10 @@ struct CatalogReader::Impl {
   // Work budget of one sqlite3_step, in ticks of kOpsPerTick VM operations.
   std::atomic<uint64_t> ticks{0};
   uint64_t tick_limit = 0;
+  // Set by the first query that finds a malformed page. SQLite may not find
+  // the same fault again on that connection (a page it already loaded), so a
+  // catalog is corrupt for good once it was seen to be (found by fuzz_catalog).
+  std::atomic<bool> corrupt{false};
   ~Impl() { sqlite3_close_v2(db); }  // v2: closes once the statements are finalized
 
   static int OnProgress(void* p) {
@@ -525,11 +529,16 @@ struct CatalogReader::Impl {
   // step (the work before one row comes back), so a scan of 10^8 rows runs
   // while a query that never yields a row is stopped.
   int Step(sqlite3_stmt* s) {
+    if (corrupt.load(std::memory_order_relaxed)) return SQLITE_CORRUPT;
     ticks.store(0, std::memory_order_relaxed);
-    return sqlite3_step(s);
+    int rc = sqlite3_step(s);
+    if ((rc & 0xff) == SQLITE_CORRUPT) corrupt.store(true, std::memory_order_relaxed);
+    return rc;
   }
   std::string Prefix() const { return label.empty() ? "catalog" : "catalog of " + label; }
   Status Error(const std::string& what) const {
+    if (corrupt.load(std::memory_order_relaxed))
+      return Corruption(Prefix() + " " + what + ": the catalog file is malformed");
     int rc = sqlite3_extended_errcode(db);
     if (rc == SQLITE_INTERRUPT)
       return Corruption(Prefix() + ": " + what + " exceeded its work budget of " +
