@@ -17,8 +17,34 @@
 
 namespace valise::fuzz {
 
-// The delivered catalog's tables, from src/catalog (not a copy).
+// The delivered catalog's tables and read indexes, from src/catalog (not a copy).
 inline const char* const kCatalogSchema = valise::CatalogTablesSql();
+inline const char* const kCatalogIndexes = valise::CatalogIndexesSql();
+
+// Schema mutations (option bit 4): what a hostile sender may put in the
+// schema instead of, or beside, valise's own. The reader must refuse every
+// one of them by its schema check (and never hang or crash on the way).
+inline const char* const kSchemaMutations[] = {
+    // entries as a view over an endless recursive query (issue 11 finding 3)
+    "DROP TABLE entries; CREATE VIEW entries(id,parent,name,kind,mode,mtime_ns,size,target) AS "
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r) "
+    "SELECT i, i-1, CAST(i AS BLOB), 1 + (i > 1), 420, 0, 0, NULL FROM r ORDER BY 1",
+    "CREATE TABLE extra(a)",
+    "CREATE TRIGGER t AFTER INSERT ON entries BEGIN INSERT OR REPLACE INTO meta VALUES(hex(new.id), 'x'); END",
+    "DROP INDEX chunks_mac",
+    "CREATE INDEX entries_size ON entries(size)",
+    "CREATE VIEW v AS SELECT * FROM entries",
+    "DROP TABLE chunks; CREATE TABLE chunks(id INTEGER PRIMARY KEY, mac TEXT, addr, stored, plain, flags)",
+    "CREATE INDEX chunks_addr ON chunks(addr + 0)",
+    "DROP TABLE extents; CREATE VIEW extents(entry,file_off,chunk,chunk_off,len) AS "
+    "SELECT id, 0, id, 0, size FROM entries",
+    "ANALYZE",
+    "PRAGMA writable_schema=ON; UPDATE sqlite_master SET sql='CREATE TABLE entries(id INTEGER PRIMARY KEY, "
+    "parent, name, kind, mode, mtime_ns, size, target)' WHERE name='entries'; PRAGMA writable_schema=OFF",
+    "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)",
+    "DROP TABLE meta; CREATE VIEW meta(key,value) AS SELECT 'valise', '0.1.0'",
+    "CREATE TRIGGER t2 BEFORE DELETE ON chunks BEGIN SELECT RAISE(ABORT, 'x'); END",
+};
 
 // Reads the operation program; returns zeros once the input is used up.
 class Decoder {
@@ -112,6 +138,24 @@ inline bool BuildCatalog(const std::string& path, const uint8_t* data, size_t si
   sqlite3_exec(db, "PRAGMA page_size=1024; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", nullptr,
                nullptr, nullptr);
   sqlite3_exec(db, kCatalogSchema, nullptr, nullptr, nullptr);
+  if (options & 4) {
+    // Up to 4 schema mutations: a canned one, or (byte >= 0xf0) a view whose
+    // body is SQL text from the input. No attach: the builder writes no
+    // other file.
+    sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+    constexpr size_t kCanned = sizeof kSchemaMutations / sizeof kSchemaMutations[0];
+    for (int n = in.U8() % 5, i = 0; i < n; i++) {
+      uint8_t k = in.U8();
+      if (k >= 0xf0) {
+        std::string body = in.Take(in.U8());
+        if (body.find(';') != std::string::npos) continue;
+        std::string sql = "CREATE VIEW v" + std::to_string(i) + " AS " + body;
+        sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+      } else {
+        sqlite3_exec(db, kSchemaMutations[k % kCanned], nullptr, nullptr, nullptr);
+      }
+    }
+  }
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   if (!(options & 1))
     sqlite3_exec(db, "INSERT INTO meta VALUES('valise','0.1.0')", nullptr, nullptr, nullptr);
@@ -135,11 +179,7 @@ inline bool BuildCatalog(const std::string& path, const uint8_t* data, size_t si
   }
   for (auto* s : stmts) sqlite3_finalize(s);
   sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-  if (!(options & 2))
-    sqlite3_exec(db,
-                 "CREATE INDEX entries_parent ON entries(parent, name);"
-                 "CREATE INDEX chunks_addr ON chunks(addr);",
-                 nullptr, nullptr, nullptr);
+  if (!(options & 2)) sqlite3_exec(db, kCatalogIndexes, nullptr, nullptr, nullptr);
   sqlite3_close_v2(db);
   return true;
 }

@@ -16,6 +16,13 @@
 //    chosen by the input), so the fuzzer spends its time on rows, not on
 //    SQLite's page format. See catalog_builder.h.
 //
+// With option bit 4 (the program's first byte) the program first mutates the
+// schema: views (one over an endless recursive query), triggers, extra or
+// missing tables and indexes, a changed column type, sqlite_stat tables, a
+// rewritten sqlite_master, or a view whose body is SQL from the input. The
+// reader's defensive open (exact schema check, limits, per-step budget) must
+// refuse those without hanging; a catalog that gets past it is exercised.
+//
 // Then it opens the file with CatalogReader::Open and calls ForEachEntry,
 // Lookup("a/b"), Extents(2), Chunk(1), FilesTouchingRange(0, 1<<30),
 // PathOf(5), ForEachChild(1), ExtentsInRange, ForEachChunk, Meta, and for

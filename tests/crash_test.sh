@@ -18,8 +18,8 @@ ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
 T=$(mktemp -d /tmp/valise-crash-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-# A killed restore or keyed verify leaves its decrypted catalog in $TMPDIR
-# (docs/architecture.md, known limits): keep those inside the test's directory.
+# Temporary files stay inside the test's directory (the decrypted catalog
+# itself never has a name: docs/format.md §8.1.1).
 mkdir "$T/tmp" && export TMPDIR=$T/tmp
 cd "$T"
 /usr/bin/python3 "$(dirname "$V")/../scripts/make_sample.py" src 24 --seed 4 >/dev/null 2>&1 \

@@ -64,6 +64,20 @@ struct Extent {
 // read indexes are added when the catalog is exported. Shared with the fuzz
 // harnesses that build hostile catalogs.
 const char* CatalogTablesSql();
+// The read indexes ExportFinal adds. The tables and these indexes are the
+// whole schema of a delivered catalog: a reader refuses any other
+// (CatalogReader::Open compares sqlite_master with what this SQL creates).
+const char* CatalogIndexesSql();
+
+// Sealing (docs/format.md §8.1): the catalog is sealed as a padded stream
+// of kCatalogFrame-byte frames: an 8-byte header (the SQLite file's length,
+// u64 LE), the SQLite file, then zeros up to CatalogStreamBytes(file length).
+constexpr size_t kCatalogFrame = 1 << 20;
+constexpr size_t kCatalogHeader = 8;
+// The padded stream length for a SQLite file of `db_bytes`: the smallest
+// power of 4 that is at least 1 MiB and holds the header and the file, so the
+// sealed size reveals the catalog's size only to within a factor of 4.
+uint64_t CatalogStreamBytes(uint64_t db_bytes);
 
 // Authenticated data for sealing a chunk: binds the sealed bytes to their
 // plaintext's keyed hash, length and flags.
@@ -127,8 +141,15 @@ class CatalogLookup {
 
 class CatalogReader {
  public:
-  // Opens read-only; the file must not change while open.
+  // Opens read-only; the file must not change while open. The catalog is
+  // hostile input: its schema must be exactly the writer's (else Corruption
+  // naming "schema"), SQLite runs defensively with tight limits, and each
+  // step of a query has a work budget (Corruption when exceeded).
   static Result<std::unique_ptr<CatalogReader>> Open(const std::string& path);
+  // The same over an open descriptor (dup'ed; the caller keeps and closes
+  // its own): the catalog needs no name on disk. `label` names the catalog
+  // in messages (e.g. "set 1a2b…").
+  static Result<std::unique_ptr<CatalogReader>> OpenFd(int fd, const std::string& label);
   ~CatalogReader();
 
   // Every entry in id order (a directory before what it contains) with its
@@ -149,6 +170,9 @@ class CatalogReader {
                            const std::function<Status(const Entry&, const std::string&)>& fn);
   // For tests: how many directory paths ForEachEntry keeps (default 65536).
   void set_dir_cache_limit(size_t n);
+  // For tests: the work one sqlite3_step may do (VM operations) before the
+  // query is abandoned as Corruption.
+  void set_step_budget_for_test(uint64_t ops);
   size_t dir_cache_limit() const;
   Result<std::optional<Entry>> Lookup(const std::string& path);
   Result<std::vector<Extent>> Extents(int64_t entry);

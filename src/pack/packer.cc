@@ -38,11 +38,21 @@
 #include "common/share.h"
 #include "format/label.h"
 #include "format/layout.h"
+#include "pack/pack_test_hook.h"
 #include "pack/source_walk.h"
 #include "pack/stripe_writer.h"
 #include "valise/valise.h"
 
 namespace valise {
+
+namespace {
+std::function<void(const std::string&)>& CatalogHook() {
+  static std::function<void(const std::string&)> hook;
+  return hook;
+}
+}  // namespace
+
+void SetCatalogHookForTest(std::function<void(const std::string&)> hook) { CatalogHook() = std::move(hook); }
 
 std::string NowUtc() {
   std::time_t t = std::time(nullptr);
@@ -55,7 +65,6 @@ std::string NowUtc() {
 
 namespace {
 
-constexpr size_t kCatalogFrame = 1 << 20;
 // Small files are deduped by whole-file hash in the walker; the table is
 // capped (about 100 bytes an entry) so memory stays flat on 10^8 files:
 // past the cap, new small files are still stored, just not deduped.
@@ -835,7 +844,7 @@ bool Packer::FailEarly(int slot, const Status& st) {
 // stripe table. Compression and dedup usually bring the real need far below.
 uint64_t Packer::NeedPerDrive(int k) const {
   uint64_t data = total_bytes_ + total_files_ * (kSealOverhead + 64);
-  uint64_t catalog = total_files_ * 400 + (1 << 20);
+  uint64_t catalog = CatalogStreamBytes(total_files_ * 400) / kCatalogFrame * (kCatalogFrame + kSealOverhead);
   uint64_t stripes = (data + catalog) / stripe_bytes_ + 2 + data / std::max<uint64_t>(1, o_.checkpoint_bytes);
   return (data + catalog) / uint64_t(k) + stripes * (64 + StripeRecordSize(int(drives_.size()))) + (64 << 10);
 }
@@ -855,27 +864,40 @@ Status Packer::Preflight(int k) {
   return Status::Ok();
 }
 
+// The catalog is sealed as a padded stream (docs/format.md §8.1): its length
+// (u64 LE), the SQLite file, then zeros up to CatalogStreamBytes, in frames
+// of kCatalogFrame, so the sealed size reveals the file count only to within
+// a factor of about 4.
 Status Packer::SealCatalog(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IOError("cannot reopen the catalog " + path + ": " + std::strerror(errno));
   struct stat st;
   ::fstat(fd, &st);
-  uint64_t size = uint64_t(st.st_size);
-  uint64_t frames = (size + kCatalogFrame - 1) / kCatalogFrame;
+  const uint64_t size = uint64_t(st.st_size);
+  const uint64_t stream = CatalogStreamBytes(size);
+  const uint64_t frames = stream / kCatalogFrame;
   writer_->BeginLog(StripeKind::kCatalog);
   Bytes plain(kCatalogFrame), sealed;
   Status result;
+  uint64_t db_off = 0;  // next byte of the SQLite file
   for (uint64_t i = 0; i < frames; i++) {
-    size_t len = size_t(std::min<uint64_t>(kCatalogFrame, size - i * kCatalogFrame));
-    if (::pread(fd, plain.data(), len, off_t(i * kCatalogFrame)) != ssize_t(len)) {
+    std::fill(plain.begin(), plain.end(), 0);
+    size_t at = 0;
+    if (i == 0) {
+      for (size_t b = 0; b < kCatalogHeader; b++) plain[b] = uint8_t(size >> (8 * b));
+      at = kCatalogHeader;
+    }
+    size_t len = size_t(std::min<uint64_t>(kCatalogFrame - at, size - db_off));
+    if (len > 0 && ::pread(fd, plain.data() + at, len, off_t(db_off)) != ssize_t(len)) {
       result = IOError("cannot read back the catalog " + path);
       break;
     }
+    db_off += len;
     Bytes aad(AsSpan("valise catalog").begin(), AsSpan("valise catalog").end());
     PutU64(aad, i);
     PutU64(aad, frames);
     sealed.clear();
-    Seal(keys_.catalog, aad, ByteSpan(plain.data(), len), &sealed);
+    Seal(keys_.catalog, aad, ByteSpan(plain.data(), plain.size()), &sealed);
     writer_->Append(sealed);
     stats_.catalog_bytes += sealed.size();
     if (i == 0) CrashPoint("catalog");
@@ -1121,6 +1143,7 @@ Result<PackStats> Packer::Run() {
     VALISE_RETURN_IF_ERROR(catalog_->SetMeta("created", h.created));
     ::unlink(final_path.c_str());
     st = catalog_->ExportFinal(final_path);
+    if (st.ok() && CatalogHook()) CatalogHook()(final_path);
     if (st.ok()) st = SealCatalog(final_path);
     ::unlink(final_path.c_str());
     if (st.ok()) st = writer_->Drain();

@@ -1,6 +1,7 @@
 #include "read/keyed_set.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,18 +13,10 @@
 
 namespace valise {
 
-namespace {
-constexpr size_t kCatalogFrame = 1 << 20;
-}
-
-KeyedSet::~KeyedSet() {
-  catalog_.reset();
-  // A forked child (a DataLoader worker) that inherited this object must not
-  // delete the parent's decrypted catalog.
-  if (::getpid() != owner_pid_) return;
-  if (!tmp_file_.empty()) ::unlink(tmp_file_.c_str());
-  if (!tmp_dir_.empty()) ::rmdir(tmp_dir_.c_str());
-}
+// Nothing to delete: the decrypted catalog never had a name, and its last
+// descriptor (SQLite's) closes with the reader. A forked child (a DataLoader
+// worker) holds its own copy of that descriptor and may keep reading.
+KeyedSet::~KeyedSet() = default;
 
 Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& id, const std::string& identity_path,
                                                  const std::string& work_dir) {
@@ -45,48 +38,90 @@ Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& 
   return ks;
 }
 
+namespace {
+
+// A file for the decrypted catalog that never has a name: O_TMPFILE in the
+// work directory ($TMPDIR, disk-backed, since a catalog may be tens of GB),
+// or an anonymous memory file where that file system lacks O_TMPFILE. The
+// kernel frees it when its last descriptor closes, whatever kills the
+// process.
+Result<int> NamelessFile(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+  int err = errno;
+  if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) {
+    fd = ::memfd_create("valise-catalog", MFD_CLOEXEC);
+    if (fd >= 0) return fd;
+    err = errno;
+  }
+  return IOError("cannot create a temporary file for the catalog in " + dir + ": " + std::strerror(err));
+}
+
+bool WriteAll(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= size_t(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+// The sealed catalog (docs/format.md §8.1) is a padded stream in frames of
+// kCatalogFrame: the SQLite file's length, the file, zeros. Only the frames
+// that hold the file are read; the padding frames are there for the size.
 Status KeyedSet::DecodeCatalog(const std::string& work_dir) {
   std::string base = work_dir;
-  if (base.empty()) base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  std::string tmpl = base + "/valise-catalog-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) return IOError("cannot create a temporary directory under " + base);
-  ::chmod(tmpl.c_str(), 0700);
-  tmp_dir_ = tmpl;
-  tmp_file_ = tmpl + "/catalog.sqlite";
-  int fd = ::open(tmp_file_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return IOError("cannot create " + tmp_file_ + ": " + std::strerror(errno));
+  if (base.empty()) base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  const std::string label = "set " + ToHex(view_->set().set_id);
   const uint64_t total = view_->root().catalog_bytes;
   const uint64_t frame_sealed = kCatalogFrame + kSealOverhead;
-  const uint64_t frames = (total + frame_sealed - 1) / frame_sealed;
-  Bytes sealed, plain(kCatalogFrame);
+  if (total == 0 || total % frame_sealed != 0)
+    return Corruption("the catalog of " + label + " is not a whole number of frames");
+  const uint64_t frames = total / frame_sealed;
+  VALISE_ASSIGN_OR_RETURN(int fd, NamelessFile(base));
+  Bytes sealed(frame_sealed), plain(kCatalogFrame);
+  uint64_t db_len = 0, written = 0, need_frames = 1;
   Status st;
-  for (uint64_t i = 0; i < frames && st.ok(); i++) {
-    uint64_t addr = i * frame_sealed;
-    size_t len = size_t(std::min<uint64_t>(frame_sealed, total - addr));
-    if (len <= kSealOverhead) {
-      st = Corruption("catalog ends with an empty frame");
-      break;
-    }
-    sealed.resize(len);
+  for (uint64_t i = 0; i < need_frames && st.ok(); i++) {
     Bytes aad(AsSpan("valise catalog").begin(), AsSpan("valise catalog").end());
     PutU64(aad, i);
     PutU64(aad, frames);
-    st = view_->ReadLogChecked(StripeKind::kCatalog, addr, len, sealed.data(), [&](const uint8_t* p) {
-      return OpenInto(catalog_key_, aad, ByteSpan(p, len), plain.data());
-    });
+    st = view_->ReadLogChecked(StripeKind::kCatalog, i * frame_sealed, frame_sealed, sealed.data(),
+                               [&](const uint8_t* p) {
+                                 return OpenInto(catalog_key_, aad, ByteSpan(p, frame_sealed), plain.data());
+                               });
     if (!st.ok()) {
       st = st.With("catalog frame " + std::to_string(i));
       break;
     }
-    size_t plen = len - kSealOverhead;
-    if (::write(fd, plain.data(), plen) != ssize_t(plen)) st = IOError("cannot write " + tmp_file_);
+    size_t skip = 0;
+    if (i == 0) {
+      for (size_t b = 0; b < kCatalogHeader; b++) db_len |= uint64_t(plain[b]) << (8 * b);
+      if (db_len == 0 || db_len > frames * kCatalogFrame - kCatalogHeader) {
+        st = Corruption("the catalog of " + label + " claims an impossible length");
+        break;
+      }
+      need_frames = (kCatalogHeader + db_len + kCatalogFrame - 1) / kCatalogFrame;
+      skip = kCatalogHeader;
+    }
+    size_t n = size_t(std::min<uint64_t>(kCatalogFrame - skip, db_len - written));
+    if (!WriteAll(fd, plain.data() + skip, n)) st = IOError("cannot write the decrypted catalog under " + base +
+                                                            ": " + std::strerror(errno));
+    written += n;
   }
-  ::close(fd);
   if (!st.ok()) {
+    ::close(fd);
     if (st.code() == Code::kDataLoss) return DataLoss("the catalog cannot be recovered: " + st.message());
     return st;
   }
-  VALISE_ASSIGN_OR_RETURN(catalog_, CatalogReader::Open(tmp_file_));
+  auto reader = CatalogReader::OpenFd(fd, label);
+  ::close(fd);  // SQLite holds its own descriptor; the file goes with it
+  if (!reader.ok()) return reader.status();
+  catalog_ = std::move(reader).value();
   return Status::Ok();
 }
 

@@ -1,5 +1,5 @@
 // KeyedSet: a SetView opened with an identity: the data key unwrapped, the
-// catalog decoded into a private temporary file, and chunks readable.
+// catalog decoded into a file with no name (O_TMPFILE or memfd), and chunks readable.
 #pragma once
 
 #include <unistd.h>
@@ -36,8 +36,6 @@ class KeyedSet {
 
   SetView* view_ = nullptr;
   Key32 chunk_key_{}, catalog_key_{};
-  std::string tmp_dir_, tmp_file_;
-  pid_t owner_pid_ = ::getpid();
   std::unique_ptr<CatalogReader> catalog_;
 };
 
