@@ -94,6 +94,34 @@ static bool OnlyValiseLeftovers(const std::string& d) {
   return any && !ec;
 }
 
+// What a repair killed while rebuilding onto a replacement leaves there
+// before the replacement's label: segments under seg/NNNNNN/, the stripe
+// table, and temporaries. The re-run goes on writing into it.
+static bool OnlyRepairLeftovers(const std::string& d) {
+  std::error_code ec;
+  auto digits = [](const std::string& s, size_t n) {
+    if (s.size() < n) return false;
+    for (size_t i = 0; i < n; i++)
+      if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+    return true;
+  };
+  for (auto& e : fs::directory_iterator(d, ec)) {
+    std::string name = e.path().filename().string();
+    if (name == "valise.stripes" || name.rfind("valise.label.tmp", 0) == 0 || name.rfind("valise.stripes.tmp", 0) == 0)
+      continue;
+    if (name != "seg" || !e.is_directory() || e.is_symlink()) return false;
+    for (auto& sub : fs::directory_iterator(e.path(), ec)) {
+      std::string sn = sub.path().filename().string();
+      if (sn.size() != 6 || !digits(sn, 6) || !sub.is_directory() || sub.is_symlink()) return false;
+      for (auto& f : fs::directory_iterator(sub.path(), ec)) {
+        std::string fname = f.path().filename().string();
+        if (!digits(fname, 10) || fname.compare(10, 4, ".seg") != 0 || f.is_symlink()) return false;
+      }
+    }
+  }
+  return !ec;
+}
+
 static bool Inside(const fs::path& child, const fs::path& parent) {
   auto c = child.begin(), p = parent.begin();
   for (; p != parent.end(); ++p, ++c) {
@@ -185,7 +213,7 @@ Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir) {
   std::error_code ec;
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir + " exists and is not a directory");
-    if (!IsEmptyDir(dir) && ::access((dir + "/valise.label").c_str(), F_OK) != 0)
+    if (!IsEmptyDir(dir) && ::access((dir + "/valise.label").c_str(), F_OK) != 0 && !OnlyRepairLeftovers(dir))
       return InvalidArgument(dir + " is not empty and is not a valise drive; refusing to write into it");
   } else {
     fs::create_directories(dir, ec);

@@ -15,6 +15,7 @@
 //     one entry at a time in catalog order, as a single-threaded restore did.
 // Readers that cannot read ahead (tests' and fuzzers' own SetReaders) get the
 // same writer, with each file read by SetReader::ReadFile.
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -69,6 +71,32 @@ struct timespec MtimeSpec(int64_t mtime_ns, struct timespec ts[2]) {
   return ts[1];
 }
 
+// A temporary name of CreateTemp: ".valise-" 16 hex digits ".tmp".
+bool IsRestoreTemp(const char* n) {
+  if (std::strncmp(n, ".valise-", 8) != 0 || std::strlen(n) != 28 || std::strcmp(n + 24, ".tmp") != 0) return false;
+  for (int i = 8; i < 24; i++)
+    if (!std::isxdigit(static_cast<unsigned char>(n[i]))) return false;
+  return true;
+}
+
+// Removes the temporaries a killed restore left in directory `fd` (a
+// re-run, journal or not, leaves exactly the tree an uninterrupted run does).
+void SweepTemps(int fd) {
+  int d = ::dup(fd);
+  if (d < 0) return;
+  DIR* dir = ::fdopendir(d);
+  if (!dir) {
+    ::close(d);
+    return;
+  }
+  ::rewinddir(dir);
+  std::vector<std::string> stale;
+  while (struct dirent* e = ::readdir(dir))
+    if (IsRestoreTemp(e->d_name)) stale.push_back(e->d_name);
+  ::closedir(dir);
+  for (auto& n : stale) ::unlinkat(fd, n.c_str(), 0);
+}
+
 // Directories of the output by path relative to it, opened one component at
 // a time from the output's root with O_NOFOLLOW: never through a symlink,
 // and never a path longer than one name handed to the kernel (so trees
@@ -85,7 +113,10 @@ class DirFds {
   DirFds& operator=(const DirFds&) = delete;
   // The directory at `dir` ("" = the root), or -1 with errno set.
   int Get(const std::string& dir) {
-    if (dir.empty()) return root_;
+    if (dir.empty()) {
+      if (swept_.insert("").second) SweepTemps(root_);
+      return root_;
+    }
     while (!chain_.empty()) {
       const std::string& p = chain_.back().first;
       if (p == dir) return chain_.back().second;
@@ -100,6 +131,7 @@ class DirFds {
       std::string name = dir.substr(pos, end - pos);
       int next = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (next < 0) return -1;
+      if (swept_.insert(dir.substr(0, end)).second) SweepTemps(next);
       chain_.push_back({dir.substr(0, end), next});
       fd = next;
       pos = end + 1;
@@ -110,6 +142,7 @@ class DirFds {
  private:
   int root_;
   std::vector<std::pair<std::string, int>> chain_;
+  std::unordered_set<std::string> swept_;
 };
 
 std::string ParentOf(const std::string& path) {
