@@ -577,7 +577,7 @@ Status Packer::InspectDrives(std::optional<Label>* resume_label) {
   std::optional<Label> first;
   int labelled = 0;
   for (size_t i = 0; i < drives_.size(); i++) {
-    auto bytes = ReadWholeFile(*drives_[i], kLabelFile, 1 << 20);
+    auto bytes = ReadWholeFile(*drives_[i], kLabelFile, kMaxLabelBytes);
     if (!bytes.ok()) {
       if (bytes.status().code() == Code::kNotFound) continue;
       Status named = bytes.status().With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
@@ -702,6 +702,9 @@ Result<PackStats> Packer::Run() {
     VALISE_ASSIGN_OR_RETURN(PublicKey pk, ParseRecipient(r));
     if (std::find(recipients.begin(), recipients.end(), pk) == recipients.end()) recipients.push_back(pk);
   }
+  if (recipients.size() > kMaxWrappedKeys)
+    return InvalidArgument("a set has at most " + std::to_string(kMaxWrappedKeys) +
+                           " recipients, the packer's own identity included");
   chunker_ = ChunkerParams{};
   small_limit_ = chunker_.min_size;
   std::optional<Label> resume;
