@@ -47,8 +47,8 @@ bool WantProgress(const std::string& mode) {
 
 // ---- keygen / pubkey ----
 
-int CmdKeygen(const std::string& out) {
-  auto r = Keygen(out);
+int CmdKeygen(const std::string& out, bool ask_passphrase, const std::string& passphrase_file) {
+  auto r = KeygenCommand(out, ask_passphrase, passphrase_file);
   if (!r.ok()) return Fail(r.status());
   std::printf("%s\n", r->c_str());
   std::fprintf(stderr, "valise: wrote secret identity %s (mode 0600); the line above is its public recipient\n",
@@ -555,6 +555,11 @@ int main(int argc, char** argv) {
   std::string keygen_out;
   auto* keygen = app.add_subcommand("keygen", "Write a new secret identity; print its public recipient");
   keygen->add_option("-o,--output", keygen_out, "Identity file to create (mode 0600, never overwritten)")->required();
+  bool keygen_ask = false;
+  std::string keygen_pass_file;
+  keygen->add_flag("--passphrase", keygen_ask, "Protect it with a passphrase, asked twice on the terminal "
+                   "(readers ask for it on a terminal or read the file named by VALISE_PASSPHRASE_FILE)");
+  keygen->add_option("--passphrase-file", keygen_pass_file, "Protect it with the passphrase on this file's first line");
 
   std::string pubkey_in;
   auto* pubkey = app.add_subcommand("pubkey", "Print the public recipient of an identity file");
@@ -680,7 +685,7 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kExitUsage);
   }
   try {
-    if (*keygen) return CmdKeygen(keygen_out);
+    if (*keygen) return CmdKeygen(keygen_out, keygen_ask, keygen_pass_file);
     if (*plan) return RunPlanCommand();
     if (*pubkey) return CmdPubkey(pubkey_in);
     if (*pack) return CmdPack(pa);

@@ -107,8 +107,14 @@ class Reorder {
   bool stopped_ = false;
 };
 
+// The set's data key and its subkeys: kept out of swap where the system
+// allows it, and wiped when the packer goes away.
 struct Keys {
-  Key32 data, chunk, catalog, dedup;
+  Key32 data{}, chunk{}, catalog{}, dedup{};
+  Keys() { LockMemory(this, sizeof *this); }
+  ~Keys() { UnlockMemory(this, sizeof *this); }
+  Keys(const Keys&) = delete;
+  Keys& operator=(const Keys&) = delete;
 };
 
 class Packer {
@@ -734,6 +740,7 @@ Result<PackStats> Packer::Run() {
       if ((key = UnwrapKey(w, identity_))) break;
     if (!key) return PermissionDenied("cannot unwrap the interrupted pack's key with " + o_.identity_path);
     keys_.data = *key;
+    Wipe(*key);
     start = MakeLabel(1, h, std::nullopt, identity_);
     resuming_ = true;
   } else {

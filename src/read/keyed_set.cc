@@ -17,6 +17,8 @@ constexpr size_t kCatalogFrame = 1 << 20;
 }
 
 KeyedSet::~KeyedSet() {
+  UnlockMemory(&chunk_key_, sizeof chunk_key_);  // wipes them too
+  UnlockMemory(&catalog_key_, sizeof catalog_key_);
   catalog_.reset();
   // A forked child (a DataLoader worker) that inherited this object must not
   // delete the parent's decrypted catalog.
@@ -40,8 +42,11 @@ Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const std::strin
                             ") is not a recipient of this set: use an identity whose recipient was given to pack");
   std::unique_ptr<KeyedSet> ks(new KeyedSet());
   ks->view_ = view;
+  LockMemory(&ks->chunk_key_, sizeof ks->chunk_key_);
+  LockMemory(&ks->catalog_key_, sizeof ks->catalog_key_);
   ks->chunk_key_ = DeriveKey(*data_key, "chunk");
   ks->catalog_key_ = DeriveKey(*data_key, "catalog");
+  Wipe(*data_key);
   VALISE_RETURN_IF_ERROR(ks->DecodeCatalog(work_dir));
   return ks;
 }
