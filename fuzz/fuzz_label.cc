@@ -83,19 +83,6 @@ void CheckParsed(const Label& l) {
   CheckSame(l, *relabelled, other, "Relabel round trip");
 }
 
-void ParseAndCheck(ByteSpan bytes) {
-  auto l = ParseLabel(bytes, "fuzz");
-  FUZZ_CHECK(!l.ok() || (Depth(bytes) <= kMaxLabelDepth && bytes.size() <= kMaxLabelBytes),
-             "accepted a label nested " + std::to_string(Depth(bytes)) + " deep or of " +
-                 std::to_string(bytes.size()) + " bytes");
-  if (!l.ok()) {
-    FUZZ_CHECK(l.status().code() == Code::kCorruption,
-               std::string("ParseLabel failed with ") + CodeName(l.status().code()) + ", not Corruption");
-    return;
-  }
-  CheckParsed(*l);
-}
-
 // The deepest nesting of objects and arrays outside strings (an independent
 // count, not ParseLabel's).
 int Depth(ByteSpan bytes) {
@@ -115,6 +102,19 @@ int Depth(ByteSpan bytes) {
     }
   }
   return deepest;
+}
+
+void ParseAndCheck(ByteSpan bytes) {
+  auto l = ParseLabel(bytes, "fuzz");
+  FUZZ_CHECK(!l.ok() || (Depth(bytes) <= kMaxLabelDepth && bytes.size() <= kMaxLabelBytes),
+             "accepted a label nested " + std::to_string(Depth(bytes)) + " deep or of " +
+                 std::to_string(bytes.size()) + " bytes");
+  if (!l.ok()) {
+    FUZZ_CHECK(l.status().code() == Code::kCorruption,
+               std::string("ParseLabel failed with ") + CodeName(l.status().code()) + ", not Corruption");
+    return;
+  }
+  CheckParsed(*l);
 }
 
 // If `bytes` is a JSON label signed (or claiming to be signed) by the fuzz
