@@ -9,6 +9,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/cmd_plan.h"
+#include "common/escape.h"
 #include "valise/valise.h"
 
 using nlohmann::json;
@@ -37,7 +38,7 @@ const char* kDescription =
     "2 usage error; 3 data lost, tampering, incomplete pack, or not everything\n"
     "delivered (what was delivered is bit-exact); 4 key problem.";
 
-void PrintWarning(const std::string& w) { std::fprintf(stderr, "valise: warning: %s\n", w.c_str()); }
+void PrintWarning(const std::string& w) { std::fprintf(stderr, "valise: warning: %s\n", EscapeMessage(w).c_str()); }
 
 bool WantProgress(const std::string& mode) {
   if (mode == "never") return false;
@@ -208,7 +209,31 @@ void PrintDrives(const std::vector<DriveReport>& drives, int case_size) {
   }
 }
 
-void PrintNote(const std::string& n) { std::fprintf(stderr, "valise: %s\n", n.c_str()); }
+void PrintNote(const std::string& n) { std::fprintf(stderr, "valise: %s\n", EscapeMessage(n).c_str()); }
+
+// Names from a set in --json output (README, "Names in the output"): the name
+// as a string when it is valid UTF-8; otherwise the string shows each invalid
+// byte as \xHH and "<field>_b64" holds the exact bytes.
+void PutName(json& obj, const std::string& field, const std::string& name) {
+  obj[field] = Utf8ForJson(name);
+  if (!IsValidUtf8(name)) obj[field + "_b64"] = Base64(name);
+}
+// A list of names: each a string, or {"path": ..., "path_b64": ...} when not UTF-8.
+json NameList(const std::vector<std::string>& names) {
+  json out = json::array();
+  for (auto& n : names) {
+    if (IsValidUtf8(n)) {
+      out.push_back(n);
+    } else {
+      json e = json::object();
+      PutName(e, "path", n);
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+// Any other text that may not be UTF-8 is replaced (U+FFFD), never an error.
+std::string DumpJson(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
 
 // --part I/N of verify, repair and restore ("" = all of it).
 std::string g_part_arg;
@@ -235,7 +260,7 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
               {"stripes", v.stripes}, {"data_bytes", v.data_bytes},
               {"shard_bytes_checked", v.shard_bytes_checked}, {"keyed", v.keyed},
               {"chunks_checked", v.chunks_checked}, {"chunks_bad", v.chunks_bad}, {"drives", drives},
-              {"lost_stripes", v.lost_stripes}, {"lost_files", v.lost_files},
+              {"lost_stripes", v.lost_stripes}, {"lost_files", NameList(v.lost_files)},
               {"verdict", VerdictName(v.verdict)}, {"exit_code", code}, {"warnings", v.warnings},
               {"seconds", v.seconds}, {"part", g_part_arg.empty() ? "1/1" : g_part_arg},
               {"first_stripe", v.first_stripe}, {"end_stripe", v.end_stripe}};
@@ -243,11 +268,11 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
       collect->push_back(j);
       return code;
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", DumpJson(j).c_str());
     return code;
   }
   std::printf("set %s: %d drives (k=%d data + m=%d parity), created %s\n", v.set_id.c_str(), v.k + v.m, v.k,
-              v.m, v.created.c_str());
+              v.m, EscapeForTerminal(v.created).c_str());
   std::printf("signed by %s (fingerprint %s)\n", v.signer.c_str(), v.signer_fingerprint.c_str());
   PrintDrives(v.drives, v.case_size);
   if (v.verdict == Verdict::kIncomplete) {
@@ -282,7 +307,7 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
       std::printf("\n");
       if (v.keyed) {
         std::printf("files affected (%zu):\n", v.lost_files.size());
-        for (auto& f : v.lost_files) std::printf("  %s\n", f.c_str());
+        for (auto& f : v.lost_files) std::printf("  %s\n", EscapeForTerminal(f).c_str());
       } else {
         std::printf("run verify with --identity to list the files affected; restore delivers every other file\n");
       }
@@ -315,7 +340,7 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
   int code = kExitOk;
   for (auto& group : g.groups) {
     std::string name = "part " + std::to_string(group.part) + "/" + std::to_string(group.parts);
-    if (!as_json) std::printf("== %s of shipment '%s'\n", name.c_str(), g.shipment.c_str());
+    if (!as_json) std::printf("== %s of shipment '%s'\n", name.c_str(), EscapeForTerminal(g.shipment).c_str());
     auto r = Verify(std::move(group.drives), o);
     progress.Done();
     if (!r.ok()) {
@@ -332,13 +357,13 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& signer, c
   // (verifying one part on its own host is the usual way).
   for (int p : g.absent_parts)
     std::fprintf(stderr, "valise: note: part %d/%d of shipment '%s' was not given (not checked)\n", p, g.parts,
-                 g.shipment.c_str());
+                 EscapeForTerminal(g.shipment).c_str());
   if (as_json) {
     json j = {{"shipment", g.shipment}, {"shipment_id", g.shipment_id}, {"parts", g.parts},
               {"absent_parts", g.absent_parts}, {"reports", reports}, {"exit_code", code}};
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", DumpJson(j).c_str());
   } else if (!g.absent_parts.empty()) {
-    std::printf("== shipment '%s': %zu of %d parts not given, not checked\n", g.shipment.c_str(),
+    std::printf("== shipment '%s': %zu of %d parts not given, not checked\n", EscapeForTerminal(g.shipment).c_str(),
                 g.absent_parts.size(), g.parts);
   }
   return code;
@@ -445,18 +470,19 @@ int CmdLs(const std::vector<std::string>& dirs, const std::string& identity, con
     count++;
     const char* type = f.type == FileType::kDir ? "dir" : f.type == FileType::kSymlink ? "symlink" : "file";
     if (as_json) {
-      json e = {{"path", f.path}, {"type", type}, {"size", f.size}, {"mode", f.mode}, {"mtime_ns", f.mtime_ns}};
-      if (f.type == FileType::kSymlink) e["target"] = f.target;
+      json e = {{"type", type}, {"size", f.size}, {"mode", f.mode}, {"mtime_ns", f.mtime_ns}};
+      PutName(e, "path", f.path);
+      if (f.type == FileType::kSymlink) PutName(e, "target", f.target);
       arr.push_back(e);
     } else {
       std::printf("%s %12llu %s %s%s%s\n", FormatMode(f.mode, f.type).c_str(), (unsigned long long)f.size,
-                  FormatTime(f.mtime_ns).c_str(), f.path.c_str(), f.type == FileType::kDir ? "/" : "",
-                  f.type == FileType::kSymlink ? (" -> " + f.target).c_str() : "");
+                  FormatTime(f.mtime_ns).c_str(), EscapeForTerminal(f.path).c_str(), f.type == FileType::kDir ? "/" : "",
+                  f.type == FileType::kSymlink ? (" -> " + EscapeForTerminal(f.target)).c_str() : "");
     }
     return Status::Ok();
   });
   if (!st.ok()) return Fail(st);
-  if (as_json) std::printf("%s\n", arr.dump(2).c_str());
+  if (as_json) std::printf("%s\n", DumpJson(arr).c_str());
   if (!paths.empty() && count == 0) return Fail(NotFound("nothing in the set matches the --path given"));
   return 0;
 }
@@ -508,13 +534,13 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
               HumanBytesCli(rep.bytes).c_str(), to.c_str(), rep.seconds, mbps);
   if (!rep.failed.empty()) {
     std::printf("%zu files could NOT be restored (nothing wrong was written for them):\n", rep.failed.size());
-    for (auto& f : rep.failed) std::printf("  %s\n", f.c_str());
+    for (auto& f : rep.failed) std::printf("  %s\n", EscapeForTerminal(f).c_str());
     std::fprintf(stderr, "valise: %zu files could not be restored; every other file is bit-exact\n", rep.failed.size());
     return kExitFailed;
   }
   if (auto missing = (*reader)->unreadable_parts(); !missing.empty()) {
     std::printf("%zu parts of the shipment were NOT restored:\n", missing.size());
-    for (auto& m : missing) std::printf("  %s\n", m.c_str());
+    for (auto& m : missing) std::printf("  %s\n", EscapeForTerminal(m).c_str());
     std::fprintf(stderr, "valise: %zu parts of the shipment were not restored (give their drives, and run the "
                  "same restore again); every file restored is bit-exact\n", missing.size());
     return kExitFailed;
