@@ -15,6 +15,7 @@ if [[ -z "$VALISE" || ! -x "$VALISE" ]]; then
   exit 2
 fi
 VALISE=$(cd "$(dirname "$VALISE")" && pwd)/$(basename "$VALISE")
+[[ -n "$PYDIR" ]] && PYDIR=$(cd "$PYDIR" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/valise-identity.XXXXXX")
