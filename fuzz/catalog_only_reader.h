@@ -25,6 +25,8 @@ class CatalogOnlyReader : public SetReader {
 
   std::string signer() const override { return ""; }
   std::string set_id() const override { return "catalog-only"; }
+  std::string trust() const override { return "catalog-only (no signature checked)"; }
+  std::string created() const override { return ""; }
   const std::vector<std::string>& warnings() const override { return warnings_; }
 
   Status List(const std::vector<std::string>&, const std::function<Status(const FileInfo&)>& fn) override {

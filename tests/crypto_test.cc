@@ -1,9 +1,20 @@
 // Tests for src/crypto/crypto.h: AES-256-GCM sealing, Ed25519 signatures,
 // key wrapping, recipient strings, identity files, and hash test vectors.
 #include "crypto/crypto.h"
+#include "crypto/identity_io.h"
+#include "valise/valise.h"
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -278,6 +289,144 @@ TEST_F(Crypto, DamagedForeignOrEmptyIdentityFileIsPermissionDenied) {
     EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << t;
     EXPECT_NE(r.status().message().find("/keys/me.txt"), std::string::npos);
   }
+}
+
+// issue 11 finding 10: passphrase-protected identities (docs/format.md §9.1).
+constexpr PassphraseCost kCheap{1, 1 << 20};  // tests only: Argon2id at 1 MiB
+
+TEST_F(Crypto, PassphraseIdentityRoundTripAndWrongPassphrase) {
+  Identity id = IdentityFromSeed(FixedKey(21));
+  std::string text = FormatEncryptedIdentityFile(id, "correct horse", kCheap);
+  EXPECT_TRUE(IsEncryptedIdentityFile(text));
+  EXPECT_FALSE(IsEncryptedIdentityFile(FormatIdentityFile(id)));
+  EXPECT_EQ(text.find(ToBase32(ByteSpan(id.seed.data(), id.seed.size())).substr(0, 20)), std::string::npos);
+  EXPECT_NE(text.find(RecipientString(id.public_key)), std::string::npos);  // public, in a comment
+  auto back = ParseIdentityFile(text, "identity file /k/me.id", std::string_view("correct horse"));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->seed, id.seed);
+  EXPECT_EQ(back->secret_key, id.secret_key);
+  for (std::string_view wrong : {"correct horsE", "", "correct horse "}) {
+    auto r = ParseIdentityFile(text, "identity file /k/me.id", wrong);
+    ASSERT_FALSE(r.ok()) << wrong;
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+    EXPECT_NE(r.status().message().find("wrong passphrase for identity file /k/me.id"), std::string::npos)
+        << r.status().ToString();
+  }
+  auto none = ParseIdentityFile(text, "identity file /k/me.id");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("protected by a passphrase"), std::string::npos);
+  // Two files of the same identity and passphrase differ (fresh salt and nonce).
+  EXPECT_NE(FormatEncryptedIdentityFile(id, "correct horse", kCheap), text);
+}
+
+TEST_F(Crypto, DamagedOrCostlyPassphraseIdentityIsRefusedBeforeArgon2) {
+  std::string text = FormatEncryptedIdentityFile(IdentityFromSeed(FixedKey(22)), "pw", kCheap);
+  size_t at = text.find("VALISE-ENCRYPTED-KEY-1 argon2id13 1 1048576 ");
+  ASSERT_NE(at, std::string::npos) << text;
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    t.replace(t.find(from), from.size(), to);
+    return t;
+  };
+  const std::vector<std::string> bad = {
+      with("argon2id13", "scrypt"),
+      with(" 1 1048576 ", " 17 1048576 "),                       // more passes than any reader spends
+      with(" 1 1048576 ", " 1 1099511627776 "),                  // 1 TiB of memory
+      with(" 1 1048576 ", " 01 1048576 "),
+      with(" 1 1048576 ", " 1 1048576 00 "),                     // an extra field
+      text.substr(0, text.size() - 3) + "\n",                   // truncated box
+  };
+  for (auto& t : bad) {
+    auto r = ParseIdentityFile(t, "identity file x.id", std::string_view("pw"));
+    ASSERT_FALSE(r.ok()) << t;
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+    EXPECT_NE(r.status().message().find("x.id"), std::string::npos);
+  }
+}
+
+class IdentityFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CryptoInit();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("valise-idtest-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ::unsetenv(kPassphraseFileEnv);
+  }
+  void TearDown() override {
+    ::unsetenv(kPassphraseFileEnv);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(IdentityFiles, GroupOrWorldAccessibleIdentityIsRefused) {
+  const std::string id = Path("me.id");
+  ASSERT_TRUE(Keygen(id).ok());
+  struct stat st;
+  ASSERT_EQ(::stat(id.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_TRUE(LoadIdentity(id).ok());
+  for (mode_t mode : {0644, 0640, 0604, 0660, 0606, 0620}) {
+    ASSERT_EQ(::chmod(id.c_str(), mode), 0);
+    auto r = LoadIdentity(id);
+    ASSERT_FALSE(r.ok()) << std::oct << mode;
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+    char m[8];
+    std::snprintf(m, sizeof m, "%04o", unsigned(mode));
+    const std::string msg = r.status().message();
+    EXPECT_NE(msg.find(id), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::string("mode ") + m), std::string::npos) << msg;
+    EXPECT_NE(msg.find("chmod 600 " + id), std::string::npos) << msg;
+  }
+  for (mode_t mode : {0600, 0400}) {
+    ASSERT_EQ(::chmod(id.c_str(), mode), 0);
+    EXPECT_TRUE(LoadIdentity(id).ok()) << std::oct << mode;
+  }
+}
+
+TEST_F(IdentityFiles, PassphraseIdentityLoadsWithThePassphraseFileNamedInTheEnvironment) {
+  const std::string id = Path("pw.id"), pass = Path("pass"), wrong = Path("wrong");
+  std::ofstream(pass) << "open sesame\n";
+  std::ofstream(wrong) << "open sesame!\n";
+  auto rec = Keygen(id, std::string_view("open sesame"));
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  // No passphrase to be had (the test's stdin is not a terminal): refused, saying how.
+  if (!::isatty(0)) {
+    auto r = LoadIdentity(id);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+    EXPECT_NE(r.status().message().find(kPassphraseFileEnv), std::string::npos) << r.status().ToString();
+  }
+  ::setenv(kPassphraseFileEnv, pass.c_str(), 1);
+  auto ok = LoadIdentity(id);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(RecipientString(ok->public_key), *rec);
+  ::setenv(kPassphraseFileEnv, wrong.c_str(), 1);
+  auto bad = LoadIdentity(id);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(bad.status().message().find("wrong passphrase for identity file " + id), std::string::npos)
+      << bad.status().ToString();
+  // A plain identity ignores the variable.
+  ASSERT_TRUE(Keygen(Path("plain.id")).ok());
+  EXPECT_TRUE(LoadIdentity(Path("plain.id")).ok());
+}
+
+TEST_F(Crypto, WipeZeroesAndIdentityWipesItself) {
+  Key32 k = FixedKey(5);
+  Wipe(k);
+  EXPECT_EQ(k, Key32{});
+  alignas(Identity) unsigned char storage[sizeof(Identity)];
+  Identity* id = new (storage) Identity(IdentityFromSeed(FixedKey(9)));
+  id->~Identity();
+  Identity zero;
+  // The destroyed object's bytes: seed and secret key zeroed (public key kept).
+  EXPECT_EQ(std::memcmp(storage + offsetof(Identity, seed), zero.seed.data(), zero.seed.size()), 0);
+  EXPECT_EQ(std::memcmp(storage + offsetof(Identity, secret_key), zero.secret_key.data(), zero.secret_key.size()), 0);
 }
 
 }  // namespace

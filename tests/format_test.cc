@@ -35,7 +35,7 @@ class Format : public ::testing::Test {
     h.segment_size = 1 << 20;
     h.created = "2024-05-01T12:00:00Z";
     h.signer = id.public_key;
-    h.wrapped_keys = {WrapKey(Key32{9}, id.public_key), Bytes{1, 2, 3}};
+    h.wrapped_keys = {WrapKey(Key32{9}, id.public_key), WrapKey(Key32{9}, IdentityFromSeed(Key32{7}).public_key)};
     h.tool = "valise 0.1.0";
     return h;
   }
@@ -166,7 +166,10 @@ TEST_F(Format, TamperingWithSignedFieldsIsCorruption) {
       {"root.set_sha256", [&](json& j) { j["root"]["set_sha256"] = other_hash; }},
       {"root.finished", [](json& j) { j["root"]["finished"] = "never"; }},
       {"root extra field", [](json& j) { j["root"]["x"] = "y"; }},
-      {"set_sig", [](json& j) { j["set_sig"] = "00" + j["set_sig"].get<std::string>().substr(2); }},
+      {"set_sig", [](json& j) {  // (a different first byte: the signature is random, as the wrapped keys are)
+         std::string sig = j["set_sig"];
+         j["set_sig"] = (sig.rfind("00", 0) == 0 ? "01" : "00") + sig.substr(2);
+       }},
       {"root_sig", [](json& j) { j["root_sig"] = j["set_sig"]; }},
       {"root_sig missing", [](json& j) { j.erase("root_sig"); }},
   };
@@ -251,6 +254,135 @@ TEST_F(Format, MalformedOrMistypedLabelIsCorruption) {
       {"root_sig number", [](json& j) { j["root_sig"] = 5; }},
   };
   for (auto& [what, edit] : edits) ExpectCorruption(Parse(Edited(edit)), what);
+}
+
+// A label edited as JSON, then signed again by the real signer (root.set_sha256
+// fixed up), so that the only thing wrong with it is the edit itself.
+std::string Resigned(const std::string& text, const Identity& signer) {
+  json j = json::parse(text);
+  const std::string set_bytes = j["set"].dump();
+  j["set_sig"] = ToHex(Sign(signer, AsSpan("valise set v1\n" + set_bytes)));
+  if (j.contains("root") && j["root"].is_object()) {
+    if (j["root"].contains("set_sha256")) j["root"]["set_sha256"] = ToHex(SetHeaderHash(set_bytes));
+    j["root_sig"] = ToHex(Sign(signer, AsSpan("valise root v1\n" + j["root"].dump())));
+  }
+  return j.dump(1);
+}
+
+// `text` with `insert` placed right after the first `after` in it (for JSON too
+// deep for nlohmann::json to build or dump in the test itself).
+std::string InsertAfter(std::string text, const std::string& after, const std::string& insert) {
+  size_t at = text.find(after);
+  EXPECT_NE(at, std::string::npos) << after;
+  if (at != std::string::npos) text.insert(at + after.size(), insert);
+  return text;
+}
+
+std::string Nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+void ExpectCorruptionSaying(const Result<Label>& r, const std::string& what, const std::string& says) {
+  ExpectCorruption(r, what);
+  if (!r.ok()) {
+    EXPECT_NE(r.status().message().find(says), std::string::npos) << what << ": " << r.status().ToString();
+  }
+}
+
+// issue 11 finding 6: ~120,000 nested arrays inside `set` (240 KB, under the old
+// 1 MiB read cap) crashed every command in the JSON serializer before any check.
+TEST_F(Format, DeeplyNestedLabelIsCorruptionNotACrash) {
+  const std::string good = FormatLabel(MakeLabel(3, set_, root_, signer_));
+  ASSERT_NE(good.find("\"set\": {"), std::string::npos);
+  // The reported label (240 KB) is now refused for its size alone; under the
+  // size cap, for its depth.
+  for (size_t depth : {size_t(120000), size_t(30000), size_t(1000), size_t(2)}) {
+    const std::string d = std::to_string(depth);
+    const std::string says = depth > kMaxLabelBytes / 2 ? "bytes" : "nest";
+    ExpectCorruptionSaying(Parse(InsertAfter(good, "\"set\": {", "\"x\":" + Nested(depth) + ",")),
+                           "set.x nested " + d, says);
+    ExpectCorruptionSaying(Parse(InsertAfter(good, "\"root\": {", "\"x\":" + Nested(depth) + ",")),
+                           "root.x nested " + d, says);
+    ExpectCorruptionSaying(Parse(InsertAfter(good, "\"keys\": [", Nested(depth) + ",")),
+                           "set.keys nested " + d, says);
+    ExpectCorruptionSaying(Parse(InsertAfter(good, "{", "\"x\":" + Nested(depth + 1) + ",")),
+                           "top-level x nested " + d, says);
+  }
+  // Brackets and quotes inside strings are not nesting.
+  EXPECT_TRUE(Parse(Resigned(Edited([](json& j) { j["set"]["tool"] = std::string(100, '[') + "\\\"{"; }),
+                             signer_)).ok());
+  EXPECT_TRUE(Parse(Resigned(Edited([](json&) {}), signer_)).ok());
+}
+
+TEST_F(Format, UnknownFieldsAreRefusedEvenWhenSigned) {
+  SetHeader shipped = set_;
+  shipped.shipment = Shipment{ShipmentId("trip", signer_.public_key), "trip", 1, 2};
+  const std::string with_shipment = FormatLabel(MakeLabel(3, shipped, root_, signer_));
+  ASSERT_TRUE(Parse(Resigned(with_shipment, signer_)).ok());
+  auto edited = [&](const std::function<void(json&)>& edit) {
+    json j = json::parse(with_shipment);
+    edit(j);
+    return Resigned(j.dump(1), signer_);
+  };
+  ExpectCorruptionSaying(Parse(edited([](json& j) { j["set"]["x"] = 1; })), "set.x", "'x'");
+  ExpectCorruptionSaying(Parse(edited([](json& j) { j["root"]["x"] = "y"; })), "root.x", "'x'");
+  ExpectCorruptionSaying(Parse(edited([](json& j) { j["set"]["shipment"]["x"] = 0; })), "shipment.x", "'x'");
+  ExpectCorruptionSaying(Parse(edited([](json& j) { j["x"] = nullptr; })), "top-level x", "'x'");
+  ExpectCorruptionSaying(Parse(edited([](json& j) { j["set"]["x"] = json::object(); })), "set.x object", "'x'");
+}
+
+TEST_F(Format, NonScalarWhereAScalarBelongsIsCorruption) {
+  SetHeader shipped = set_;
+  shipped.shipment = Shipment{ShipmentId("trip", signer_.public_key), "trip", 1, 2};
+  const std::string with_shipment = FormatLabel(MakeLabel(3, shipped, root_, signer_));
+  const std::vector<std::pair<std::string, std::function<void(json&)>>> edits = {
+      {"set.tool array", [](json& j) { j["set"]["tool"] = json::array({"valise 0.1.0"}); }},
+      {"set.created object", [](json& j) { j["set"]["created"] = json{{"at", "2024"}}; }},
+      {"set.format array", [](json& j) { j["set"]["format"] = json::array({1}); }},
+      {"set.signer array", [](json& j) { j["set"]["signer"] = json::array({j["set"]["signer"]}); }},
+      {"set.keys object", [](json& j) { j["set"]["keys"] = json{{"a", j["set"]["keys"][0]}}; }},
+      {"set.keys entry array", [](json& j) { j["set"]["keys"][0] = json::array({j["set"]["keys"][0]}); }},
+      {"set.shipment.name array", [](json& j) { j["set"]["shipment"]["name"] = json::array({"trip"}); }},
+      {"set.shipment array", [](json& j) { j["set"]["shipment"] = json::array(); }},
+      {"root.finished array", [](json& j) { j["root"]["finished"] = json::array(); }},
+      {"root.stripes object", [](json& j) { j["root"]["stripes"] = json::object(); }},
+      {"drive array", [](json& j) { j["drive"] = json::array({3}); }},
+      {"valise object", [](json& j) { j["valise"] = json{{"label", 1}}; }},
+  };
+  for (auto& [what, edit] : edits) {
+    json j = json::parse(with_shipment);
+    edit(j);
+    ExpectCorruption(Parse(Resigned(j.dump(1), signer_)), what);
+  }
+}
+
+TEST_F(Format, LabelSizeKeysAndStringsAreBounded) {
+  // A wrapped key is exactly one 80-byte sealed box; a set has at most
+  // kMaxWrappedKeys of them, so a real label is far below kMaxLabelBytes.
+  auto with_keys = [&](size_t n) {
+    return Resigned(Edited([&](json& j) {
+                      j["set"]["keys"] = json::array();
+                      for (size_t i = 0; i < n; i++)
+                        j["set"]["keys"].push_back(ToHex(WrapKey(Key32{uint8_t(i)}, signer_.public_key)));
+                    }),
+                    signer_);
+  };
+  const std::string most = with_keys(kMaxWrappedKeys);
+  EXPECT_TRUE(Parse(most).ok());
+  EXPECT_LT(most.size(), kMaxLabelBytes);
+  ExpectCorruptionSaying(Parse(with_keys(kMaxWrappedKeys + 1)), "one key too many", "keys");
+  ExpectCorruptionSaying(Parse(with_keys(5000)), "5000 keys (815 KB)", "");
+  ExpectCorruption(Parse(Resigned(Edited([](json& j) { j["set"]["keys"][1] = std::string(162, 'a'); }), signer_)),
+                   "81-byte key");
+  ExpectCorruption(Parse(Resigned(Edited([](json& j) { j["set"]["keys"][1] = "010203"; }), signer_)),
+                   "3-byte key");
+  ExpectCorruption(Parse(Resigned(Edited([](json& j) { j["set"]["keys"] = json::array(); }), signer_)),
+                   "no key");
+  ExpectCorruption(Parse(Resigned(Edited([](json& j) { j["set"]["tool"] = std::string(100000, 't'); }), signer_)),
+                   "100 KB tool string");
+  ExpectCorruption(Parse(Resigned(Edited([](json& j) { j["root"]["finished"] = std::string(5000, 'f'); }), signer_)),
+                   "5 KB finished string");
+  // Anything longer than the cap is refused before it is parsed.
+  const std::string good = FormatLabel(MakeLabel(3, set_, root_, signer_));
+  ExpectCorruptionSaying(Parse(good + std::string(kMaxLabelBytes, ' ')), "padded past the cap", "bytes");
 }
 
 TEST_F(Format, DriveNumberOutsideSetIsCorruption) {

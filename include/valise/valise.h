@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "valise/drive.h"
@@ -30,6 +31,13 @@ inline constexpr const char* kVersion = "0.1.0";
 // Writes a new secret identity to `path` (mode 0600; refuses to overwrite)
 // and returns its public recipient string ("valise1...").
 Result<std::string> Keygen(const std::string& path);
+// The same, the identity protected by `passphrase` (Argon2id + secretbox,
+// docs/format.md §9.1) when one is given.
+Result<std::string> Keygen(const std::string& path, std::optional<std::string_view> passphrase);
+// `valise keygen`: a passphrase asked twice on the terminal (ask_passphrase)
+// or read from the first line of passphrase_file, or none when neither.
+Result<std::string> KeygenCommand(const std::string& path, bool ask_passphrase,
+                                  const std::string& passphrase_file);
 // The recipient string of the identity file at `path`.
 Result<std::string> RecipientOf(const std::string& identity_path);
 // InvalidArgument (with the reason) unless `text` is a valid recipient string.

@@ -1,5 +1,7 @@
 #include "cli/cli_util.h"
 
+#include "common/escape.h"
+
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,7 +35,9 @@ int Fail(const Status& st) {
     case Code::kIncomplete: hint = ""; break;
     default: break;
   }
-  std::fprintf(stderr, "valise: %s%s\n", st.message().c_str(), hint.c_str());
+  // Messages may quote names from a set (a file that could not be restored):
+  // never raw control characters on the terminal.
+  std::fprintf(stderr, "valise: %s%s\n", EscapeMessage(st.message()).c_str(), hint.c_str());
   return ExitCodeOf(st);
 }
 

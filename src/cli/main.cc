@@ -10,6 +10,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/cmd_plan.h"
+#include "common/escape.h"
 #include "valise/valise.h"
 
 using nlohmann::json;
@@ -38,7 +39,7 @@ const char* kDescription =
     "2 usage error; 3 data lost, tampering, incomplete pack, or not everything\n"
     "delivered (what was delivered is bit-exact); 4 key problem.";
 
-void PrintWarning(const std::string& w) { std::fprintf(stderr, "valise: warning: %s\n", w.c_str()); }
+void PrintWarning(const std::string& w) { std::fprintf(stderr, "valise: warning: %s\n", EscapeMessage(w).c_str()); }
 
 bool WantProgress(const std::string& mode) {
   if (mode == "never") return false;
@@ -48,8 +49,8 @@ bool WantProgress(const std::string& mode) {
 
 // ---- keygen / pubkey ----
 
-int CmdKeygen(const std::string& out) {
-  auto r = Keygen(out);
+int CmdKeygen(const std::string& out, bool ask_passphrase, const std::string& passphrase_file) {
+  auto r = KeygenCommand(out, ask_passphrase, passphrase_file);
   if (!r.ok()) return Fail(r.status());
   std::printf("%s\n", r->c_str());
   std::fprintf(stderr, "valise: wrote secret identity %s (mode 0600); the line above is its public recipient\n",
@@ -298,7 +299,31 @@ void PrintDrives(const std::vector<DriveReport>& drives, int case_size) {
   }
 }
 
-void PrintNote(const std::string& n) { std::fprintf(stderr, "valise: %s\n", n.c_str()); }
+void PrintNote(const std::string& n) { std::fprintf(stderr, "valise: %s\n", EscapeMessage(n).c_str()); }
+
+// Names from a set in --json output (README, "Names in the output"): the name
+// as a string when it is valid UTF-8; otherwise the string shows each invalid
+// byte as \xHH and "<field>_b64" holds the exact bytes.
+void PutName(json& obj, const std::string& field, const std::string& name) {
+  obj[field] = Utf8ForJson(name);
+  if (!IsValidUtf8(name)) obj[field + "_b64"] = Base64(name);
+}
+// A list of names: each a string, or {"path": ..., "path_b64": ...} when not UTF-8.
+json NameList(const std::vector<std::string>& names) {
+  json out = json::array();
+  for (auto& n : names) {
+    if (IsValidUtf8(n)) {
+      out.push_back(n);
+    } else {
+      json e = json::object();
+      PutName(e, "path", n);
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+// Any other text that may not be UTF-8 is replaced (U+FFFD), never an error.
+std::string DumpJson(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
 
 // --part I/N of verify, repair and restore ("" = all of it).
 std::string g_part_arg;
@@ -326,7 +351,7 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
               {"stripes", v.stripes}, {"data_bytes", v.data_bytes},
               {"shard_bytes_checked", v.shard_bytes_checked}, {"keyed", v.keyed},
               {"chunks_checked", v.chunks_checked}, {"chunks_bad", v.chunks_bad}, {"drives", drives},
-              {"lost_stripes", v.lost_stripes}, {"lost_files", v.lost_files},
+              {"lost_stripes", v.lost_stripes}, {"lost_files", NameList(v.lost_files)},
               {"verdict", VerdictName(v.verdict)}, {"exit_code", code}, {"warnings", v.warnings},
               {"seconds", v.seconds}, {"part", g_part_arg.empty() ? "1/1" : g_part_arg},
               {"first_stripe", v.first_stripe}, {"end_stripe", v.end_stripe}};
@@ -334,11 +359,11 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
       collect->push_back(j);
       return code;
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", DumpJson(j).c_str());
     return code;
   }
   std::printf("set %s: %d drives (k=%d data + m=%d parity), created %s\n", v.set_id.c_str(), v.k + v.m, v.k,
-              v.m, v.created.c_str());
+              v.m, EscapeForTerminal(v.created).c_str());
   std::printf("signed by %s (fingerprint %s)%s\n", v.signer.c_str(), v.signer_fingerprint.c_str(),
               v.signer_pinned ? ", pinned" : ", signer not pinned (give --signer to check who packed it)");
   PrintDrives(v.drives, v.case_size);
@@ -376,7 +401,7 @@ int ReportVerify(const VerifyReport& v, bool as_json, json* collect) {
       std::printf("\n");
       if (v.keyed) {
         std::printf("files affected (%zu):\n", v.lost_files.size());
-        for (auto& f : v.lost_files) std::printf("  %s\n", f.c_str());
+        for (auto& f : v.lost_files) std::printf("  %s\n", EscapeForTerminal(f).c_str());
       } else {
         std::printf("run verify with --identity to list the files affected; restore delivers every other file\n");
       }
@@ -410,7 +435,7 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& identity,
   int code = kExitOk;
   for (auto& group : g.groups) {
     std::string name = "part " + std::to_string(group.part) + "/" + std::to_string(group.parts);
-    if (!as_json) std::printf("== %s of shipment '%s'\n", name.c_str(), g.shipment.c_str());
+    if (!as_json) std::printf("== %s of shipment '%s'\n", name.c_str(), EscapeForTerminal(g.shipment).c_str());
     auto r = Verify(std::move(group.drives), o);
     progress.Done();
     if (!r.ok()) {
@@ -427,13 +452,13 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& identity,
   // (verifying one part on its own host is the usual way).
   for (int p : g.absent_parts)
     std::fprintf(stderr, "valise: note: part %d/%d of shipment '%s' was not given (not checked)\n", p, g.parts,
-                 g.shipment.c_str());
+                 EscapeForTerminal(g.shipment).c_str());
   if (as_json) {
     json j = {{"shipment", g.shipment}, {"shipment_id", g.shipment_id}, {"parts", g.parts},
               {"absent_parts", g.absent_parts}, {"reports", reports}, {"exit_code", code}};
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", DumpJson(j).c_str());
   } else if (!g.absent_parts.empty()) {
-    std::printf("== shipment '%s': %zu of %d parts not given, not checked\n", g.shipment.c_str(),
+    std::printf("== shipment '%s': %zu of %d parts not given, not checked\n", EscapeForTerminal(g.shipment).c_str(),
                 g.absent_parts.size(), g.parts);
   }
   return code;
@@ -551,15 +576,16 @@ int CmdLs(const std::vector<std::string>& dirs, const std::string& identity,
     count++;
     const char* type = f.type == FileType::kDir ? "dir" : f.type == FileType::kSymlink ? "symlink" : "file";
     if (as_json) {
-      json e = {{"path", f.path}, {"type", type}, {"size", f.size}, {"mode", f.mode}, {"mtime_ns", f.mtime_ns},
+      json e = {{"type", type}, {"size", f.size}, {"mode", f.mode}, {"mtime_ns", f.mtime_ns},
                 {"uid", f.uid}, {"gid", f.gid}, {"owner", f.owner}, {"group", f.group}};
-      if (f.type == FileType::kSymlink) e["target"] = f.target;
+      PutName(e, "path", f.path);
+      if (f.type == FileType::kSymlink) PutName(e, "target", f.target);
       if (f.link) e["link"] = f.link;
       arr.push_back(e);
     } else {
       std::printf("%s %12llu %s %s%s%s\n", FormatMode(f.mode, f.type).c_str(), (unsigned long long)f.size,
-                  FormatTime(f.mtime_ns).c_str(), f.path.c_str(), f.type == FileType::kDir ? "/" : "",
-                  f.type == FileType::kSymlink ? (" -> " + f.target).c_str() : "");
+                  FormatTime(f.mtime_ns).c_str(), EscapeForTerminal(f.path).c_str(), f.type == FileType::kDir ? "/" : "",
+                  f.type == FileType::kSymlink ? (" -> " + EscapeForTerminal(f.target)).c_str() : "");
     }
     return Status::Ok();
   });
@@ -568,13 +594,17 @@ int CmdLs(const std::vector<std::string>& dirs, const std::string& identity,
   st = (*reader)->ListSkipped([&](const std::string& path, const std::string& why) {
     if (!StrictlyUnder(path, paths)) return Status::Ok();
     if (as_json)
-      arr.push_back({{"path", path}, {"type", "skipped"}, {"why", why}});
+      {
+        json e = {{"type", "skipped"}, {"why", why}};
+        PutName(e, "path", path);
+        arr.push_back(e);
+      }
     else
-      std::printf("skipped at pack time: %s (%s)\n", path.c_str(), why.c_str());
+      std::printf("skipped at pack time: %s (%s)\n", EscapeForTerminal(path).c_str(), EscapeForTerminal(why).c_str());
     return Status::Ok();
   });
   if (!st.ok()) return Fail(st);
-  if (as_json) std::printf("%s\n", arr.dump(2).c_str());
+  if (as_json) std::printf("%s\n", DumpJson(arr).c_str());
   if (!paths.empty() && count == 0) return Fail(NotFound("nothing in the set matches the --path given"));
   return 0;
 }
@@ -632,13 +662,13 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
               HumanBytesCli(rep.bytes).c_str(), to.c_str(), rep.seconds, mbps);
   if (!rep.failed.empty()) {
     std::printf("%zu files could NOT be restored (nothing wrong was written for them):\n", rep.failed.size());
-    for (auto& f : rep.failed) std::printf("  %s\n", f.c_str());
+    for (auto& f : rep.failed) std::printf("  %s\n", EscapeForTerminal(f).c_str());
     std::fprintf(stderr, "valise: %zu files could not be restored; every other file is bit-exact\n", rep.failed.size());
     return kExitFailed;
   }
   if (auto missing = (*reader)->unreadable_parts(); !missing.empty()) {
     std::printf("%zu parts of the shipment were NOT restored:\n", missing.size());
-    for (auto& m : missing) std::printf("  %s\n", m.c_str());
+    for (auto& m : missing) std::printf("  %s\n", EscapeForTerminal(m).c_str());
     std::fprintf(stderr, "valise: %zu parts of the shipment were not restored (give their drives, and run the "
                  "same restore again); every file restored is bit-exact\n", missing.size());
     return kExitFailed;
@@ -680,6 +710,11 @@ int main(int argc, char** argv) {
   std::string keygen_out;
   auto* keygen = app.add_subcommand("keygen", "Write a new secret identity; print its public recipient");
   keygen->add_option("-o,--output", keygen_out, "Identity file to create (mode 0600, never overwritten)")->required();
+  bool keygen_ask = false;
+  std::string keygen_pass_file;
+  keygen->add_flag("--passphrase", keygen_ask, "Protect it with a passphrase, asked twice on the terminal "
+                   "(readers ask for it on a terminal or read the file named by VALISE_PASSPHRASE_FILE)");
+  keygen->add_option("--passphrase-file", keygen_pass_file, "Protect it with the passphrase on this file's first line");
 
   std::string pubkey_in;
   auto* pubkey = app.add_subcommand("pubkey", "Print the public recipient of an identity file");
@@ -862,7 +897,7 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kExitUsage);
   }
   try {
-    if (*keygen) return CmdKeygen(keygen_out);
+    if (*keygen) return CmdKeygen(keygen_out, keygen_ask, keygen_pass_file);
     if (*plan) return RunPlanCommand();
     if (*trust_add) return CmdTrustAdd(trust_name, trust_recipient);
     if (*trust_rm) return CmdTrustRm(trust_name);

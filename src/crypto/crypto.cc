@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 
 namespace valise {
 
@@ -123,6 +124,15 @@ Result<Bytes> Open(const Key32& key, ByteSpan aad, ByteSpan sealed) {
   return out;
 }
 
+void Wipe(void* p, size_t n) { sodium_memzero(p, n); }
+
+void LockMemory(void* p, size_t n) {
+  CryptoInit();
+  (void)sodium_mlock(p, n);
+}
+
+void UnlockMemory(void* p, size_t n) { (void)sodium_munlock(p, n); }
+
 Identity IdentityFromSeed(const Key32& seed) {
   CryptoInit();
   Identity id;
@@ -137,6 +147,7 @@ static std::array<uint8_t, 4> Checksum(std::string_view domain, ByteSpan data) {
   Bytes buf(domain.begin(), domain.end());
   buf.insert(buf.end(), data.begin(), data.end());
   Hash32 h = Sha256(buf);
+  Wipe(buf.data(), buf.size());  // the identity checksum covers the seed
   return {h[0], h[1], h[2], h[3]};
 }
 
@@ -182,10 +193,133 @@ std::string FormatIdentityFile(const Identity& id) {
   out += "# valise identity: SECRET, keep this file private (mode 0600)\n";
   out += "# recipient: " + RecipientString(id.public_key) + "\n";
   out += std::string(kSecretPrefix) + ToBase32(buf) + "\n";
+  Wipe(buf.data(), buf.size());
   return out;
 }
 
-Result<Identity> ParseIdentityFile(std::string_view text, const std::string& what) {
+PassphraseCost DefaultPassphraseCost() {
+  return {crypto_pwhash_OPSLIMIT_MODERATE, uint64_t(128) << 20};
+}
+
+namespace {
+
+constexpr std::string_view kEncryptedPrefix = "VALISE-ENCRYPTED-KEY-1 ";
+constexpr std::string_view kPwhashName = "argon2id13";
+
+// The first line of `text` that is neither empty nor a comment.
+std::string_view KeyLine(std::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty() || line[0] == '#') continue;
+    return line;
+  }
+  return {};
+}
+
+// The secretbox key for a passphrase; false when Argon2id could not run
+// (out of memory).
+bool PassphraseKey(std::string_view passphrase, const uint8_t* salt, PassphraseCost cost, Key32* key) {
+  CryptoInit();
+  return crypto_pwhash(key->data(), key->size(), passphrase.data(), passphrase.size(), salt, cost.opslimit,
+                       size_t(cost.memlimit), crypto_pwhash_ALG_ARGON2ID13) == 0;
+}
+
+}  // namespace
+
+bool IsEncryptedIdentityFile(std::string_view text) {
+  return KeyLine(text).substr(0, kEncryptedPrefix.size()) == kEncryptedPrefix;
+}
+
+std::string FormatEncryptedIdentityFile(const Identity& id, std::string_view passphrase, PassphraseCost cost) {
+  uint8_t salt[crypto_pwhash_SALTBYTES], nonce[crypto_secretbox_NONCEBYTES];
+  RandomBytes(salt, sizeof salt);
+  RandomBytes(nonce, sizeof nonce);
+  Key32 key;
+  LockMemory(key.data(), key.size());
+  if (!PassphraseKey(passphrase, salt, cost, &key)) {
+    UnlockMemory(key.data(), key.size());
+    throw std::runtime_error("Argon2id failed (out of memory?)");
+  }
+  uint8_t box[crypto_secretbox_MACBYTES + 32];
+  crypto_secretbox_easy(box, id.seed.data(), id.seed.size(), nonce, key.data());
+  UnlockMemory(key.data(), key.size());
+  std::string out;
+  out += "# valise identity: SECRET, protected by a passphrase (keep this file private, mode 0600)\n";
+  out += "# recipient: " + RecipientString(id.public_key) + "\n";
+  out += std::string(kEncryptedPrefix) + std::string(kPwhashName) + " " + std::to_string(cost.opslimit) + " " +
+         std::to_string(cost.memlimit) + " " + ToHex(ByteSpan(salt, sizeof salt)) + " " +
+         ToHex(ByteSpan(nonce, sizeof nonce)) + " " + ToHex(ByteSpan(box, sizeof box)) + "\n";
+  return out;
+}
+
+namespace {
+
+Result<Identity> DecryptIdentityLine(std::string_view line, const std::string& what,
+                                     std::optional<std::string_view> passphrase) {
+  auto damaged = [&](const std::string& why) {
+    return PermissionDenied(what + " holds a damaged passphrase-protected identity (" + why + ")");
+  };
+  std::vector<std::string_view> f;
+  line.remove_prefix(kEncryptedPrefix.size());
+  while (!line.empty() && f.size() < 7) {
+    size_t sp = line.find(' ');
+    f.push_back(line.substr(0, sp));
+    line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+  }
+  if (f.size() != 6 || !line.empty()) return damaged("not 6 fields");
+  if (f[0] != kPwhashName) return damaged("unknown key derivation '" + std::string(f[0].substr(0, 20)) + "'");
+  auto number = [](std::string_view t, uint64_t lo, uint64_t hi) -> std::optional<uint64_t> {
+    if (t.empty() || t.size() > 19 || (t.size() > 1 && t[0] == '0')) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + uint64_t(c - '0');
+    }
+    if (v < lo || v > hi) return std::nullopt;
+    return v;
+  };
+  auto ops = number(f[1], crypto_pwhash_OPSLIMIT_MIN, kMaxPassphraseOps);
+  auto mem = number(f[2], crypto_pwhash_MEMLIMIT_MIN, kMaxPassphraseMem);
+  if (!ops || !mem) return damaged("Argon2id cost out of range");
+  auto salt = FromHex(f[3]);
+  auto nonce = FromHex(f[4]);
+  auto box = FromHex(f[5]);
+  if (!salt || salt->size() != crypto_pwhash_SALTBYTES || !nonce || nonce->size() != crypto_secretbox_NONCEBYTES ||
+      !box || box->size() != crypto_secretbox_MACBYTES + 32)
+    return damaged("wrong length or characters");
+  if (!passphrase)
+    return PermissionDenied(what + " is protected by a passphrase: run on a terminal to be asked for it, "
+                            "or name a file that holds it with VALISE_PASSPHRASE_FILE");
+  Key32 key, seed;
+  LockMemory(key.data(), key.size());
+  LockMemory(seed.data(), seed.size());
+  auto done = [&] {
+    UnlockMemory(key.data(), key.size());
+    UnlockMemory(seed.data(), seed.size());
+  };
+  if (!PassphraseKey(*passphrase, salt->data(), {*ops, *mem}, &key)) {
+    done();
+    return PermissionDenied("cannot derive the key of " + what + " (Argon2id out of memory)");
+  }
+  if (crypto_secretbox_open_easy(seed.data(), box->data(), box->size(), nonce->data(), key.data()) != 0) {
+    done();
+    return PermissionDenied("wrong passphrase for " + what);
+  }
+  Identity id = IdentityFromSeed(seed);
+  done();
+  return id;
+}
+
+}  // namespace
+
+Result<Identity> ParseIdentityFile(std::string_view text, const std::string& what,
+                                   std::optional<std::string_view> passphrase) {
+  if (IsEncryptedIdentityFile(text)) return DecryptIdentityLine(KeyLine(text), what, passphrase);
   size_t pos = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
@@ -202,9 +336,15 @@ Result<Identity> ParseIdentityFile(std::string_view text, const std::string& wha
     Key32 seed;
     std::memcpy(seed.data(), raw->data(), 32);
     auto sum = Checksum("valise identity", seed);
-    if (std::memcmp(sum.data(), raw->data() + 32, 4) != 0)
+    bool sum_ok = std::memcmp(sum.data(), raw->data() + 32, 4) == 0;
+    Wipe(raw->data(), raw->size());
+    if (!sum_ok) {
+      Wipe(seed);
       return PermissionDenied(what + " holds a damaged identity (checksum mismatch)");
-    return IdentityFromSeed(seed);
+    }
+    Identity id = IdentityFromSeed(seed);
+    Wipe(seed);
+    return id;
   }
   return PermissionDenied(what + " is not a valise identity file (no key line found)");
 }

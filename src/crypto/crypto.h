@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,11 +57,29 @@ Result<Bytes> Open(const Key32& key, ByteSpan aad, ByteSpan sealed);
 // Opens into a caller buffer of size sealed.size() - kSealOverhead.
 Status OpenInto(const Key32& key, ByteSpan aad, ByteSpan sealed, uint8_t* out);
 
+// Zeroes n bytes at p in a way the compiler cannot leave out (sodium_memzero).
+void Wipe(void* p, size_t n);
+inline void Wipe(Key32& k) { Wipe(k.data(), k.size()); }
+// Asks the kernel to keep [p, p + n) out of swap (sodium_mlock). Failing
+// (RLIMIT_MEMLOCK) is not an error: the memory is then simply not locked.
+void LockMemory(void* p, size_t n);
+// Wipes [p, p + n) and unlocks it (sodium_munlock).
+void UnlockMemory(void* p, size_t n);
+
 // A secret identity: an Ed25519 seed. Its public key is its "recipient".
+// Every copy is wiped when it goes away.
 struct Identity {
   Key32 seed{};
   PublicKey public_key{};
   std::array<uint8_t, 64> secret_key{};  // libsodium's expanded form
+
+  Identity() = default;
+  Identity(const Identity&) = default;
+  Identity& operator=(const Identity&) = default;
+  ~Identity() {
+    Wipe(seed);
+    Wipe(secret_key.data(), secret_key.size());
+  }
 };
 
 Identity IdentityFromSeed(const Key32& seed);
@@ -75,7 +94,27 @@ std::string Fingerprint(const PublicKey& pk);
 // The text of an identity file (mode 0600 is the caller's job).
 std::string FormatIdentityFile(const Identity& id);
 // Parses an identity file; `what` names the file in error messages.
-Result<Identity> ParseIdentityFile(std::string_view text, const std::string& what);
+// A passphrase-protected file needs `passphrase` (nullptr: PermissionDenied
+// saying that it is protected); a wrong one is PermissionDenied too.
+Result<Identity> ParseIdentityFile(std::string_view text, const std::string& what,
+                                   std::optional<std::string_view> passphrase = std::nullopt);
+// Whether `text` is a passphrase-protected identity file (docs/format.md §9.1).
+bool IsEncryptedIdentityFile(std::string_view text);
+
+// Argon2id cost of a new passphrase-protected identity, and the most a
+// reader spends on one a file asks for (a file is untrusted input too).
+struct PassphraseCost {
+  uint64_t opslimit;
+  uint64_t memlimit;  // bytes
+};
+PassphraseCost DefaultPassphraseCost();
+inline constexpr uint64_t kMaxPassphraseOps = 16;
+inline constexpr uint64_t kMaxPassphraseMem = uint64_t(1) << 30;
+
+// The text of a passphrase-protected identity file: the seed in a
+// crypto_secretbox under a key that Argon2id derives from the passphrase.
+std::string FormatEncryptedIdentityFile(const Identity& id, std::string_view passphrase,
+                                        PassphraseCost cost = DefaultPassphraseCost());
 
 Signature Sign(const Identity& id, ByteSpan message);
 bool VerifySignature(const PublicKey& pk, ByteSpan message, const Signature& sig);

@@ -6,7 +6,15 @@
 namespace valise {
 
 // Reads and parses an identity file. A missing, unreadable or malformed
-// file is PermissionDenied ("key problem", exit 4) with the path in the message.
+// file is PermissionDenied ("key problem", exit 4) with the path in the
+// message; so is a file that group or others may access (as ssh does: the
+// message says `chmod 600 FILE`), and a passphrase-protected one whose
+// passphrase is wrong or cannot be had. The passphrase comes from the file
+// named by $VALISE_PASSPHRASE_FILE, else from a prompt on the terminal when
+// stdin is one.
 Result<Identity> LoadIdentity(const std::string& path);
+
+// The environment variable that names a file holding identity passphrases.
+inline constexpr const char* kPassphraseFileEnv = "VALISE_PASSPHRASE_FILE";
 
 }  // namespace valise

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
+#include <string_view>
 
 namespace valise {
 
@@ -88,9 +91,30 @@ struct Strict {
     }
     return x;
   }
-  std::string Str(const char* key) {
+  std::string Str(const char* key, size_t max_len = kMaxLabelString) {
     const json* v = Get(key, json::value_t::string);
-    return v ? v->get<std::string>() : std::string();
+    if (!v) return std::string();
+    if (v->get_ref<const std::string&>().size() > max_len) {
+      error = "field '" + std::string(key) + "' is longer than " + std::to_string(max_len) + " bytes";
+      return std::string();
+    }
+    return v->get<std::string>();
+  }
+  // Every member of the object must be one of `known`: a label carries
+  // nothing else (and nothing that a later dump() would have to walk).
+  void OnlyFields(std::initializer_list<std::string_view> known) {
+    if (!error.empty()) return;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
+      error = "unknown field " + ShownKey(it.key());
+      return;
+    }
+  }
+  static std::string ShownKey(const std::string& key) {
+    for (unsigned char c : key)
+      if (c < 0x20 || c > 0x7e || c == '\'') return "(a name that is not printable ASCII)";
+    if (key.size() > 40) return "'" + key.substr(0, 40) + "...'";
+    return "'" + key + "'";
   }
   template <size_t N>
   std::array<uint8_t, N> Hex(const char* key) {
@@ -121,7 +145,9 @@ Result<SetHeader> ParseSet(const json& j, const std::string& where) {
   std::string signer = s.Str("signer");
   h.tool = s.Str("tool");
   const json* keys = s.Get("keys", json::value_t::array);
-  if (!s.error.empty()) return Corruption(where + ": label: " + s.error);
+  s.OnlyFields({"format", "set_id", "k", "m", "case_size", "segment_size", "created", "signer", "tool", "keys",
+                "shipment"});
+  if (!s.error.empty()) return Corruption(where + ": label set header: " + s.error);
   if (format != uint64_t(kFormatVersion))
     return Corruption(where + ": label format " + std::to_string(format) +
                       " is not supported by this valise (format " +
@@ -136,19 +162,23 @@ Result<SetHeader> ParseSet(const json& j, const std::string& where) {
     Strict t{*it, where, {}};
     Shipment sh;
     sh.id = t.Hex<16>("id");
-    sh.name = t.Str("name");
+    sh.name = t.Str("name", kMaxShipmentName);
     sh.part = int(t.U64("part", kMaxShipmentParts));
     sh.parts = int(t.U64("parts", kMaxShipmentParts));
+    t.OnlyFields({"id", "name", "part", "parts"});
     if (!t.error.empty()) return Corruption(where + ": label shipment: " + t.error);
     if (sh.part < 1 || sh.part > sh.parts || sh.name.empty() || sh.name.size() > kMaxShipmentName)
       return Corruption(where + ": label shipment has an impossible part or name");
     h.shipment = std::move(sh);
   }
-  if (keys->size() > 4096) return Corruption(where + ": label lists too many keys");
+  if (keys->empty() || keys->size() > kMaxWrappedKeys)
+    return Corruption(where + ": label lists " + std::to_string(keys->size()) + " wrapped keys (1 to " +
+                      std::to_string(kMaxWrappedKeys) + ")");
   for (auto& k : *keys) {
     if (!k.is_string()) return Corruption(where + ": label key entry is not a string");
-    auto b = FromHex(k.get<std::string>());
-    if (!b || b->size() > 1024) return Corruption(where + ": label key entry is not hex");
+    const std::string& hex = k.get_ref<const std::string&>();
+    auto b = hex.size() == 2 * kWrappedKeyBytes ? FromHex(hex) : std::nullopt;
+    if (!b) return Corruption(where + ": label key entry is not " + std::to_string(kWrappedKeyBytes) + " hex bytes");
     h.wrapped_keys.push_back(*b);
   }
   return h;
@@ -164,6 +194,7 @@ Result<Root> ParseRootJson(const json& j, const std::string& where) {
   r.table_sha256 = s.Hex<32>("table_sha256");
   r.set_sha256 = s.Hex<32>("set_sha256");
   r.finished = s.Str("finished");
+  s.OnlyFields({"stripes", "data_stripes", "catalog_bytes", "table_sha256", "set_sha256", "finished"});
   if (!s.error.empty()) return Corruption(where + ": label root: " + s.error);
   if (r.data_stripes > r.stripes) return Corruption(where + ": label root is inconsistent");
   return r;
@@ -212,7 +243,44 @@ std::string FormatLabel(const Label& l) {
   return j.dump(1) + "\n";
 }
 
+namespace {
+
+// Whether objects and arrays in `bytes` nest deeper than `limit`, counting
+// brackets outside strings. Exact for valid JSON; on invalid JSON the answer
+// does not matter, since the parse fails. nlohmann::json parses deep input
+// without recursion but dump() and comparisons recurse, so a label nested
+// 100,000 deep must never become a json value (issue 11, finding 6).
+bool NestsDeeperThan(ByteSpan bytes, int limit) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (uint8_t c : bytes) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      depth--;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) {
+  // Bounded before anything is parsed: the size (a valid label is < 44 KB),
+  // then the nesting; then every object is checked field by field before
+  // set and root are dumped for their signatures.
+  if (bytes.size() > kMaxLabelBytes)
+    return Corruption(where + ": label is " + std::to_string(bytes.size()) + " bytes, more than any valid one (" +
+                      std::to_string(kMaxLabelBytes) + ")");
+  if (NestsDeeperThan(bytes, kMaxLabelDepth))
+    return Corruption(where + ": label nests objects or arrays more than " + std::to_string(kMaxLabelDepth) +
+                      " deep (no valid label does)");
   json j = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
     return Corruption(where + ": label is not valid JSON");
@@ -222,6 +290,7 @@ Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) {
   l.drive = int(s.U64("drive", 255));
   const json* set = s.Get("set", json::value_t::object);
   l.set_sig = s.Hex<64>("set_sig");
+  s.OnlyFields({"valise", "drive", "set", "set_sig", "root", "root_sig"});
   if (!s.error.empty()) return Corruption(where + ": label: " + s.error);
   if (magic != "label") return Corruption(where + ": not a valise label");
   VALISE_ASSIGN_OR_RETURN(l.set, ParseSet(*set, where));

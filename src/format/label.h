@@ -19,6 +19,18 @@ namespace valise {
 inline constexpr int kFormatVersion = 2;
 inline constexpr int kMaxShipmentParts = 100000;
 inline constexpr size_t kMaxShipmentName = 200;
+// Bounds of a label a reader accepts (docs/format.md §3). A set has at most
+// kMaxWrappedKeys recipients (the packer refuses more); each wrapped key is
+// one 80-byte sealed box, 163 bytes of JSON, so the largest valid label is
+// about 43 KB and 64 KiB leaves room for indentation.
+inline constexpr size_t kMaxWrappedKeys = 256;
+inline constexpr size_t kWrappedKeyBytes = 80;
+inline constexpr size_t kMaxLabelBytes = 64 * 1024;
+// Objects and arrays nest at most this deep: the label, `set`, then `keys`
+// or `shipment`, whose members are scalars.
+inline constexpr int kMaxLabelDepth = 3;
+// The longest string field (created, finished, tool, signer, ...).
+inline constexpr size_t kMaxLabelString = 256;
 using SetId = std::array<uint8_t, 16>;
 
 // A set packed as one part of a shipment: `valise pack --shipment NAME

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "common/escape.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -74,7 +75,8 @@ int ErrnoOf(const Status& st) {
 void LogFailure(const std::string& what, const Status& st) {
   static std::mutex mu;
   std::lock_guard<std::mutex> l(mu);
-  std::fprintf(stderr, "valise mount: %s: %s (returned EIO)\n", what.c_str(), st.message().c_str());
+  std::fprintf(stderr, "valise mount: %s: %s (returned EIO)\n", EscapeForTerminal(what).c_str(),
+               EscapeMessage(st.message()).c_str());
 }
 
 void FillStat(const FileInfo& f, struct stat* st) {

@@ -124,8 +124,14 @@ class Reorder {
   bool stopped_ = false;
 };
 
+// The set's data key and its subkeys: kept out of swap where the system
+// allows it, and wiped when the packer goes away.
 struct Keys {
-  Key32 data, chunk, catalog, dedup;
+  Key32 data{}, chunk{}, catalog{}, dedup{};
+  Keys() { LockMemory(this, sizeof *this); }
+  ~Keys() { UnlockMemory(this, sizeof *this); }
+  Keys(const Keys&) = delete;
+  Keys& operator=(const Keys&) = delete;
 };
 
 class Packer {
@@ -782,7 +788,7 @@ Status Packer::InspectDrives(std::optional<Label>* resume_label) {
   std::optional<Label> first;
   int labelled = 0;
   for (size_t i = 0; i < drives_.size(); i++) {
-    auto bytes = ReadWholeFile(*drives_[i], kLabelFile, 1 << 20);
+    auto bytes = ReadWholeFile(*drives_[i], kLabelFile, kMaxLabelBytes);
     if (!bytes.ok()) {
       if (bytes.status().code() == Code::kNotFound) continue;
       Status named = bytes.status().With("drive " + std::to_string(i + 1) + " (" + drives_[i]->Where() + ")");
@@ -930,6 +936,9 @@ Result<PackStats> Packer::Run() {
     VALISE_ASSIGN_OR_RETURN(PublicKey pk, ParseRecipient(r));
     if (std::find(recipients.begin(), recipients.end(), pk) == recipients.end()) recipients.push_back(pk);
   }
+  if (recipients.size() > kMaxWrappedKeys)
+    return InvalidArgument("a set has at most " + std::to_string(kMaxWrappedKeys) +
+                           " recipients, the packer's own identity included");
   chunker_ = ChunkerParams{};
   small_limit_ = chunker_.min_size;
   std::optional<Label> resume;
@@ -959,6 +968,7 @@ Result<PackStats> Packer::Run() {
       if ((key = UnwrapKey(w, identity_))) break;
     if (!key) return PermissionDenied("cannot unwrap the interrupted pack's key with " + o_.identity_path);
     keys_.data = *key;
+    Wipe(*key);
     start = MakeLabel(1, h, std::nullopt, identity_);
     resuming_ = true;
   } else {

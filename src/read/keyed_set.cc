@@ -15,8 +15,12 @@ namespace valise {
 
 // Nothing to delete: the decrypted catalog never had a name, and its last
 // descriptor (SQLite's) closes with the reader. A forked child (a DataLoader
-// worker) holds its own copy of that descriptor and may keep reading.
-KeyedSet::~KeyedSet() = default;
+// worker) holds its own copy of that descriptor and may keep reading. The
+// keys are wiped.
+KeyedSet::~KeyedSet() {
+  UnlockMemory(&chunk_key_, sizeof chunk_key_);  // wipes them too
+  UnlockMemory(&catalog_key_, sizeof catalog_key_);
+}
 
 Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& id, const std::string& identity_path,
                                                  const std::string& work_dir) {
@@ -32,8 +36,11 @@ Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& 
                             ") is not a recipient of this set: use an identity whose recipient was given to pack");
   std::unique_ptr<KeyedSet> ks(new KeyedSet());
   ks->view_ = view;
+  LockMemory(&ks->chunk_key_, sizeof ks->chunk_key_);
+  LockMemory(&ks->catalog_key_, sizeof ks->catalog_key_);
   ks->chunk_key_ = DeriveKey(*data_key, "chunk");
   ks->catalog_key_ = DeriveKey(*data_key, "catalog");
+  Wipe(*data_key);
   VALISE_RETURN_IF_ERROR(ks->DecodeCatalog(work_dir));
   return ks;
 }

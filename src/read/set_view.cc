@@ -77,7 +77,7 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& 
         continue;
       }
     }
-    auto bytes = ReadWholeFile(*drive, kLabelFile, 1 << 20);
+    auto bytes = ReadWholeFile(*drive, kLabelFile, kMaxLabelBytes);
     if (!bytes.ok()) {
       if (bytes.status().code() == Code::kNotFound)
         other(drive, DriveState::kForeign, "not a valise drive (no " + std::string(kLabelFile) + ")");

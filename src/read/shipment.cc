@@ -33,7 +33,7 @@ ShipmentGroups GroupBySetTrusted(std::vector<std::unique_ptr<Drive>> drives, con
   std::map<std::array<uint8_t, 16>, int> shipment_votes;
   for (auto& d : drives) {
     Seen s{std::move(d), std::nullopt};
-    auto bytes = ReadWholeFile(*s.drive, kLabelFile, 1 << 20);
+    auto bytes = ReadWholeFile(*s.drive, kLabelFile, kMaxLabelBytes);
     if (bytes.ok()) {
       auto l = ParseLabel(*bytes, s.drive->Where());
       // A shipment id must be the one its name and signer give: a label
