@@ -343,6 +343,9 @@ struct RestoreOptions {
   // at once, on several hosts, into the same directory: together they give
   // exactly one whole restore (docs/slurm.md). 0 = everything.
   int part = 0, parts = 0;
+  // Polled before each entry is written: when it returns true the restore
+  // stops, saves its journal (a re-run resumes there) and returns Unavailable.
+  std::function<bool()> stop;
 };
 
 struct RestoreReport {
