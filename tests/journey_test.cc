@@ -241,7 +241,18 @@ TEST_F(Journey, KeyedVerifyNamesLostFiles) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->verdict, Verdict::kDataLost);
   EXPECT_GT(v->chunks_bad, 0u);
-  EXPECT_FALSE(v->lost_files.empty());
+  // Exactly the files that cannot be read, each named once: those whose
+  // bytes lie in stripe 0, found by reading every file (same damage).
+  std::vector<std::string> unreadable;
+  auto readable = ReadAll(Drives({3}), &unreadable);
+  ASSERT_FALSE(unreadable.empty());
+  ASSERT_FALSE(readable.empty());  // stripe 0 is not the whole set
+  std::vector<std::string> named = v->lost_files;
+  std::sort(named.begin(), named.end());
+  std::sort(unreadable.begin(), unreadable.end());
+  EXPECT_EQ(named, unreadable);
+  EXPECT_EQ(std::set<std::string>(named.begin(), named.end()).size(), named.size());  // no duplicates
+  for (auto& [path, hash] : readable) EXPECT_EQ(hash, SourceHashes().at(path)) << path;  // the rest bit-exact
 }
 
 TEST_F(Journey, RepairRebuildsMissingAndDamagedDrives) {
