@@ -36,6 +36,8 @@ run_ctest() {
 WERROR=${VALISE_WERROR:-OFF}
 echo "== build (RelWithDebInfo, -Werror=$WERROR)"
 BUILD_DIR=build scripts/build.sh -DVALISE_WERROR="$WERROR" -DVALISE_TESTS=ON
+echo "== every test docs/guarantees.md names exists"
+scripts/check_guarantees.sh
 echo "== tests"
 run_ctest --test-dir build --output-on-failure -j2
 
