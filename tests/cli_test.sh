@@ -430,7 +430,14 @@ nothing_created() {
 bad() {
   reset_bad
   expect_rc 2 "$@"
+  check "  ... and said what is wrong in one line" test "$(wc -l <"$LAST_OUT")" -eq 1
   check "  ... and created nothing" nothing_created
+}
+# A usage error (an option unknown, missing or malformed) also says where help is.
+usage() {
+  bad "$@"
+  local cmd="valise${2:+ $2}"
+  check "  ... naming '$cmd --help'" grep -q -F "(see '$cmd --help')" "$LAST_OUT"
 }
 PK=(--identity "$SENDER_ID" --recipient "$SITE_R" --segment-size 64KiB)
 bad v pack "$SRC" --to "$B/a1" "$B/a2" --parity 2 "${PK[@]}"
@@ -440,8 +447,8 @@ bad v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a1" --parity 1 "${PK[@]}"
 bad v pack "$SRC" --to "$B/a1" "$B/a2" "$B/./a1" --parity 1 "${PK[@]}"
 bad v pack "$SRC" --to "$B/a1" "$B/plainfile" "$B/a3" --parity 1 "${PK[@]}"
 bad v pack "$SRC" --to "$B/a1" "$B/full" "$B/a3" --parity 1 "${PK[@]}"
-bad v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a3" --parity 1 "${PK[@]}" --no-such-option
-bad v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a3" --parity 1 --recipient "$SITE_R"
+usage v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a3" --parity 1 "${PK[@]}" --no-such-option
+usage v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a3" --parity 1 --recipient "$SITE_R"
 bad v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a3" --parity 1 --identity "$SENDER_ID" --segment-size banana
 bad v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a3" --parity 1 --identity "$SENDER_ID" --segment-size 12QB
 bad v pack "$SRC" --to "$B/a1" "$B/a2" "$B/a3" --parity 1 --identity "$SENDER_ID" --recipient not-a-recipient
@@ -453,12 +460,12 @@ check "  ... and created nothing" nothing_created
 bad v repair "${DRIVES[@]}" --replace garbage
 bad v repair "${DRIVES[@]}" --replace "x=$B/r1"
 bad v repair "${DRIVES[@]}" --replace "9=$B/r1"
-bad v ls "${DRIVES[@]}"
-bad v restore "${DRIVES[@]}" --to "$B/out"
-bad v cat "${DRIVES[@]}" --identity "$SITE_ID"
-bad v verify "${DRIVES[@]}" --bogus
-bad v keygen
-bad v
+usage v ls "${DRIVES[@]}"
+usage v restore "${DRIVES[@]}" --to "$B/out"
+usage v cat "${DRIVES[@]}" --identity "$SITE_ID"
+usage v verify "${DRIVES[@]}" --bogus
+usage v keygen
+usage v
 rm -rf "$B"
 
 ############################################################################

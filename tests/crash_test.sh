@@ -36,17 +36,27 @@ DUR=$(echo "$END - $START" | bc -l)
 MANIFEST=$(manifest src)
 echo "reference pack: $REF bytes of sealed data in ${DUR}s"
 
-# One scenario: $1 names it; the rest of the arguments run the killed pack.
+# One scenario: $1 names it; $2 is "named" (a VALISE_TEST_CRASH point, which
+# must fire: exit 137 and nothing else) or "timed" (a timed kill, which may
+# land after the pack finished); the rest of the arguments run the killed pack.
 scenario() {
-  local name=$1; shift
+  local name=$1 kind=$2; shift 2
   rm -rf run state out
   "$@" >/dev/null 2>&1
   local rc=$?
   local vrc
   "$V" verify run/d1 run/d2 run/d3 run/d4 >/dev/null 2>&1; vrc=$?
-  if [[ $rc -eq 0 ]]; then
+  if [[ $kind == named ]]; then
+    [[ $rc -eq 137 ]] && ok "$name: the crash point fired (137)" || { bad "$name: the crash point did not fire (exit $rc, expected 137)"; return; }
+  fi
+  # A timed kill that lands after the set was sealed (on a loaded machine the
+  # pack may be faster or slower than the reference run): the labels and root
+  # are on every drive, verify says 0; then it must restore bit-exact.
+  if [[ $rc -eq 0 || ( $kind == timed && $rc -eq 137 && $vrc -eq 0 ) ]]; then
     # Killed too late: the pack had finished. Still a valid outcome.
-    [[ $vrc -eq 0 ]] && ok "$name: pack finished before the kill; verify 0" || bad "$name: finished pack verifies $vrc"
+    [[ $vrc -eq 0 ]] && ok "$name: pack finished before the kill (exit $rc); verify 0" || bad "$name: finished pack verifies $vrc"
+    "$V" restore run/d1 run/d2 run/d3 run/d4 --identity id --to out >/dev/null 2>&1
+    [[ "$(manifest out)" == "$MANIFEST" ]] && ok "$name: restore bit-exact" || bad "$name: restore differs"
     return
   fi
   # An interrupted pack is never healthy (3 = incomplete; 1 = sealed on some drives only).
@@ -65,25 +75,32 @@ scenario() {
 }
 
 for point in checkpoint catalog table label; do
-  scenario "crash at $point" env VALISE_TEST_CRASH=$point "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}"
+  scenario "crash at $point" named env VALISE_TEST_CRASH=$point "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}"
 done
 for i in $(seq 1 20); do
   t=$(echo "$DUR * $i / 21" | bc -l)
-  scenario "kill -9 after ${t:0:5}s" timeout -s KILL "$t" "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}"
+  scenario "kill -9 after ${t:0:5}s" timed timeout -s KILL "$t" "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}"
 done
+# Every named crash point must fire: a run that exits otherwise fails the check.
+fired() {  # RC WHAT
+  [[ $1 -eq 137 ]] && ok "$2: the crash point fired (137)" || bad "$2: the crash point did not fire (exit $1, expected 137)"
+}
 # Killed twice: the resume itself is interrupted, then resumed again.
 rm -rf run state out
 env VALISE_TEST_CRASH=checkpoint "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}" >/dev/null 2>&1
+fired $? "killed twice: the first kill at checkpoint"
 # (On a busy machine the killed resume may finish before its kill: then the
 # set is sealed and there is nothing left to resume.)
 timeout -s KILL "$(echo "$DUR / 2" | bc -l)" "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}" >/dev/null 2>&1
 KRC=$?  # 0: the resume finished before the kill (it has less to do than the timed pack), nothing to resume
-{ [[ $KRC -eq 0 ]] || "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}" >/dev/null 2>&1; } && \
+# (137 with a sealed set that verifies: killed after sealing, also nothing to resume.)
+{ [[ $KRC -eq 0 ]] || "$V" verify run/d1 run/d2 run/d3 run/d4 >/dev/null 2>&1 || "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}" >/dev/null 2>&1; } && \
   "$V" restore run/d1 run/d2 run/d3 run/d4 --identity id --to out >/dev/null 2>&1 && \
   [[ "$(manifest out)" == "$MANIFEST" ]] && ok "killed twice, resumed: bit-exact" || bad "killed twice: not bit-exact"
 # Resuming with other settings is refused and touches nothing.
 rm -rf run state
 env VALISE_TEST_CRASH=checkpoint "$V" pack src --to run/d1 run/d2 run/d3 run/d4 "${PACK[@]}" >/dev/null 2>&1
+fired $? "resume with other settings: the kill at checkpoint"
 "$V" pack src --to run/d1 run/d2 run/d3 run/d4 --parity 2 --identity id --segment-size 64KiB --work-dir "$T/state" >/dev/null 2>&1
 [[ $? -eq 2 ]] && ok "resume with another --parity is refused (2)" || bad "resume with another --parity not refused"
 "$V" pack src --to run/d2 run/d1 run/d3 run/d4 "${PACK[@]}" >/dev/null 2>&1
@@ -91,6 +108,26 @@ env VALISE_TEST_CRASH=checkpoint "$V" pack src --to run/d1 run/d2 run/d3 run/d4 
 
 # Restore killed at several moments: a re-run skips what was restored (and
 # still matches), finishes, and the tree is bit-exact with no partial files.
+# Named: VALISE_TEST_CRASH=restore:K kills it right after the first journal
+# save with K files or more restored (a save every 5 files): the crash must
+# fire, and the re-run must say it skipped at least K files. Timed kills too
+# (they often land before the first save: then nothing is skipped).
+NFILES=$(find src -type f | wc -l)
+for k in 5 $((NFILES / 2)) $((NFILES - 5)); do
+  rm -rf rout "$T/rstate"
+  VALISE_RESTORE_JOURNAL_FILES=5 VALISE_STATE_DIR="$T/rstate" VALISE_TEST_CRASH=restore:$k \
+    "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rout --progress never >/dev/null 2>&1
+  fired $? "restore crash point restore:$k (of $NFILES files)"
+  [[ -n "$(ls "$T/rstate" 2>/dev/null)" ]] && ok "restore:$k: the killed restore left its journal" || bad "restore:$k: no journal left"
+  VALISE_STATE_DIR="$T/rstate" "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rout --progress never >rres.out 2>&1
+  rc=$?
+  skipped=$(grep -o 'resumed: [0-9]* files were already restored' rres.out | grep -o '[0-9]*')
+  [[ -n $skipped ]] && (( skipped >= k && skipped <= NFILES )) && ok "restore:$k: the re-run skipped $skipped files" \
+    || bad "restore:$k: the re-run skipped '${skipped:-nothing}', expected at least $k: $(head -2 rres.out)"
+  [[ $rc -eq 0 && "$(manifest rout)" == "$MANIFEST" ]] && ok "restore:$k: re-run bit-exact" || bad "restore:$k: re-run exit $rc, not bit-exact"
+  [[ -z "$(find rout -name '.valise-*')" ]] && ok "restore:$k: no partial file left" || bad "restore:$k: partial files left"
+  [[ -z "$(ls "$T/rstate" 2>/dev/null)" ]] && ok "restore:$k: journal removed at the end" || bad "restore:$k: journal left"
+done
 "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rtime --progress never >/dev/null 2>&1
 RSTART=$(date +%s.%N); rm -rf rtime
 "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rtime --progress never >/dev/null 2>&1
@@ -101,7 +138,7 @@ for i in 1 2 3 4; do
     "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rout --progress never >/dev/null 2>&1
   VALISE_STATE_DIR="$T/rstate" "$V" restore ref/d1 ref/d2 ref/d3 ref/d4 --identity id --to rout --progress never >rres.out 2>&1
   if [[ $? -eq 0 && "$(manifest rout)" == "$MANIFEST" ]]; then ok "restore killed at $i/5, re-run: bit-exact ($(grep -o '[0-9]* files were already' rres.out || echo 'nothing skipped'))"; else bad "restore killed at $i/5: not bit-exact"; fi
-  [[ -z "$(find rout -name '.valise-*.tmp')" ]] && ok "no partial file left" || bad "partial files left"
+  [[ -z "$(find rout -name '.valise-*')" ]] && ok "no partial file left" || bad "partial files left"
   [[ -z "$(ls "$T/rstate" 2>/dev/null)" ]] && ok "restore journal removed at the end" || bad "restore journal left"
 done
 
@@ -140,9 +177,11 @@ VSTART=$(date +%s.%N); "$V" verify "${CHK[@]}" >/dev/null 2>&1; VDUR=$(echo "$(d
 echo "verify set: $VSTRIPES stripes on 4 of 5 drives, $(grep -o '"chunks_checked": [0-9]*' kref.json); uninterrupted verify ${VDUR}s"
 
 # check_verify NAME RC_KILLED EXPECT_RESUME [verify args...]: run verify again
-# after a kill; compare with the uninterrupted report.
+# after a kill; compare with the uninterrupted report. EXPECT_RESUME "yes": a
+# named crash point, which must have fired (137); "maybe": a timed kill.
 check_verify() {
   local name=$1 krc=$2 expect=$3; shift 3
+  if [[ $expect == yes && $krc -ne 137 ]]; then bad "$name: the crash point did not fire (exit $krc, expected 137)"; return; fi
   local ref=$VREF refrc=$VREF_RC
   [[ " $* " == *" --identity "* ]] && ref=$KREF refrc=$KREF_RC
   "$V" verify "${CHK[@]}" "$@" --json >res.json 2>res.err; local rc=$?
@@ -172,10 +211,11 @@ done
 for try in 1 2 3; do
   rm -rf "$VALISE_STATE_DIR"
   VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=scan:$((VSTRIPES * 3)) "$V" verify "${CHK[@]}" >/dev/null 2>&1
+  krc=$?
   grep -q '^bad 1 1 1 ' "$VALISE_STATE_DIR"/verify-*.journal 2>/dev/null && break
 done
 cp vref/d2/seg/000000/0000000001.seg chk/d2/seg/000000/0000000001.seg
-check_verify "verify killed after $((VSTRIPES * 3)) segments, stripe 1 mended meanwhile" 137 yes
+check_verify "verify killed after $((VSTRIPES * 3)) segments, stripe 1 mended meanwhile" $krc yes
 AT=$(grep -o 'resuming verify at stripe [0-9]*' res.err | grep -o '[0-9]*$')
 [[ -n $AT && $AT -gt 1 ]] && ok "the resumed verify started at stripe $AT, past stripe 1: its damage came from the journal" \
   || bad "resumed verify started at stripe '$AT'"
@@ -197,13 +237,17 @@ done
 # Killed twice, then finished.
 rm -rf "$VALISE_STATE_DIR"
 VALISE_CHECK_JOURNAL_EVERY=3 VALISE_TEST_CRASH=scan:50 "$V" verify "${CHK[@]}" >/dev/null 2>&1
+fired $? "verify killed twice: the first kill at scan:50"
 VALISE_CHECK_JOURNAL_EVERY=3 VALISE_TEST_CRASH=scan:50 "$V" verify "${CHK[@]}" >/dev/null 2>k2.err
-check_verify "verify killed twice" 137 yes
+check_verify "verify killed twice" $? yes
 grep -q 'resuming verify at stripe' k2.err && ok "the second run resumed too" || bad "the second run did not resume"
 
 # Journals that must not be trusted: damaged, truncated, of other drives, of
 # another set; and --restart.
-kill_verify() { rm -rf "$VALISE_STATE_DIR"; VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=scan:100 "$V" verify "${CHK[@]}" >/dev/null 2>&1; }
+kill_verify() {
+  rm -rf "$VALISE_STATE_DIR"; VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=scan:100 "$V" verify "${CHK[@]}" >/dev/null 2>&1
+  local rc=$?; [[ $rc -eq 137 ]] || bad "verify at scan:100: the crash point did not fire (exit $rc)"
+}
 JOURNAL_OF() { ls "$VALISE_STATE_DIR"/verify-*.journal; }
 untrusted() {  # NAME EXPECTED-REASON
   "$V" verify "${CHK[@]}" --json >res.json 2>res.err; local rc=$?
@@ -215,6 +259,7 @@ kill_verify; printf 'Z' | dd of="$(JOURNAL_OF)" bs=1 seek=300 conv=notrunc 2>/de
 kill_verify; truncate -s 200 "$(JOURNAL_OF)"; untrusted "a truncated journal" "truncated"
 kill_verify; J=$(JOURNAL_OF); "$V" verify ref/d1 ref/d2 ref/d3 ref/d4 >/dev/null 2>&1  # another set: finishes, no journal
 VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=scan:20 "$V" verify ref/d1 ref/d2 ref/d3 ref/d4 >/dev/null 2>&1
+fired $? "verify of another set at scan:20"
 mv "$(ls "$VALISE_STATE_DIR"/verify-*.journal | grep -v "$(basename "$J")")" "$J"; untrusted "a journal of another set under this set's name" "another set"
 kill_verify; rm -rf chk/d5 && cp -a vref/d5 chk/d5   # drive 5 replaced by a copy (same path, another directory)
 untrusted "drive 5 replaced since" "drive 5 is not the same"
@@ -231,8 +276,9 @@ RREF=$(report rref.json)
 damaged
 RSTART=$(date +%s.%N); "$V" repair "${CHK[@]}" --replace 3=chk/new3 >/dev/null 2>&1; RDUR=$(echo "$(date +%s.%N) - $RSTART" | bc -l)
 echo "uninterrupted repair ${RDUR}s"
-check_repair() {  # NAME RC_KILLED EXPECT_RESUME
+check_repair() {  # NAME RC_KILLED EXPECT_RESUME (yes: a named crash point, which must have fired)
   local name=$1 krc=$2 expect=$3
+  [[ $expect == yes && $krc -ne 137 ]] && bad "$name: the crash point did not fire (exit $krc, expected 137)"
   "$V" repair "${CHK[@]}" --replace 3=chk/new3 --json >res.json 2>res.err; local rc=$?
   local at; at=$(grep -o 'resuming repair at stripe [0-9]*' res.err | head -1)
   if [[ $krc -ne 137 ]]; then echo "     $name: repair finished before the kill"; else
@@ -266,9 +312,11 @@ done
 # An interrupted repair also drops the set's stale verify journal.
 damaged; rm -rf "$VALISE_STATE_DIR"
 VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=scan:100 "$V" verify "${CHK[@]}" >/dev/null 2>&1
+fired $? "verify at scan:100 before the repair"
 VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=rewrite:5 "$V" repair "${CHK[@]}" --replace 3=chk/new3 >/dev/null 2>&1
+krc=$?
 [[ -z "$(ls "$VALISE_STATE_DIR"/verify-* 2>/dev/null)" ]] && ok "repair dropped the verify journal it made stale" || bad "stale verify journal kept"
-check_repair "repair killed after 5 shards" 137 yes
+check_repair "repair killed after 5 shards" $krc yes
 
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]

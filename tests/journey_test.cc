@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 
 #include "crypto/crypto.h"
 #include "format/layout.h"
@@ -239,7 +241,18 @@ TEST_F(Journey, KeyedVerifyNamesLostFiles) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->verdict, Verdict::kDataLost);
   EXPECT_GT(v->chunks_bad, 0u);
-  EXPECT_FALSE(v->lost_files.empty());
+  // Exactly the files that cannot be read, each named once: those whose
+  // bytes lie in stripe 0, found by reading every file (same damage).
+  std::vector<std::string> unreadable;
+  auto readable = ReadAll(Drives({3}), &unreadable);
+  ASSERT_FALSE(unreadable.empty());
+  ASSERT_FALSE(readable.empty());  // stripe 0 is not the whole set
+  std::vector<std::string> named = v->lost_files;
+  std::sort(named.begin(), named.end());
+  std::sort(unreadable.begin(), unreadable.end());
+  EXPECT_EQ(named, unreadable);
+  EXPECT_EQ(std::set<std::string>(named.begin(), named.end()).size(), named.size());  // no duplicates
+  for (auto& [path, hash] : readable) EXPECT_EQ(hash, SourceHashes().at(path)) << path;  // the rest bit-exact
 }
 
 TEST_F(Journey, RepairRebuildsMissingAndDamagedDrives) {
@@ -703,7 +716,7 @@ std::map<std::string, Hash32> TreeHashes(const fs::path& dir) {
 class RestoreJourney : public Journey {
  protected:
   Result<RestoreReport> RestoreTo(std::vector<std::unique_ptr<Drive>> drives, const fs::path& to, int threads,
-                                  size_t budget) {
+                                  size_t budget, const std::function<void(RestoreOptions&)>& tweak = {}) {
     OpenOptions o;
     o.identity_path = id_path_;
     o.work_dir = root_.string();
@@ -714,6 +727,7 @@ class RestoreJourney : public Journey {
     ro.state_dir = (root_ / "rstate").string();
     ro.threads = threads;
     ro.memory_budget = budget;
+    if (tweak) tweak(ro);
     return Restore(**reader, ro);
   }
 };
@@ -757,14 +771,48 @@ TEST_F(RestoreJourney, DamagedStripeWithWorkersFailsExactlyTheFilesTheSerialRead
 
 TEST_F(RestoreJourney, ResumeSkipsWhatARunRestored) {
   PackOnto(6, 2);
-  auto first = RestoreTo(Drives(), root_ / "out", 3, 4 << 20);
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
-  EXPECT_EQ(first->skipped, 0u);
-  // No journal is left after a complete run: a second run restores again
-  // (over the same files) and is still bit-exact.
-  auto second = RestoreTo(Drives({4}), root_ / "out", 3, 4 << 20);
-  ASSERT_TRUE(second.ok()) << second.status().ToString();
-  EXPECT_EQ(second->files, first->files);
+  const uint64_t all = SourceHashes().size();
+  ASSERT_GE(all, 6u);
+  // A run stopped halfway (as a kill would stop it, but in-process): it saves
+  // its journal and says Unavailable, leaving no partial file.
+  const uint64_t half = all / 2;
+  auto done = std::make_shared<std::atomic<uint64_t>>(0);
+  auto stopped = RestoreTo(Drives(), root_ / "out", 3, 4 << 20, [&](RestoreOptions& ro) {
+    ro.progress = [done](const Progress& p) { *done = p.files_done; };
+    ro.stop = [done, half] { return *done >= half; };
+  });
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.status().code(), Code::kUnavailable) << stopped.status().ToString();
+  EXPECT_EQ(done->load(), half);
+  size_t journals = 0;
+  for (auto& e : fs::directory_iterator(root_ / "rstate"))
+    journals += e.path().filename().string().rfind("restore-", 0) == 0;
+  EXPECT_EQ(journals, 1u);
+  fs::path changed;  // one restored file is changed before the re-run
+  for (auto& e : fs::recursive_directory_iterator(root_ / "out")) {
+    EXPECT_EQ(e.path().filename().string().rfind(".valise-", 0), std::string::npos) << e.path();  // no temporary
+    if (e.is_regular_file() && changed.empty()) changed = e.path();
+  }
+  ASSERT_FALSE(changed.empty());
+  fs::resize_file(changed, 0);
+
+  // The re-run (another drive lost this time) skips exactly the files the
+  // stopped run restored and that still match (size, mtime), writes the
+  // rest, and the tree is bit-exact.
+  auto resumed = RestoreTo(Drives({4}), root_ / "out", 3, 4 << 20);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->skipped, half - 1);
+  EXPECT_EQ(resumed->files, all - half + 1);
+  EXPECT_TRUE(resumed->failed.empty());
+  EXPECT_EQ(TreeHashes(root_ / "out"), SourceHashes());
+  EXPECT_TRUE(fs::is_empty(root_ / "rstate"));  // the journal goes at the end
+
+  // No journal is left after a complete run: a third run restores every
+  // file again (over the same files) and is still bit-exact.
+  auto again = RestoreTo(Drives({2}), root_ / "out", 3, 4 << 20);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->skipped, 0u);
+  EXPECT_EQ(again->files, all);
   EXPECT_EQ(TreeHashes(root_ / "out"), SourceHashes());
 }
 

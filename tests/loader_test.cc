@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "crypto/crypto.h"
 #include "test_util.h"
@@ -239,6 +240,50 @@ TEST_F(LoaderTest, WorkersConsumedInTurnGiveTheRankOrderAndResumeExactly) {
   EXPECT_EQ(st.position, 23u);
   auto rest = Drain(o, st);
   EXPECT_EQ(rest, std::vector<std::string>(whole.begin() + 23, whole.end()));
+}
+
+// Resume under several DataLoader workers: from a position that is not a
+// multiple of the runs, the runs are dealt counting from the resume position,
+// so the workers consumed in turn give exactly the rest of the rank's order,
+// and each worker gets exactly its runs of it.
+TEST_F(LoaderTest, ResumeUnderSeveralWorkersDealsRunsFromTheResumePosition) {
+  LoaderOptions o;
+  o.order.world_size = 2;
+  o.order.rank = 0;
+  o.order.seed = 11;
+  o.threads = 2;
+  auto whole = Drain(o, {2, 0});
+  for (auto [workers, run, from] : {std::tuple<int, uint32_t, uint64_t>{2, 5, 23}, {3, 4, 7}, {4, 3, 1}}) {
+    SCOPED_TRACE(std::to_string(workers) + " workers, runs of " + std::to_string(run) + ", from " +
+                 std::to_string(from));
+    ASSERT_LT(from + uint64_t(workers) * run, whole.size());  // every worker gets a run, some a partial one
+    std::vector<std::string> rest(whole.begin() + from, whole.end());
+    o.num_workers = workers;
+    o.worker_batch = run;
+    std::vector<std::vector<std::string>> got(workers);
+    size_t total = 0;
+    for (int w = 0; w < workers; w++) {
+      auto x = o;
+      x.worker = w;
+      got[w] = Drain(x, {2, from});
+      total += got[w].size();
+      // Worker w's samples: the runs starting at from + (k * workers + w) * run.
+      std::vector<std::string> want;
+      for (size_t p = 0; p < rest.size(); p++)
+        if ((p / run) % workers == size_t(w)) want.push_back(rest[p]);
+      EXPECT_EQ(got[w], want) << "worker " << w;
+    }
+    EXPECT_EQ(total, rest.size());
+    std::vector<std::string> merged;  // consumed a run each, in turn (torch's DataLoader)
+    std::vector<size_t> at(workers, 0);
+    while (merged.size() < total) {
+      size_t before = merged.size();
+      for (int w = 0; w < workers; w++)
+        for (uint32_t i = 0; i < run && at[w] < got[w].size(); i++) merged.push_back(got[w][at[w]++]);
+      if (merged.size() == before) break;
+    }
+    EXPECT_EQ(merged, rest);
+  }
 }
 
 TEST_F(LoaderTest, DegradedReadsAreBitExactWithParityDrivesGone) {

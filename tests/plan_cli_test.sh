@@ -82,6 +82,8 @@ assert s["files"] == 3 and s["bytes"] == j["dataset_bytes"], s
 assert abs(s["duplicate_bytes"] - 3000000) < 1, s
 assert j["fits"] is True
 '
+else
+  fail "from: python3 not found"
 fi
 
 finish

@@ -62,7 +62,8 @@ check "single-host restore succeeds" test -d full/blobs
 # The same as 4 array tasks.
 jobv=$(sbatch --parsable --wait --array=1-4 --output="$T/v-%a.out" \
   --export=ALL,VALISE="$VALISE",DRIVES="$T/d?",OUT="$T/vparts" "$ROOT/examples/slurm/verify.sbatch")
-check "verify array job succeeded" test -n "$jobv"
+rcv=$?  # sbatch --wait exits with the highest exit code of the array's tasks
+check "verify array job succeeded (sbatch --wait exit $rcv, job '$jobv')" test "$rcv" -eq 0 -a -n "$jobv"
 check "4 verify parts reported" test "$(ls vparts/verify-*.json 2>/dev/null | wc -l)" -eq 4
 check "verify parts together equal the single-host verify" python3 -c '
 import json, glob
@@ -88,7 +89,8 @@ assert checked == full["shard_bytes_checked"], (checked, full["shard_bytes_check
 jobr=$(sbatch --parsable --wait --array=1-4 --output="$T/r-%a.out" \
   --export=ALL,VALISE="$VALISE",DRIVES="$T/d?",IDENTITY="$T/site.id",TO="$T/split" \
   "$ROOT/examples/slurm/restore.sbatch")
-check "restore array job succeeded" test -n "$jobr"
+rcr=$?
+check "restore array job succeeded (sbatch --wait exit $rcr, job '$jobr')" test "$rcr" -eq 0 -a -n "$jobr"
 tree_digest() {
   python3 - "$1" <<'PY'
 import hashlib, os, sys

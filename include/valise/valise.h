@@ -388,6 +388,9 @@ struct RestoreOptions {
   // setuid, setgid and sticky bits (and the security.capability xattr) are
   // dropped unless this is set: a restored tree grants no privilege by itself.
   bool keep_setid = false;
+  // Polled before each entry is written: when it returns true the restore
+  // stops, saves its journal (a re-run resumes there) and returns Unavailable.
+  std::function<bool()> stop;
 };
 
 struct RestoreReport {

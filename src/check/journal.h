@@ -114,7 +114,8 @@ class CheckJournal {
 
 // Test hook: VALISE_TEST_CRASH=<point>:<K> kills the process with SIGKILL
 // when `count` reaches K at that point (scan: segments checked; chunks:
-// chunks opened; rewrite: shards rewritten), to prove resume.
+// chunks opened; rewrite: shards rewritten; restore: files restored, checked
+// right after each save of the restore journal), to prove resume.
 void CrashAfter(const char* point, uint64_t count);
 
 }  // namespace valise

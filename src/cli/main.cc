@@ -705,7 +705,15 @@ int main(int argc, char** argv) {
   g_argv.assign(argv, argv + argc);
   app.set_version_flag("--version", std::string("valise ") + kVersion);
   app.require_subcommand(1);
-  app.failure_message(CLI::FailureMessage::help);
+  // A usage error is one line: what is wrong, and where help is.
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    std::string cmd = "valise";
+    for (auto subs = a->get_subcommands(); !subs.empty(); subs = subs.front()->get_subcommands())
+      cmd += " " + subs.front()->get_name();
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    return cmd + ": " + what + " (see '" + cmd + " --help')\n";
+  });
 
   std::string keygen_out;
   auto* keygen = app.add_subcommand("keygen", "Write a new secret identity; print its public recipient");

@@ -38,6 +38,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "check/journal.h"  // CrashAfter, the test hook
 #include "common/durable.h"
 #include "common/queue.h"
 #include "common/share.h"
@@ -743,6 +744,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
           journal.Save(to);
           last_save = std::chrono::steady_clock::now();
           since_save_files = since_save_bytes = 0;
+          CrashAfter("restore", rep.files);  // test hook: VALISE_TEST_CRASH=restore:K
         }
         return Status::Ok();
       }
@@ -753,6 +755,10 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
 
   Status st_all;
   while (true) {
+    if (opts.stop && opts.stop()) {  // asked to stop: save the journal and return Unavailable
+      st_all = Unavailable("restore stopped");
+      break;
+    }
     Rec* r = in.Next();
     if (!r) break;
     if (r->kind == Rec::kDone) {
