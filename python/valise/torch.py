@@ -17,8 +17,14 @@ to DataLoader workers in runs of ``batch_size``, so a DataLoader with that
 batch size consumes the rank's slice exactly in order. That makes a saved
 position exact: ``state_dict(consumed=n)`` where n is the number of samples the
 loop has taken from the DataLoader this epoch (with ``num_workers=0`` the
-dataset counts for itself and ``consumed`` may be left out).
+dataset counts for itself and ``consumed`` may be left out). After
+``load_state_dict``, ``set_epoch`` of the loaded epoch keeps the loaded
+position. The epoch and position are shared with worker processes, so
+``persistent_workers=True`` follows them. Ranks get equal counts by default
+(``even="pad"``).
 """
+import multiprocessing
+import multiprocessing.context
 import os
 
 import torch
@@ -27,6 +33,18 @@ import torch.utils.data
 from . import Set, errors
 
 __all__ = ["ValiseDataset"]
+
+
+# Slots of the state a dataset shares with its DataLoader workers.
+_EPOCH, _START, _WORKERS_RAN = 0, 1, 2
+
+
+def _shared_state():
+    """What the main process decides and every worker must follow: the epoch,
+    the position it starts from, and whether a worker process has iterated.
+    Shared memory, so that persistent_workers=True workers (made once, then
+    iterated every epoch) see each set_epoch and load_state_dict."""
+    return multiprocessing.RawArray("q", 3)
 
 
 def _rank_world():
@@ -45,8 +63,10 @@ class ValiseDataset(torch.utils.data.IterableDataset):
       shuffle, seed: block-shuffled order per (seed, epoch); ``shuffle=False`` keeps key order.
       prefix: only samples whose files' paths start with this string ("train/").
       samples: "grouped" (files sharing a key form a sample) or "file" (each file its own).
-      even: "exact" (every sample once, ranks differ by at most one), "pad" (repeat samples so
-        every rank gets the same number) or "drop" (drop the remainder), as DistributedSampler.
+      even: "pad" (default: repeat samples from the start of the order so every rank gets the
+        same number, as DistributedSampler, so DDP's collectives never wait on a rank with one
+        batch fewer), "exact" (every sample once, ranks differ by at most one) or "drop" (drop
+        the remainder, as DistributedSampler's drop_last).
       batch_size: the DataLoader's batch size; workers are dealt runs of this many samples.
       rank, world_size: override what torch.distributed / the environment say.
       block_bytes, window_blocks: the shuffle's run length and mixing window (docs/loader.md).
@@ -57,7 +77,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
       transform: a function applied to each sample dict before it is yielded.
     """
 
-    def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="exact",
+    def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="pad",
                  batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
                  prefetch=32, signer=(), work_dir="", transform=None, cache_bytes=0, set_id="",
                  allow_untrusted=False):
@@ -78,14 +98,37 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self.signer, self.work_dir, self.transform = signer, work_dir, transform
         self.set_id, self.allow_untrusted = set_id, allow_untrusted
         self.cache_bytes = int(cache_bytes)
-        self.epoch = 0
-        self._start = 0       # rank-order position this epoch starts from (a loaded state)
+        if even not in ("pad", "exact", "drop"):
+            raise errors.InvalidArgumentError(f"even must be 'pad', 'exact' or 'drop', not {even!r}")
+        self._shared = _shared_state()
+        self._loaded_epoch = None  # the epoch of a loaded state, until set_epoch moves on
         self._consumed = 0    # samples yielded in this process this epoch (num_workers=0)
         self._set = None
         self._set_pid = None
         self._rank_world = None
         self.rank_world()
         self._open()          # fail early, in the caller's process, with the real message
+        if self.prefix and self._set.num_samples == 0:
+            raise errors.InvalidArgumentError(
+                f"no sample of the set has a path starting with prefix {self.prefix!r} "
+                "(valise ls lists the set's paths)")
+
+    # The epoch and start position live in memory shared with the workers.
+    @property
+    def epoch(self):
+        return int(self._shared[_EPOCH])
+
+    @epoch.setter
+    def epoch(self, value):
+        self._shared[_EPOCH] = int(value)
+
+    @property
+    def _start(self):
+        return int(self._shared[_START])
+
+    @_start.setter
+    def _start(self, value):
+        self._shared[_START] = int(value)
 
     # A Set is opened once per process: DataLoader workers are forked or
     # spawned, and must not share the parent's open catalog.
@@ -101,7 +144,18 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         state = dict(self.__dict__)
         state["_set"] = None  # reopened in the worker
         state["_set_pid"] = None
+        if multiprocessing.context.get_spawning_popen() is None:
+            # An ordinary pickle or deepcopy (not a worker being started):
+            # shared memory cannot travel, so the copy gets its own.
+            state["_shared"] = list(self._shared)
         return state
+
+    def __setstate__(self, state):
+        shared = state["_shared"]
+        if isinstance(shared, list):
+            state["_shared"] = _shared_state()
+            state["_shared"][:] = shared
+        self.__dict__.update(state)
 
     def rank_world(self):
         """(rank, world_size) this dataset splits by.
@@ -148,6 +202,8 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                           prefetch=self.prefetch)
         if info is None:
             self._consumed = 0  # each iteration starts again from the saved position
+        else:
+            self._shared[_WORKERS_RAN] = 1
         for sample in loader:
             if info is None:
                 self._consumed += 1
@@ -161,30 +217,55 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         return max(0, min(4, cores // (workers if in_worker else 1) - 1))
 
     def set_epoch(self, epoch):
-        """Starts epoch ``epoch`` from its beginning (call before iterating, on every rank)."""
-        self.epoch = int(epoch)
-        self._start = 0
+        """Starts epoch ``epoch`` from its beginning (call before iterating, on every rank).
+
+        After ``load_state_dict``, ``set_epoch`` of the loaded epoch keeps the loaded position,
+        so the usual ``for epoch in range(state["epoch"], E): ds.set_epoch(epoch)`` loop resumes
+        where the state was taken; any other epoch starts from its beginning."""
+        epoch = int(epoch)
+        if epoch != self._loaded_epoch:
+            self._start = 0
+        self._loaded_epoch = None
+        self.epoch = epoch
         self._consumed = 0
         self.rank_world()
 
     def state_dict(self, consumed=None):
         """Where this rank stands: pass ``consumed``, the samples taken from the DataLoader this
         epoch (with num_workers=0 it may be left out)."""
+        if consumed is None and self._shared[_WORKERS_RAN]:
+            raise errors.InvalidArgumentError(
+                "DataLoader worker processes read this dataset, so it cannot count what the loop "
+                "consumed: call state_dict(consumed=n) with n the samples taken from the "
+                "DataLoader this epoch")
         done = self._consumed if consumed is None else int(consumed)
+        if done < 0:
+            raise errors.InvalidArgumentError(f"consumed must be >= 0, not {done}")
         rank, world = self.rank_world()
         return {"epoch": self.epoch, "position": self._start + done, "seed": self.seed,
                 "shuffle": self.shuffle, "world_size": world, "rank": rank, "even": self.even,
-                "batch_size": self.batch_size, "num_samples": self.num_samples}
+                "batch_size": self.batch_size, "block_bytes": self.block_bytes,
+                "window_blocks": self.window_blocks, "prefix": self.prefix, "samples": self.samples,
+                "num_samples": self.num_samples}
 
     def load_state_dict(self, state):
         """Resumes mid-epoch: the next iteration yields exactly the rest of the saved epoch."""
         rank, world = self.rank_world()
         for k, mine in (("seed", self.seed), ("shuffle", self.shuffle), ("world_size", world),
-                        ("even", self.even), ("num_samples", self.num_samples)):
+                        ("even", self.even), ("batch_size", self.batch_size),
+                        ("block_bytes", self.block_bytes), ("window_blocks", self.window_blocks),
+                        ("prefix", self.prefix), ("samples", self.samples),
+                        ("num_samples", self.num_samples)):
             if k in state and state[k] != mine:
                 raise errors.InvalidArgumentError(
                     f"the saved state has {k}={state[k]!r} but this dataset has {k}={mine!r}: "
                     "the rest of that epoch cannot be reproduced")
+        position = int(state["position"])
+        if not 0 <= position <= len(self.rank_order(int(state["epoch"]))):
+            raise errors.InvalidArgumentError(
+                f"the saved position {position} is outside this rank's epoch")
         self.epoch = int(state["epoch"])
-        self._start = int(state["position"])
+        self._start = position
+        self._loaded_epoch = self.epoch
+        self._shared[_WORKERS_RAN] = 0
         self._consumed = 0

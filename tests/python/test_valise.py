@@ -120,7 +120,7 @@ class ValiseSetTest(unittest.TestCase):
                 got = []
                 sizes = []
                 for rank in range(world):
-                    ds = self.dataset(seed=3, rank=rank, world_size=world, batch_size=4)
+                    ds = self.dataset(seed=3, rank=rank, world_size=world, batch_size=4, even="exact")
                     mine = [k for b in self.loader(ds, workers, 4) for k in b]
                     # The DataLoader consumes the rank's slice exactly in order.
                     self.assertEqual(mine, [ds._open().key(i) for i in ds.rank_order()],
@@ -174,6 +174,85 @@ class ValiseSetTest(unittest.TestCase):
             self.assertEqual(len(fresh), len(whole))
         with self.assertRaises(valise.errors.InvalidArgumentError):
             self.dataset(seed=2, rank=1, world_size=2).load_state_dict(state)
+
+    def test_default_gives_every_rank_the_same_count(self):
+        # DDP-safe by default: 97 samples on 3 ranks with batch 4 would give
+        # 33/32/32 samples (9/8/8 batches) exactly; padded, every rank has 33.
+        for world in (2, 3, 4):
+            counts = []
+            got = set()
+            for rank in range(world):
+                ds = self.dataset(seed=4, rank=rank, world_size=world, batch_size=4)
+                mine = [k for b in self.loader(ds, 2, 4) for k in b]
+                counts.append(len(mine))
+                got.update(mine)
+            self.assertEqual(counts, [-(-N // world)] * world, f"world {world}")
+            self.assertEqual(got, set(self.expect), f"world {world}: every sample is still read")
+
+    def test_persistent_workers_follow_set_epoch_and_load_state_dict(self):
+        ds = self.dataset(seed=6, rank=0, world_size=2, batch_size=4)
+        dl = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True,
+                                         collate_fn=keys_of)
+        key = ds._open().key
+        e0 = [k for b in dl for k in b]
+        self.assertEqual(e0, [key(i) for i in ds.rank_order(0)])
+        ds.set_epoch(1)
+        e1 = [k for b in dl for k in b]
+        self.assertEqual(e1, [key(i) for i in ds.rank_order(1)])
+        self.assertNotEqual(e0, e1)
+        ds.load_state_dict({"epoch": 2, "position": 12, "seed": 6, "world_size": 2})
+        rest = [k for b in dl for k in b]
+        self.assertEqual(rest, [key(i) for i in ds.rank_order(2)][12:])
+        self.assertEqual(len(rest), len(ds))
+
+    def test_the_documented_epoch_loop_resumes_where_the_state_was_taken(self):
+        ds = self.dataset(seed=9, batch_size=4)
+        ds.set_epoch(3)
+        taken = first_keys(self.loader(ds, 2, 4), 24)
+        state = ds.state_dict(consumed=len(taken))
+        fresh = self.dataset(seed=9, batch_size=4)
+        fresh.load_state_dict(state)
+        epochs = {}
+        for epoch in range(state["epoch"], 5):  # as docs/python.md shows
+            fresh.set_epoch(epoch)
+            epochs[epoch] = [k for b in self.loader(fresh, 2, 4) for k in b]
+        key = fresh._open().key
+        self.assertEqual(taken + epochs[3], [key(i) for i in fresh.rank_order(3)])
+        self.assertEqual(epochs[4], [key(i) for i in fresh.rank_order(4)])
+
+    def test_a_state_under_workers_needs_the_consumed_count(self):
+        ds = self.dataset(seed=2, batch_size=4)
+        first_keys(self.loader(ds, 2, 4), 8)
+        with self.assertRaises(valise.errors.InvalidArgumentError) as caught:
+            ds.state_dict()
+        self.assertIn("consumed=", str(caught.exception))
+        self.assertEqual(ds.state_dict(consumed=8)["position"], 8)
+
+    def test_every_order_knob_is_checked_on_load(self):
+        state = self.dataset(seed=2, batch_size=4).state_dict(consumed=8)
+        for knob, other in (("batch_size", 16), ("block_bytes", 1 << 20), ("window_blocks", 8),
+                            ("seed", 3), ("even", "exact"), ("shuffle", False)):
+            with self.assertRaises(valise.errors.InvalidArgumentError, msg=knob) as caught:
+                self.dataset(**{"seed": 2, "batch_size": 4, knob: other}).load_state_dict(state)
+            self.assertIn(knob, str(caught.exception))
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            self.dataset(seed=2, batch_size=4).load_state_dict(dict(state, position=10_000))
+        self.dataset(seed=2, batch_size=4).load_state_dict(state)
+
+    def test_a_dataset_pickles_and_copies_with_its_position(self):
+        import copy
+        import pickle
+        ds = self.dataset(seed=2, batch_size=4)
+        ds.load_state_dict({"epoch": 1, "position": 8, "seed": 2})
+        for twin in (copy.deepcopy(ds), pickle.loads(pickle.dumps(ds))):
+            self.assertEqual((twin.epoch, len(twin)), (1, len(ds)))
+            twin.set_epoch(5)
+            self.assertEqual(ds.epoch, 1, "a copy has its own epoch")
+
+    def test_a_prefix_that_matches_nothing_is_an_error(self):
+        with self.assertRaises(valise.errors.InvalidArgumentError) as caught:
+            self.dataset(prefix="trian/")
+        self.assertIn("trian/", str(caught.exception))
 
     def test_rank_and_world_from_the_environment(self):
         old = dict(os.environ)
