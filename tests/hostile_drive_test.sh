@@ -10,6 +10,10 @@
 #  C. a FIFO where a segment, the stripe table or the label belongs: verify,
 #     repair and restore all finish (never exit 124 under timeout 60), restore
 #     is bit-exact.
+#  D. segments of drive 2 planted on drive 1 (the probe stripe's, then every
+#     one): drive 1 stays drive 1 with damage; it never displaces drive 2 nor
+#     makes it a "duplicate"; verify says recoverable (1), restore is
+#     bit-exact, repair rewrites only the planted segments, then intact.
 # Every command runs under timeout. Usage: tests/hostile_drive_test.sh path/to/valise
 set -u
 umask 022
@@ -139,4 +143,32 @@ check "verify names the FIFO label" out_has "d3/valise.label is a FIFO"
 rc=$?
 check "repair with a FIFO label finishes (rc=$rc, not 124)" test "$rc" -ne 124
 restore_exact "FIFO label" C/d1 C/d2 C/d3
+echo "== D. another drive's segments planted on drive 1"
+# D1: the segment of the shortest stripe (the one a single-probe placement
+# would look at), copied from drive 2 onto drive 1.
+fresh
+PROBE=$(cd C/d2 && find seg -name '*.seg' -printf '%s %p\n' | sort -k1,1n -k2,2r | head -1 | cut -d' ' -f2)
+OTHERS_BEFORE=$(cd C/d1 && find seg -name '*.seg' ! -path "./$PROBE" ! -path "$PROBE" -print0 | sort -z | xargs -0 sha256sum)
+cp "C/d2/$PROBE" "C/d1/$PROBE"
+expect_rc 1 verify C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "D1: drive 1 is read as drive 1 (damaged), drive 2 as drive 2" \
+  bash -c "grep -Eq 'drive 1 +damaged +C/d1' out && grep -Eq 'drive 2 +ok +C/d2' out"
+check "D1: no drive is called a duplicate or a copy" bash -c "! grep -Eqi 'duplicate|copy of' out err"
+restore_exact "D1: one planted segment" C/d1 C/d2 C/d3
+expect_rc 0 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "D1: repair left drive 1's other segments as they were" \
+  test "$(cd C/d1 && find seg -name '*.seg' ! -path "$PROBE" -print0 | sort -z | xargs -0 sha256sum)" = "$OTHERS_BEFORE"
+check "D1: the planted segment is drive 1's again" cmp -s "C/d1/$PROBE" "P/d1/$PROBE"
+expect_rc 0 verify C/d1 C/d2 C/d3 --signer "$SIGNER"
+# D2: every segment of drive 2 copied over drive 1's (its label still says 1).
+fresh
+(cd C/d2 && find seg -name '*.seg' -print0) | while IFS= read -r -d '' f; do cp "C/d2/$f" "C/d1/$f"; done
+expect_rc 1 verify C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "D2: drive 2 keeps its slot; drive 1 is drive 1, damaged" \
+  bash -c "grep -Eq 'drive 1 +damaged +C/d1' out && grep -Eq 'drive 2 +ok +C/d2' out"
+restore_exact "D2: drive 1 holding drive 2's data" C/d1 C/d2 C/d3
+expect_rc 0 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
+expect_rc 0 verify C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "D2: after repair drive 1 holds drive 1's data" \
+  test "$(tree_sum C/d1/seg)" = "$(tree_sum P/d1/seg)"
 finish

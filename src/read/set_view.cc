@@ -269,34 +269,50 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& 
 }
 
 void SetView::PlaceByData() {
-  // A probe stripe whose shards all differ (so a hash names one slot), as
-  // short as possible: the last stripes (the catalog's) are usually small.
+  // Probe stripes whose shards all differ (so a hash names one slot), the
+  // shortest first: the last stripes (the catalog's) are usually small. Up to
+  // kProbes of them, so that one segment planted on a drive (a copy of
+  // another drive's) outvotes nothing: a drive's data names a slot only by a
+  // strict majority of the probes it holds.
+  constexpr size_t kProbes = 5;
   const int nn = n();
-  std::optional<uint64_t> probe;
   auto distinct = [&](const StripeRecord& r) {
     std::set<Hash32> seen(r.hashes.begin(), r.hashes.end());
     return int(seen.size()) == nn;
   };
-  std::vector<uint64_t> tries;
-  for (uint64_t i = 0; i < table_.size() && i < 32; i++) tries.push_back(table_.size() - 1 - i);
-  for (uint64_t i = 0; i < table_.size() && i < 32; i++) tries.push_back(i);
-  for (uint64_t t : tries)
-    if (distinct(table_[t]) && (!probe || table_[t].shard_len < table_[*probe].shard_len)) probe = t;
-  if (!probe) return;  // nothing tells the drives apart: keep the labels' numbers
-  const StripeRecord& rec = table_[*probe];
-  const std::string file = SegmentFile(*probe);
+  std::set<uint64_t> tried;
+  for (uint64_t i = 0; i < table_.size() && i < 32; i++) tried.insert(table_.size() - 1 - i);
+  for (uint64_t i = 0; i < table_.size() && i < 32; i++) tried.insert(i);
+  std::vector<uint64_t> probes;
+  for (uint64_t t : tried)
+    if (distinct(table_[t])) probes.push_back(t);
+  std::stable_sort(probes.begin(), probes.end(),
+                   [&](uint64_t a, uint64_t b) { return table_[a].shard_len < table_[b].shard_len; });
+  if (probes.size() > kProbes) probes.resize(kProbes);
+  if (probes.empty()) return;  // nothing tells the drives apart: keep the labels' numbers
   std::vector<uint8_t> buf;
-  // Which slot a drive's data is, or -1 when its probe segment is unreadable.
+  // Which slot a drive's data is, or -1 when its probes are unreadable or disagree.
   auto slot_of_data = [&](Drive* d) -> int {
-    auto size = d->FileSize(file);
-    if (!size.ok() || *size != rec.shard_len) return -1;
-    buf.resize(rec.shard_len);
-    auto r = d->ReadAt(file, 0, buf.data(), buf.size());
-    if (!r.ok() || *r != rec.shard_len) return -1;
-    Hash32 h = Sha256(buf);
-    for (int s = 0; s < nn; s++)
-      if (rec.hashes[ShardOfSlot(*probe, s, nn)] == h) return s;
-    return -1;
+    std::vector<int> votes(nn, 0);
+    int matched = 0;
+    for (uint64_t probe : probes) {
+      const StripeRecord& rec = table_[probe];
+      const std::string file = SegmentFile(probe);
+      auto size = d->FileSize(file);
+      if (!size.ok() || *size != rec.shard_len) continue;
+      buf.resize(rec.shard_len);
+      auto r = d->ReadAt(file, 0, buf.data(), buf.size());
+      if (!r.ok() || *r != rec.shard_len) continue;
+      Hash32 h = Sha256(buf);
+      for (int s = 0; s < nn; s++)
+        if (rec.hashes[ShardOfSlot(probe, s, nn)] == h) {
+          votes[s]++;
+          matched++;
+          break;
+        }
+    }
+    int best = int(std::max_element(votes.begin(), votes.end()) - votes.begin());
+    return matched > 0 && 2 * votes[best] > matched ? best : -1;
   };
   struct Placed {
     Drive* d;
@@ -313,31 +329,54 @@ void SetView::PlaceByData() {
   std::vector<std::string> next_problems(nn);
   std::vector<bool> proven(nn, false);
   std::vector<DriveReport> extra;  // drives placement leaves out
-  // Drives whose data proves their slot first, then the others by label.
-  for (int pass = 0; pass < 2; pass++)
-    for (auto& p : all) {
-      int slot = pass == 0 ? p.data_slot : p.label_slot;
-      if ((pass == 0) != (p.data_slot >= 0)) continue;
-      if (next[slot] == nullptr) {
-        next[slot] = p.d;
-        proven[slot] = pass == 0;
-        if (pass == 0 && p.data_slot != p.label_slot)
-          Warn(p.d->Where() + ": its label says drive " + std::to_string(p.label_slot + 1) + " but its data is drive " +
-               std::to_string(p.data_slot + 1) + " (labels swapped or relabelled): read as drive " +
-               std::to_string(p.data_slot + 1));
-        continue;
-      }
-      std::string why =
-          pass == 0 ? "duplicate: holds the same data as " + next[slot]->Where() + " (drive " + std::to_string(slot + 1) +
-                          "; a copy of that drive), ignored"
-                    : "claims drive " + std::to_string(slot + 1) + ", already held by " + next[slot]->Where() +
-                          (proven[slot] ? " whose data matches" : "") + ", ignored";
-      DriveReport r;
-      r.where = p.d->Where();
-      r.state = pass == 0 ? DriveState::kForeign : DriveState::kUntrusted;
-      r.problems = {why};
-      extra.push_back(r);
+  auto leave_out = [&](const Placed& p, DriveState state, const std::string& why) {
+    DriveReport r;
+    r.where = p.d->Where();
+    r.state = state;
+    r.problems = {why};
+    extra.push_back(r);
+  };
+  // Pass 0: drives whose label and data agree hold their slot (a second such
+  // drive is a copy of the first). Pass 1: drives whose data names another
+  // slot than their label (swapped labels) take it when it is free; one
+  // already held by a drive whose label and data agree is not taken from it
+  // (a planted segment proves nothing), and the drive falls back to its label.
+  // Pass 2: the rest by label.
+  std::vector<bool> placed(all.size(), false);
+  for (size_t i = 0; i < all.size(); i++) {
+    const Placed& p = all[i];
+    if (p.data_slot < 0 || p.data_slot != p.label_slot) continue;
+    placed[i] = true;
+    if (next[p.label_slot] == nullptr) {
+      next[p.label_slot] = p.d;
+      proven[p.label_slot] = true;
+    } else {
+      leave_out(p, DriveState::kForeign,
+                "duplicate: holds the same data as " + next[p.label_slot]->Where() + " (drive " +
+                    std::to_string(p.label_slot + 1) + "; a copy of that drive), ignored");
     }
+  }
+  for (size_t i = 0; i < all.size(); i++) {
+    const Placed& p = all[i];
+    if (placed[i] || p.data_slot < 0 || next[p.data_slot] != nullptr) continue;
+    placed[i] = true;
+    next[p.data_slot] = p.d;
+    proven[p.data_slot] = true;
+    Warn(p.d->Where() + ": its label says drive " + std::to_string(p.label_slot + 1) + " but its data is drive " +
+         std::to_string(p.data_slot + 1) + " (labels swapped or relabelled): read as drive " +
+         std::to_string(p.data_slot + 1));
+  }
+  for (size_t i = 0; i < all.size(); i++) {
+    const Placed& p = all[i];
+    if (placed[i]) continue;
+    if (next[p.label_slot] == nullptr) {
+      next[p.label_slot] = p.d;
+      continue;
+    }
+    leave_out(p, DriveState::kUntrusted,
+              "claims drive " + std::to_string(p.label_slot + 1) + ", already held by " + next[p.label_slot]->Where() +
+                  (proven[p.label_slot] ? " whose data matches" : "") + ", ignored");
+  }
   // Rebuild the slot reports from the new placement.
   for (int s = 0; s < nn; s++) {
     slots_[s] = next[s];
