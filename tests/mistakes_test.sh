@@ -61,6 +61,10 @@ mkdir -p full && echo keep >full/x
 expect_rc 2 repair d1 d3 --replace 2=full
 check "a non-empty directory is refused" has "not empty"
 check "its file is kept" grep -q keep full/x
+D1_BEFORE=$(dir_hash d1)
+expect_rc 2 repair d1 d3 --replace 2=d1/new2
+check "a replacement inside a live drive is refused" has "is inside .or around. the drive d1"
+check "nothing was created inside drive 1" test ! -e d1/new2 -a "$(dir_hash d1)" = "$D1_BEFORE"
 expect_rc 0 verify d1 d2 d3
 check "the set is intact after the refusals" has "verdict: INTACT"
 

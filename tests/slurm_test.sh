@@ -121,12 +121,23 @@ wait
 expect_rc 0 verify rep/d1 rep/d2 rep/new3 rep/d4 rep/d5 rep/d6
 check "3 repair parts at once (one replacing a drive) leave the set intact" grep -q "INTACT" out
 
-# Training across 2 ranks under srun, each with DataLoader workers.
-out=$(srun --ntasks=2 --cpus-per-task=1 --export=ALL,PYTHONPATH="$PYDIR",OMP_NUM_THREADS=1 bash -c \
-  'RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS LOCAL_RANK=$SLURM_LOCALID MASTER_ADDR=127.0.0.1 MASTER_PORT=29541 \
-   /usr/bin/python3 '"$ROOT"'/examples/slurm/train_ddp.py --drives "'"$T"'/d?" --identity '"$T"'/site.id \
-   --epochs 1 --workers 1' 2>&1)
+# Training across 2 ranks under srun (RANK etc. from srun's SLURM_* variables),
+# each with DataLoader workers.
+train() {  # PORT ARGS...: train_ddp.py under srun with 2 ranks
+  srun --ntasks=2 --cpus-per-task=1 --export=ALL,PYTHONPATH="$PYDIR",OMP_NUM_THREADS=1,MASTER_ADDR=127.0.0.1,MASTER_PORT=$1 \
+    /usr/bin/python3 "$ROOT/examples/slurm/train_ddp.py" --drives "$T/d?" --identity "$T/site.id" --epochs 1 --workers 1 "${@:2}" 2>&1
+}
+out=$(train 29541)
 echo "$out" | sed 's/^/    | /'
 check "2-rank training under srun read the epoch exactly once" grep -q "400 distinct of 400 (ok)" <<<"$out"
+# Stopped after 4 steps with a checkpoint at step 3, then started again: it
+# resumes mid-epoch from the checkpoint and the epoch is still read exactly once.
+out=$(train 29542 --checkpoint "$T/ck.pt" --checkpoint-every 3 --stop-after 4)
+echo "$out" | sed 's/^/    | /'
+check "the stopped run left a checkpoint" test -s "$T/ck.pt"
+out=$(train 29543 --checkpoint "$T/ck.pt" --checkpoint-every 3)
+echo "$out" | sed 's/^/    | /'
+check "the second run resumed mid-epoch (3 steps of 32 on each rank)" grep -q "resuming from .*ck.pt: epoch 0, position 96" <<<"$out"
+check "resumed: the epoch was read exactly once across both runs" grep -q "400 distinct of 400 (ok)" <<<"$out"
 
 finish

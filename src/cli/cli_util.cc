@@ -212,9 +212,20 @@ Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir) {
+Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir, const std::vector<std::string>& drives) {
   struct stat st;
   std::error_code ec;
+  // A replacement nested in a drive given (or around one) would put two
+  // drives on one disk, one inside the other's directory.
+  fs::path target = fs::weakly_canonical(dir, ec);
+  if (ec) return InvalidArgument(dir + ": " + ec.message());
+  for (auto& d : drives) {
+    fs::path drive = fs::weakly_canonical(d, ec);
+    if (ec) continue;
+    if (target != drive && (Inside(target, drive) || Inside(drive, target)))
+      return InvalidArgument("the replacement " + dir + " is inside (or around) the drive " + d +
+                             ": give a directory of its own, on its own disk");
+  }
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir + " exists and is not a directory");
     if (!IsEmptyDir(dir) && ::access((dir + "/valise.label").c_str(), F_OK) != 0 && !OnlyRepairLeftovers(dir))

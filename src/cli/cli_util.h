@@ -28,8 +28,9 @@ std::vector<std::unique_ptr<Drive>> OpenDrives(const std::vector<std::string>& d
 Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<std::string>& dirs,
                                                              const std::string& source,
                                                              std::vector<std::string>* warnings);
-// Repair's replacement directory: new, empty, or already a valise drive.
-Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir);
+// Repair's replacement directory: new, empty, or already a valise drive, and
+// neither inside nor around one of the drives given.
+Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir, const std::vector<std::string>& drives);
 // restore --to: refused (InvalidArgument) inside or around one of the set's
 // drive directories; its missing parents are created.
 Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives);

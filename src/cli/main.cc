@@ -493,7 +493,7 @@ int CmdRepair(const std::vector<std::string>& dirs,
     if (dir.empty()) return Fail(InvalidArgument("--replace '" + r + "' names no directory"));
     if (o.replacements.count(number)) return Fail(InvalidArgument("--replace names drive " + std::to_string(number) + " twice"));
     bool existed = ::access(dir.c_str(), F_OK) == 0;
-    auto d = PrepareReplacement(dir);
+    auto d = PrepareReplacement(dir, dirs);
     if (!d.ok()) return Fail(d.status());
     o.replacements[number] = std::move(d).value();
     if (!existed) created.push_back(dir);
