@@ -74,4 +74,17 @@ check "--to inside a drive is refused" has "inside \(or around\) the drive"
 check "nothing was written on the drive" test ! -e d2/out
 expect_rc 0 restore d1 d2 d3 --identity s.id --to a/b/c
 check "--to a/b/c with missing parents restores bit-exact" test "$(dir_hash a/b/c)" = "$(dir_hash src)"
+echo "== 7. a source file changed between a killed pack and its resume"
+mkdir -p rsrc && for i in 1 2 3 4 5 6 7 8; do head -c 100000 /dev/urandom >rsrc/f$i; done
+RPACK=(--parity 1 --identity s.id --checkpoint-every 256KiB --segment-size 64KiB --compression 0 --progress never)
+VALISE_TEST_CRASH=checkpoint "$VALISE" pack rsrc --to r1 r2 r3 "${RPACK[@]}" >/dev/null 2>&1
+check "the pack was killed at its first checkpoint (137)" test $? -eq 137
+# Every file edited (whichever the killed run had committed): other bytes, size and mtime.
+for f in rsrc/f*; do echo "edited" >>"$f"; done
+expect_rc 2 pack rsrc --to r1 r2 r3 "${RPACK[@]}"
+check "the resume is refused, naming a changed file" has "f[0-9] changed since the interrupted pack"
+check "it says how to go on" has "start over"
+for f in rsrc/f*; do truncate -s 100000 "$f"; touch -d '2001-01-01' "$f"; done  # same size, another mtime
+expect_rc 2 pack rsrc --to r1 r2 r3 "${RPACK[@]}"
+check "same size but another mtime is refused too" has "f[0-9] changed since the interrupted pack.*mtime changed"
 finish

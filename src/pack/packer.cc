@@ -595,6 +595,16 @@ Status Packer::Walk() {
         if (!same_kind)
           return InvalidArgument(w.rel_path + " changed type since the interrupted pack; "
                                  "empty the drives and pack again");
+        // A file or symlink committed by the interrupted run must still be
+        // what the source holds, or the set would mix two versions of SRC.
+        const int64_t mtime_ns = int64_t(w.st.st_mtim.tv_sec) * 1'000'000'000 + w.st.st_mtim.tv_nsec;
+        if (existing->kind != EntryKind::kDir &&
+            (existing->size != uint64_t(w.st.st_size) || existing->mtime_ns != mtime_ns))
+          return InvalidArgument(
+              w.rel_path + " changed since the interrupted pack packed it (size " + std::to_string(existing->size) +
+              " -> " + std::to_string(w.st.st_size) + (existing->mtime_ns != mtime_ns ? ", mtime changed" : "") +
+              "): resuming would seal a set that mixes two versions of the source. Put the file back as it was "
+              "and re-run, or start over: remove everything in the drive directories and the state directory");
         w.id = existing->id;
         if (existing->link == existing->id && existing->link != 0 && S_ISREG(w.st.st_mode))
           hard_links_[{w.st.st_dev, w.st.st_ino}] = {existing->id, existing->size};
