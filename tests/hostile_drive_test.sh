@@ -14,6 +14,8 @@
 #     one): drive 1 stays drive 1 with damage; it never displaces drive 2 nor
 #     makes it a "duplicate"; verify says recoverable (1), restore is
 #     bit-exact, repair rewrites only the planted segments, then intact.
+#  E. a drive that refuses writes (seg/ a symlink) does not stop the repair of
+#     the others: repair exits 3 naming it, the other drive's damage is fixed.
 # Every command runs under timeout. Usage: tests/hostile_drive_test.sh path/to/valise
 set -u
 umask 022
@@ -171,4 +173,16 @@ expect_rc 0 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
 expect_rc 0 verify C/d1 C/d2 C/d3 --signer "$SIGNER"
 check "D2: after repair drive 1 holds drive 1's data" \
   test "$(tree_sum C/d1/seg)" = "$(tree_sum P/d1/seg)"
+echo "== E. one drive refuses repair's writes; the others are still repaired"
+expect_rc 0 pack src --to Q/d1 Q/d2 Q/d3 Q/d4 --parity 2 --identity s.id --recipient "$SITE" \
+  --segment-size 64KiB --progress never
+rm -rf Q/d1/seg && ln -s "$T/outside" Q/d1/seg
+echo junk >"Q/d2/$SEG2"
+BEFORE=$(outside_sum)
+expect_rc 3 repair Q/d1 Q/d2 Q/d3 Q/d4 --signer "$SIGNER"
+check "E: repair names drive 1 and why it could not be written" out_has "drive 1 \(Q/d1\) could not be written: .*symlink"
+check "E: drive 2's damaged segment was rewritten" test "$(stat -c %s "Q/d2/$SEG2")" -gt 5
+expect_rc 1 verify Q/d2 Q/d3 Q/d4 --signer "$SIGNER"
+check "E: drive 2 verifies ok after the repair" bash -c "grep -Eq 'drive 2 +ok' out"
+check "E: nothing was written through the symlink" test "$(outside_sum)" = "$BEFORE"
 finish

@@ -156,6 +156,10 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   total += done;
   std::vector<uint8_t> buf;
   uint64_t rewritten_here = 0;
+  // A drive that refuses a write (full, read-only, a symlinked directory on
+  // it) is left alone from then on; the other drives are still repaired, and
+  // the drive is named with its error. A re-run scans again and finishes it.
+  std::vector<std::string> write_failed(static_cast<size_t>(n));
   for (uint64_t s = std::max(js.rewrite_next, first); s < end; s++) {
     const StripeRecord& rec = view->table()[s];
     uint64_t bad_mask = 0;
@@ -180,7 +184,7 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
       continue;
     }
     for (int slot = 0; slot < n; slot++) {
-      if (!(bad_mask >> slot & 1) || !view->slot(slot)) continue;
+      if (!(bad_mask >> slot & 1) || !view->slot(slot) || !write_failed[size_t(slot)].empty()) continue;
       int shard = ShardOfSlot(rec.stripe, slot, n);
       buf.resize(rec.shard_len);
       Status st = view->ReadShard(rec.stripe, shard, 0, rec.shard_len, buf.data(), bad_mask);
@@ -192,8 +196,8 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
       }
       Status ws = view->slot(slot)->WriteFile(SegmentFile(rec.stripe), buf);
       if (!ws.ok()) {
-        journal.Save();  // a re-run (with room on the drive) resumes at this stripe
-        return ws.With("drive " + std::to_string(slot + 1) + " (" + view->slot(slot)->Where() + ")");
+        write_failed[size_t(slot)] = ws.message();
+        continue;
       }
       js.shards++;
       js.bytes += rec.shard_len;
@@ -209,6 +213,11 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   rep.shards_rewritten = js.shards;
   rep.bytes_rewritten = js.bytes;
   rep.unrepaired = js.unrepaired;
+  for (int slot = 0; slot < n; slot++)
+    if (!write_failed[size_t(slot)].empty())
+      rep.unrepaired.push_back("drive " + std::to_string(slot + 1) + " (" + view->slot(slot)->Where() +
+                               ") could not be written: " + write_failed[size_t(slot)] +
+                               "; fix that (room, permissions, what is in the way) and run repair again");
   for (int slot = 0; slot < n; slot++)
     if (!view->slot(slot))
       rep.unrepaired.push_back("drive " + std::to_string(slot + 1) + " is missing: give --replace " +
