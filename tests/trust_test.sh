@@ -150,6 +150,11 @@ chmod 666 config/trusted-signers
 expect_rc 4 ls g1 g2 g3 g4 --identity site.id
 check "a world-writable trust store is refused, naming it" has "writable by others"
 chmod 600 config/trusted-signers
+CONFIG_MODE=$(stat -c %a config)
+chmod 777 config
+expect_rc 4 ls g1 g2 g3 g4 --identity site.id
+check "a trust store in a world-writable directory is refused, naming the directory" has "directory .*config of the trusted-signers file is writable by others"
+chmod "$CONFIG_MODE" config
 echo "sender not-a-recipient" >>config/trusted-signers
 expect_rc 3 ls g1 g2 g3 g4 --identity site.id
 check "a malformed line is named" has "trusted-signers line [0-9]+"

@@ -105,6 +105,22 @@ Result<std::vector<TrustedSigner>> LoadTrustStore(const std::string& path_in) {
     return PermissionDenied("the trusted-signers file " + path + " belongs to another user (uid " +
                             std::to_string(st.st_uid) + ")");
   }
+  // Its directory too, as ssh's StrictModes: one that others may write to
+  // lets them replace the file (or delete it) between two commands.
+  {
+    std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+    if (dir.empty()) dir = path.find('/') == 0 ? "/" : ".";
+    struct stat ds;
+    if (::stat(dir.c_str(), &ds) == 0 &&
+        (((ds.st_mode & 022) && !(ds.st_mode & S_ISVTX)) || (ds.st_uid != ::geteuid() && ds.st_uid != 0))) {
+      ::close(fd);
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", unsigned(ds.st_mode & 07777));
+      return PermissionDenied("the directory " + dir + " of the trusted-signers file is writable by others or owned by "
+                              "another user (mode " + mode + ", uid " + std::to_string(ds.st_uid) +
+                              "), so anyone could replace the file: chmod 700 " + dir);
+    }
+  }
   std::string text(size_t(st.st_size), '\0');
   ssize_t n = ::read(fd, text.data(), text.size());
   ::close(fd);
