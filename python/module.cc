@@ -345,9 +345,15 @@ PYBIND11_MODULE(_valise, m) {
       "restore",
       [](const std::vector<std::string>& drives, const std::string& to, const std::string& identity,
          const std::vector<std::string>& prefixes, const std::vector<std::string>& signers, const std::string& set_id,
-         bool allow_untrusted) {
+         bool allow_untrusted, const std::string& overwrite, bool no_space_check) {
         py::dict d;
         RestoreReport r;
+        Overwrite ow = Overwrite::kRefuse;
+        if (overwrite == "always") ow = Overwrite::kAlways;
+        else if (overwrite == "if-changed") ow = Overwrite::kIfChanged;
+        else if (overwrite == "never") ow = Overwrite::kNever;
+        else if (!overwrite.empty())
+          throw StatusError(InvalidArgument("overwrite='" + overwrite + "': expected 'always', 'if-changed' or 'never'"));
         {
           py::gil_scoped_release nogil;
           std::vector<std::string> warnings;
@@ -360,6 +366,8 @@ PYBIND11_MODULE(_valise, m) {
           RestoreOptions ro;
           ro.to = to;
           ro.prefixes = prefixes;
+          ro.overwrite = ow;
+          ro.no_space_check = no_space_check;
           r = Take(Restore(*reader, ro));
         }
         if (!r.failed.empty()) {
@@ -369,10 +377,16 @@ PYBIND11_MODULE(_valise, m) {
         d["files"] = r.files;
         d["bytes"] = r.bytes;
         d["skipped"] = r.skipped;
+        d["unchanged"] = r.unchanged;
+        d["kept"] = r.kept;
         d["seconds"] = r.seconds;
         return d;
       },
       py::arg("drives"), py::arg("to"), py::arg("identity"), py::arg("prefixes") = std::vector<std::string>{},
       py::arg("signers") = std::vector<std::string>{}, py::arg("set_id") = "", py::arg("allow_untrusted") = false,
-      "Restores the set (or the paths under prefixes) into directory `to`, bit-exact.");
+      py::arg("overwrite") = "", py::arg("no_space_check") = false,
+      "Restores the set (or the paths under prefixes) into directory `to`, bit-exact. A `to` holding files "
+      "already is refused (ValueError-like InvalidArgument) unless it is a killed restore of this set to resume, "
+      "or overwrite is 'always', 'if-changed' or 'never' (as valise restore --overwrite). Too little free space "
+      "for the bytes to write is refused before writing unless no_space_check.");
 }

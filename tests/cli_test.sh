@@ -528,7 +528,7 @@ GROWER=$!
 expect_rc 0 v pack "$S/src" --to "$S/d1" "$S/d2" "$S/d3" --parity 1 --identity "$SENDER_ID"
 wait $GROWER
 check "pack names the file that changed while it was read" out_has 'log.bin changed while being packed'
-expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" --identity "$SENDER_ID" --to "$S/out"
+expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" --identity "$SENDER_ID" --to "$S/out" --overwrite always
 GOT=$(stat -c %s "$S/out/log.bin")
 check "what was stored is exactly a prefix of the file (the bytes read, no mix)" \
   cmp -s "$S/out/log.bin" <(head -c "$GOT" "$S/src/log.bin")
@@ -549,7 +549,7 @@ expect_rc 1 v verify "$S/d1" "$S/d2" "$S/d3" "$S/d4"
 check "the swap is named on drive 2" drive_line_flagged 2
 check "the swap is named on drive 3" drive_line_flagged 3
 check "verify names stripe 4" out_has 'stripe 4'
-expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" "$S/d4" --identity "$SENDER_ID" --to "$S/out"
+expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" "$S/d4" --identity "$SENDER_ID" --to "$S/out" --overwrite always
 check "restore after the swap is bit-exact" diff -r "$S/src" "$S/out"
 expect_rc 0 v repair "$S/d1" "$S/d2" "$S/d3" "$S/d4"
 expect_rc 0 v verify "$S/d1" "$S/d2" "$S/d3" "$S/d4"

@@ -807,9 +807,14 @@ TEST_F(RestoreJourney, ResumeSkipsWhatARunRestored) {
   EXPECT_EQ(TreeHashes(root_ / "out"), SourceHashes());
   EXPECT_TRUE(fs::is_empty(root_ / "rstate"));  // the journal goes at the end
 
-  // No journal is left after a complete run: a third run restores every
-  // file again (over the same files) and is still bit-exact.
-  auto again = RestoreTo(Drives({2}), root_ / "out", 3, 4 << 20);
+  // No journal is left after a complete run: a third run is refused (the
+  // target holds files and nothing to resume), and with Overwrite::kAlways
+  // restores every file again (over the same files), still bit-exact.
+  auto refused = RestoreTo(Drives({2}), root_ / "out", 3, 4 << 20);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument) << refused.status().ToString();
+  auto again = RestoreTo(Drives({2}), root_ / "out", 3, 4 << 20,
+                         [](RestoreOptions& ro) { ro.overwrite = Overwrite::kAlways; });
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->skipped, 0u);
   EXPECT_EQ(again->files, all);

@@ -151,9 +151,10 @@ diff want4.txt got4.txt | head -10
 check "unprivileged restore: files are the user's" test "$(stat -c %u r1/own/f 2>/dev/null),$(stat -c %u nb/r4/own/f 2>/dev/null)" = 1234,65534
 
 # One file that cannot be written never stops the rest: the user cannot
-# write into a directory root made there beforehand.
+# write into a directory root made there beforehand (an existing tree:
+# --overwrite always).
 mkdir -p nb/r5/hl && chown 65534:65534 nb/r5
-"${NOBODY[@]}" "$VALISE" restore d2 d4 --identity nb/site.id --signer "$SIGNER" --to nb/r5 --progress never >out 2>err
+"${NOBODY[@]}" "$VALISE" restore d2 d4 --identity nb/site.id --signer "$SIGNER" --to nb/r5 --overwrite always --progress never >out 2>err
 rc=$?
 check "a directory it cannot write into: exit 3 (rc=$rc)" test $rc = 3
 n=$(grep -c '^  hl/' out)

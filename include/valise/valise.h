@@ -360,8 +360,28 @@ ShipmentGroups GroupBySet(std::vector<std::unique_ptr<Drive>> drives);
 // $VALISE_STATE_DIR, else $XDG_STATE_HOME/valise, else ~/.local/state/valise.
 std::string DefaultStateDir();
 
+// What restore does with a `to` that holds entries already (restic's
+// --overwrite). kRefuse, the default, refuses (InvalidArgument, before
+// anything is written) unless `to` is empty, does not exist, or holds a
+// killed restore of this set to resume (its journal in state_dir); with
+// parts > 0 also when every name at its top is one this restore makes
+// (another part's output).
+enum class Overwrite {
+  kRefuse,
+  kAlways,     // replace every existing file and symlink
+  kIfChanged,  // keep a regular file whose size, mtime and bytes (read and
+               // compared with the set's) all match, untouched; replace the rest
+  kNever,      // keep every existing entry; restore only what is missing
+};
+
 struct RestoreOptions {
   std::string to;
+  Overwrite overwrite = Overwrite::kRefuse;
+  // Before writing anything, the bytes this restore will write (holes and
+  // hard links not counted, nor files skipped by resume or kept by
+  // overwrite) are checked against the free space of `to`'s file system;
+  // too little is ResourceExhausted, naming both. This turns it off.
+  bool no_space_check = false;
   std::vector<std::string> prefixes;
   ProgressFn progress;
   // Resume: a journal in state_dir ("" = DefaultStateDir()) records how far
@@ -397,6 +417,8 @@ struct RestoreReport {
   uint64_t files = 0, dirs = 0, symlinks = 0, bytes = 0;
   uint64_t hard_links = 0;  // files restored as links to an earlier one
   uint64_t skipped = 0;  // already restored by an interrupted run
+  uint64_t unchanged = 0;  // kIfChanged: existing files that matched, left untouched
+  uint64_t kept = 0;       // kNever: existing entries kept
   uint64_t setid_dropped = 0;  // entries whose setuid/setgid/sticky bits (or file capabilities) were dropped
   std::vector<std::string> failed;  // "path: why"
   std::vector<std::string> warnings;  // summaries (owners not restorable, setid bits dropped)

@@ -87,10 +87,16 @@ def verify(drives, identity="", signer=(), set_id=""):
     return _verify(_paths(drives), _os.fspath(identity) if identity else "", _signers(signer), set_id or "")
 
 
-def restore(drives, to, identity, prefixes=(), signer=(), set_id="", allow_untrusted=False):
+def restore(drives, to, identity, prefixes=(), signer=(), set_id="", allow_untrusted=False, overwrite=None,
+            no_space_check=False):
     """Restores the set (or what is under ``prefixes``) into directory ``to``, bit-exact.
 
     The signer must be trusted, as for ``Set``: pass ``signer=`` the sender's recipient (or trust it
-    with ``valise trust add``) when the weights come home."""
+    with ``valise trust add``) when the weights come home.
+
+    A ``to`` that holds files already raises ``errors.InvalidArgumentError`` before anything is
+    written, unless it is a killed restore of this set (resumed) or ``overwrite`` is ``"always"``,
+    ``"if-changed"`` or ``"never"`` (as ``valise restore --overwrite``). Too little free space for
+    what it will write raises ``errors.ResourceExhaustedError`` first, unless ``no_space_check``."""
     return _restore(_paths(drives), _os.fspath(to), _os.fspath(identity), list(prefixes), _signers(signer),
-                    set_id or "", bool(allow_untrusted))
+                    set_id or "", bool(allow_untrusted), overwrite or "", bool(no_space_check))

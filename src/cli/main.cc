@@ -651,12 +651,17 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
     PrintNote(std::to_string(rep.setid_dropped) +
               " entries had setuid/setgid/sticky bits or file capabilities: restored without them "
               "(--keep-setid to keep them)");
-  if (!paths.empty() && rep.files + rep.symlinks + rep.failed.size() == 0 && rep.dirs <= 1)
+  if (!paths.empty() && rep.files + rep.symlinks + rep.failed.size() + rep.unchanged + rep.kept == 0 && rep.dirs <= 1)
     return Fail(NotFound("nothing in the set matches the --path given"));
   double mbps = rep.seconds > 0 ? double(rep.bytes) / rep.seconds / 1e6 : 0;
   if (rep.skipped)
     std::printf("resumed: %llu files were already restored by an interrupted run and still match; skipped\n",
                 (unsigned long long)rep.skipped);
+  if (rep.unchanged)
+    std::printf("--overwrite if-changed: %llu existing files matched the set (size, mtime and bytes); left untouched\n",
+                (unsigned long long)rep.unchanged);
+  if (rep.kept)
+    std::printf("--overwrite never: %llu existing entries kept as they are\n", (unsigned long long)rep.kept);
   std::printf("restored %llu files, %llu directories, %llu symlinks (%s) into %s in %.2f s (%.0f MB/s)\n",
               (unsigned long long)rep.files, (unsigned long long)rep.dirs, (unsigned long long)rep.symlinks,
               HumanBytesCli(rep.bytes).c_str(), to.c_str(), rep.seconds, mbps);
@@ -833,7 +838,15 @@ int main(int argc, char** argv) {
   add_read_common(restore);
   restore->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
   add_keyed_trust(restore);
-  restore->add_option("--to", to, "Directory to restore into (created if missing)")->required();
+  restore->add_option("--to", to,
+                      "Directory to restore into: new, empty, or a killed restore of this set to resume "
+                      "(anything else needs --overwrite)")->required();
+  std::string overwrite_arg;
+  restore->add_option("--overwrite", overwrite_arg,
+                      "Restore into a directory that holds files already: 'always' replaces every existing file, "
+                      "'if-changed' keeps those whose size, mtime and bytes (read and compared) match the set's "
+                      "and replaces the rest, 'never' keeps every existing entry and restores only what is missing")
+      ->check(CLI::IsMember({"always", "if-changed", "never"}));
   restore->add_option("--path", paths, "Only this path and what is under it (repeatable)");
   int restore_threads = 0;
   restore->add_option("--threads", restore_threads, "Threads reading and decoding chunks ahead (0 = one per core)")
@@ -849,6 +862,8 @@ int main(int argc, char** argv) {
   restore->add_flag("--no-xattrs", restore_flags.no_xattrs, "Do not restore extended attributes and POSIX ACLs");
   restore->add_flag("--keep-setid", restore_flags.keep_setid,
                     "Keep setuid, setgid and sticky bits and file capabilities (dropped by default)");
+  restore->add_flag("--no-space-check", restore_flags.no_space_check,
+                    "Do not refuse (exit 3) when the bytes to write exceed the free space of --to's file system");
 
   std::vector<std::string> mount_args;
   bool allow_other = false, fuse_debug = false;
@@ -916,7 +931,13 @@ int main(int argc, char** argv) {
     if (*repair) return CmdRepair(dirs, replace, as_json, progress_mode, restart);
     if (*ls) return CmdLs(dirs, identity, paths, as_json);
     if (*cat) return CmdCat(dirs, identity, paths);
-    if (*restore) return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads, restore_flags);
+    if (*restore) {
+      restore_flags.overwrite = overwrite_arg == "always"       ? Overwrite::kAlways
+                                : overwrite_arg == "if-changed" ? Overwrite::kIfChanged
+                                : overwrite_arg == "never"      ? Overwrite::kNever
+                                                                : Overwrite::kRefuse;
+      return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads, restore_flags);
+    }
     if (*mount) return CmdMount(mount_args, identity, allow_other, fuse_debug);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "valise: internal error: %s\n", e.what());

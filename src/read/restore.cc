@@ -24,9 +24,11 @@
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -404,64 +406,125 @@ Status PlanFile(ReadAhead& ra, const FileInfo& f, RecBatcher& out) {
 
 std::string DefaultStateDir();
 
+namespace {
+
+std::string StateDirOf(const RestoreOptions& opts) {
+  return opts.state_dir.empty() ? DefaultStateDir() : opts.state_dir;
+}
+
+// The journal of this (set, destination, paths, part): where a killed run
+// stopped. `to` must exist (its real path is in the key).
+std::string JournalPath(SetReader& reader, const std::string& to, const RestoreOptions& opts) {
+  char real[PATH_MAX];
+  std::string key = reader.set_id() + "\n" + (::realpath(to.c_str(), real) ? real : to);
+  for (auto& p : opts.prefixes) key += "\n" + p;
+  if (opts.parts > 0) key += "\npart " + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
+  Hash32 kh = Sha256(AsSpan(key));
+  return StateDirOf(opts) + "/restore-" + ToHex(ByteSpan(kh.data(), 12)) + ".journal";
+}
+
+std::string Trimmed(std::string to) {
+  while (to.size() > 1 && to.back() == '/') to.pop_back();
+  return to;
+}
+
+// kRefuse: a `to` holding anything is a slip (restoring over the wrong
+// directory), refused before anything is written, unless it is a killed
+// restore of this set (its journal: the re-run resumes) or, with --part,
+// every name at its top is one this restore makes (another part's output).
+Status CheckTarget(SetReader& reader, const RestoreOptions& opts) {
+  if (opts.overwrite != Overwrite::kRefuse) return Status::Ok();
+  std::string to = Trimmed(opts.to);
+  int fd = ::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Ok();  // missing (created), or not a directory (refused later)
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    ::close(fd);
+    return Status::Ok();
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(dir))
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+  ::closedir(dir);
+  if (names.empty()) return Status::Ok();
+  for (SetReader* part : reader.parts())
+    if (::access(JournalPath(*part, to, opts).c_str(), F_OK) == 0) return Status::Ok();
+  if (opts.parts > 0) {
+    std::set<std::string> ours;
+    VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
+      if (!f.path.empty()) ours.insert(f.path.substr(0, f.path.find('/')));
+      return Status::Ok();
+    }));
+    bool all_ours = true;
+    for (auto& n : names) all_ours = all_ours && (ours.count(n) || IsRestoreTemp(n.c_str()));
+    if (all_ours) return Status::Ok();
+  }
+  std::sort(names.begin(), names.end());
+  return InvalidArgument("--to " + to + " is not empty (it holds '" + names.front() + "'" +
+                         (names.size() > 1 ? " and " + std::to_string(names.size() - 1) + " more" : "") +
+                         "): restore into a new or empty directory, or pass --overwrite always|if-changed|never");
+}
+
+Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts);
+
+}  // namespace
+
 Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
     return InvalidArgument("restore part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) +
                            " is not a part");
+  VALISE_RETURN_IF_ERROR(CheckTarget(reader, opts));
   // A shipment: each of its sets in turn, into the same directory (every
   // set holds every directory and its own share of the files).
   if (auto parts = reader.parts(); parts.size() != 1 || parts[0] != &reader) {
     RestoreReport all;
     auto t0 = std::chrono::steady_clock::now();
     for (SetReader* part : parts) {
-      VALISE_ASSIGN_OR_RETURN(RestoreReport r, Restore(*part, opts));
+      VALISE_ASSIGN_OR_RETURN(RestoreReport r, RestoreSet(*part, opts));
       all.files += r.files;
       all.symlinks += r.symlinks;
       all.bytes += r.bytes;
       all.skipped += r.skipped;
+      all.unchanged += r.unchanged;
+      all.kept += r.kept;
       all.dirs = std::max(all.dirs, r.dirs);
       all.failed.insert(all.failed.end(), r.failed.begin(), r.failed.end());
     }
     all.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return all;
   }
+  return RestoreSet(reader, opts);
+}
+
+namespace {
+
+// The file system holding `to` (or, while it does not exist, its nearest
+// existing ancestor): bytes free to this user.
+Result<uint64_t> FreeBytes(const std::string& to, uint64_t* block) {
+  std::string p = to;
+  struct statvfs sv;
+  while (::statvfs(p.c_str(), &sv) != 0) {
+    if (errno != ENOENT || p.empty() || p == "/" || p == ".") return IOError("statvfs " + p + ": " + std::strerror(errno));
+    size_t cut = p.rfind('/');
+    p = cut == std::string::npos ? "." : cut == 0 ? "/" : p.substr(0, cut);
+  }
+  *block = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+  return uint64_t(sv.f_bavail) * *block;
+}
+
+Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
   RestoreReport rep;
-  std::string to = opts.to;
-  while (to.size() > 1 && to.back() == '/') to.pop_back();
-  for (size_t pos = 1; pos < to.size(); pos++)  // missing parents too
-    if (to[pos] == '/') ::mkdir(to.substr(0, pos).c_str(), 0755);
-  if (::mkdir(to.c_str(), 0755) != 0 && errno != EEXIST)
-    return InvalidArgument("cannot create " + to + ": " + std::strerror(errno));
-  int root_fd = ::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0) return InvalidArgument(to + " is not a directory: " + std::strerror(errno));
-  struct CloseFd {
-    int fd;
-    ~CloseFd() { ::close(fd); }
-  } close_root{root_fd};
-  // One open directory per level of the tree (twice, with hard links).
-  if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
-  }
-
-  // The journal of this (set, destination, paths): resume where a killed run stopped.
-  char real[PATH_MAX];
-  std::string key = reader.set_id() + "\n" + (::realpath(to.c_str(), real) ? real : to);
-  for (auto& p : opts.prefixes) key += "\n" + p;
-  if (opts.parts > 0) key += "\npart " + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
-  Hash32 kh = Sha256(AsSpan(key));
-  std::string state_dir = opts.state_dir.empty() ? DefaultStateDir() : opts.state_dir;
-  for (size_t pos = 1; pos <= state_dir.size(); pos++)
-    if (pos == state_dir.size() || state_dir[pos] == '/') ::mkdir(state_dir.substr(0, pos).c_str(), 0700);
+  std::string to = Trimmed(opts.to);
+  struct stat to_st;
+  bool to_existed = ::stat(to.c_str(), &to_st) == 0;
+  // Loaded now when `to` exists (the space check counts what resume skips);
+  // a new `to` has no journal.
   Journal journal;
-  journal.path = state_dir + "/restore-" + ToHex(ByteSpan(kh.data(), 12)) + ".journal";
-  journal.Load();
-  auto last_save = std::chrono::steady_clock::now();
-  uint64_t since_save_files = 0, since_save_bytes = 0;
-  // Save the journal every 1000 files, 64 MiB or 5 s (tests lower the count).
-  uint64_t save_every_files = 1000;
-  if (const char* e = std::getenv("VALISE_RESTORE_JOURNAL_FILES")) save_every_files = std::max(1L, std::atol(e));
+  if (to_existed) {
+    journal.path = JournalPath(reader, to, opts);
+    journal.Load();
+  }
 
   // --part I/N: files and symlinks are shared out by bytes in catalog order
   // (common/share.h); directories are made by every part.
@@ -484,27 +547,97 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
       return p == o.part;
     }
   };
-  uint64_t total = 0, total_files = 0;
-  Sharer count_share{opts, all_bytes, all_entries};
-  VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
-    if (!count_share.Mine(f)) return Status::Ok();
-    if (f.type == FileType::kFile) total += f.size, total_files++;
-    return Status::Ok();
-  }));
 
   // A file the journal says is restored, and that still is, is skipped.
   auto already_restored = [&to](const FileInfo& f, int64_t watermark, const std::set<int64_t>& failed) {
     return f.id <= watermark && !failed.count(f.id) && SafeName(f.path) &&
            MatchesOnDisk(f.path.empty() ? to : to + "/" + f.path, f);
   };
+  // An existing entry --overwrite never keeps (checked by name: the writer
+  // decides on what it finds through the directory fds).
+  auto kept_by_never = [&](const FileInfo& f) {
+    struct stat ls;
+    return opts.overwrite == Overwrite::kNever && SafeName(f.path) && !f.path.empty() &&
+           ::lstat((to + "/" + f.path).c_str(), &ls) == 0 && !S_ISDIR(ls.st_mode);
+  };
 
-  // The planner: lists the catalog on its own thread and reads ahead. Of
-  // hard links, only the first of each inode is read; the writer links the
-  // others to it.
   int threads = opts.threads > 0 ? opts.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   size_t budget = opts.memory_budget ? opts.memory_budget : size_t(64) << 20;
   std::unique_ptr<ReadAhead> ra;
   if (auto* src = dynamic_cast<ReadAheadSource*>(&reader)) ra = src->NewReadAhead(threads, budget);
+
+  // Totals for progress, and the bytes this run will write: per file, its
+  // data (holes left out, when the catalog says where they are) rounded up
+  // to whole blocks; a hard-linked content once; nothing for a file resume
+  // skips, --overwrite never keeps or if-changed probably keeps (same size
+  // and mtime: written only if its bytes differ).
+  uint64_t block = 4096, avail = 0;
+  if (!opts.no_space_check) {
+    VALISE_ASSIGN_OR_RETURN(avail, FreeBytes(to, &block));
+  }
+  uint64_t total = 0, total_files = 0, needed = 0;
+  std::unordered_set<int64_t> counted_links;
+  Sharer count_share{opts, all_bytes, all_entries};
+  VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
+    if (!count_share.Mine(f)) return Status::Ok();
+    if (f.type != FileType::kFile) return Status::Ok();
+    total += f.size, total_files++;
+    if (opts.no_space_check || already_restored(f, journal.watermark, journal.failed) || kept_by_never(f))
+      return Status::Ok();
+    if (opts.overwrite == Overwrite::kIfChanged && SafeName(f.path) && MatchesOnDisk(to + "/" + f.path, f))
+      return Status::Ok();
+    if (f.link && !counted_links.insert(f.link).second) return Status::Ok();
+    uint64_t data = f.size;
+    if (ra) {
+      data = 0;
+      auto xs = ra->catalog().Extents(f.link ? f.link : f.id);
+      if (!xs.ok()) return Status::Ok();  // the writer lists it
+      for (auto& x : *xs)
+        if (x.chunk != kHoleChunk) data += x.len;
+    }
+    needed += (data + block - 1) / block * block;
+    return Status::Ok();
+  }));
+  if (!opts.no_space_check && needed > avail)
+    return ResourceExhausted("not enough space for the restore: it will write " + std::to_string(needed) +
+                             " bytes and the file system of " + to + " has " + std::to_string(avail) +
+                             " free; free space, restore with --path parts elsewhere, or pass --no-space-check");
+
+  for (size_t pos = 1; pos < to.size(); pos++)  // missing parents too
+    if (to[pos] == '/') ::mkdir(to.substr(0, pos).c_str(), 0755);
+  if (::mkdir(to.c_str(), 0755) != 0 && errno != EEXIST)
+    return InvalidArgument("cannot create " + to + ": " + std::strerror(errno));
+  int root_fd = ::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) return InvalidArgument(to + " is not a directory: " + std::strerror(errno));
+  struct CloseFd {
+    int fd;
+    ~CloseFd() { ::close(fd); }
+  } close_root{root_fd};
+  // One open directory per level of the tree (twice, with hard links).
+  if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  // The journal, there from the start: a run killed before its first save
+  // still leaves a target that a re-run recognises as its own (CheckTarget).
+  std::string state_dir = StateDirOf(opts);
+  for (size_t pos = 1; pos <= state_dir.size(); pos++)
+    if (pos == state_dir.size() || state_dir[pos] == '/') ::mkdir(state_dir.substr(0, pos).c_str(), 0700);
+  if (!to_existed) {
+    journal.path = JournalPath(reader, to, opts);
+    journal.Load();
+  }
+  if (::access(journal.path.c_str(), F_OK) != 0) journal.Save(to);
+  auto last_save = std::chrono::steady_clock::now();
+  uint64_t since_save_files = 0, since_save_bytes = 0;
+  // Save the journal every 1000 files, 64 MiB or 5 s (tests lower the count).
+  uint64_t save_every_files = 1000;
+  if (const char* e = std::getenv("VALISE_RESTORE_JOURNAL_FILES")) save_every_files = std::max(1L, std::atol(e));
+
+  // The planner: lists the catalog on its own thread and reads ahead. Of
+  // hard links, only the first of each inode is read; the writer links the
+  // others to it.
   BoundedQueue<std::vector<Rec>> q(8);
   std::thread planner([&, watermark = journal.watermark, failed = journal.failed] {
     RecBatcher out(q);
@@ -514,7 +647,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
       if (!share.Mine(f)) return Status::Ok();  // another part's
       Rec r;
       r.info = f;
-      bool planned = ra && f.type == FileType::kFile && !already_restored(f, watermark, failed);
+      bool planned = ra && f.type == FileType::kFile && !already_restored(f, watermark, failed) && !kept_by_never(f);
       if (planned && f.link) planned = linked.insert(f.link).second;
       r.planned = planned;
       if (!out.Add(std::move(r))) return Unavailable("restore stopped");
@@ -589,14 +722,72 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
     return Status::Ok();
   };
   // Writes a file's content under a temporary name in `pfd`, then renames
-  // it over `name`.
-  auto write_file = [&](const Rec& head, int pfd, const std::string& name) -> Status {
+  // it over `name`. With `old` (an open existing file of the same size and
+  // mtime, --overwrite if-changed), the bytes are compared with it first and
+  // nothing is written while they match: a file that matches to its end is
+  // left untouched (*unchanged); at the first difference, the matching
+  // prefix is copied from `old` and the rest written as usual.
+  auto write_file = [&](const Rec& head, int pfd, const std::string& name, int old = -1,
+                        bool* unchanged = nullptr) -> Status {
     const FileInfo& f = head.info;
     std::string tmp;
-    int fd = CreateTemp(pfd, &tmp);
-    if (fd < 0) return failed(head, "cannot create a temporary file", errno);
+    int fd = -1;
     int err = 0;
+    bool same = old >= 0;
+    std::vector<uint8_t> buf;
+    auto open_tmp = [&]() -> Status {
+      fd = CreateTemp(pfd, &tmp);
+      if (fd < 0) {
+        err = errno;
+        return IOError("cannot create a temporary file");
+      }
+      return Status::Ok();
+    };
+    // Is [pos, pos + n) of `old` equal to p (zeros when p is null)?
+    auto matches_old = [&](uint64_t pos, const uint8_t* p, size_t n) {
+      buf.resize(std::min<size_t>(n, 1 << 20));
+      while (n > 0) {
+        size_t want = std::min(n, buf.size());
+        ssize_t r = ::pread(old, buf.data(), want, off_t(pos));
+        if (r <= 0) return false;
+        size_t got = size_t(r);
+        if (p ? std::memcmp(buf.data(), p, got) != 0
+              : !(buf[0] == 0 && std::memcmp(buf.data(), buf.data() + 1, got - 1) == 0))
+          return false;
+        if (p) p += got;
+        pos += got;
+        n -= got;
+      }
+      return true;
+    };
+    // The prefix [0, end) that matched, from `old` into the temporary (its
+    // zero blocks left as holes).
+    auto copy_old = [&](uint64_t end) -> Status {
+      buf.resize(1 << 20);
+      for (uint64_t pos = 0; pos < end;) {
+        ssize_t r = ::pread(old, buf.data(), size_t(std::min<uint64_t>(buf.size(), end - pos)), off_t(pos));
+        if (r <= 0) {
+          err = r < 0 ? errno : EIO;
+          return IOError("reading the existing file");
+        }
+        size_t n = size_t(r);
+        if (!(buf[0] == 0 && std::memcmp(buf.data(), buf.data() + 1, n - 1) == 0) &&
+            ::pwrite(fd, buf.data(), n, off_t(pos)) != r) {
+          err = errno;
+          return IOError("writing: " + std::string(std::strerror(errno)));
+        }
+        pos += n;
+      }
+      return Status::Ok();
+    };
+    if (!same && !open_tmp().ok()) return failed(head, "cannot create a temporary file", err);
     Status st = read_file(head, [&](uint64_t pos, const uint8_t* p, size_t n) -> Status {
+      if (same) {
+        if (matches_old(pos, p, n)) return Status::Ok();
+        same = false;
+        VALISE_RETURN_IF_ERROR(open_tmp());
+        VALISE_RETURN_IF_ERROR(copy_old(pos));
+      }
       if (!p) return Status::Ok();  // a hole: left unwritten, the file is sized at the end
       // Zeros read back from a hole (readers that cannot read ahead) stay holes too.
       if (!head.planned && n >= 4096 && p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0) return Status::Ok();
@@ -614,14 +805,19 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
       }
       return Status::Ok();
     });
+    if (old >= 0) ::close(old);
+    if (st.ok() && same) {  // every byte matched: the existing file stays as it is
+      if (unchanged) *unchanged = true;
+      return Status::Ok();
+    }
     if (st.ok() && ::ftruncate(fd, off_t(f.size)) != 0) {
       err = errno;
       st = IOError(std::string("sizing: ") + std::strerror(errno));
     }
     if (st.ok()) meta.Apply(f, fd, pfd, tmp);
-    ::close(fd);
+    if (fd >= 0) ::close(fd);
     if (!st.ok()) {
-      ::unlinkat(pfd, tmp.c_str(), 0);
+      if (fd >= 0) ::unlinkat(pfd, tmp.c_str(), 0);
       if (err) return failed(head, "cannot write it", err, true);
       rep.failed.push_back(f.path + ": " + st.message());
       journal.failed.insert(f.id);
@@ -683,6 +879,18 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
           rep.failed.push_back(f.path + ": something that is not a directory is in the way, not restored");
           return Status::Ok();
         }
+        // A directory there already that this user owns but may not write
+        // (a tree restored 0555 before, restored again as its owner): made
+        // writable until its contents are done; the directory pass at the
+        // end gives it its packed mode.
+        if (f.path.empty() ? ::fstat(root_fd, &ls) == 0 : true) {
+          bool mine = ls.st_uid == ::geteuid() && !meta.root;
+          if (mine && (ls.st_mode & 0300) != 0300) {
+            int rc = f.path.empty() ? ::fchmod(root_fd, (ls.st_mode & 07777) | 0700)
+                                    : ::fchmodat(pfd, name.c_str(), (ls.st_mode & 07777) | 0700, 0);
+            if (rc != 0) rep.failed.push_back(f.path + ": cannot make the directory writable: " + std::strerror(errno));
+          }
+        }
         safe_dirs.insert(f.path);
         dirs.push_back(f);
         rep.dirs++;
@@ -692,6 +900,21 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
         if (exists && S_ISDIR(ls.st_mode)) {
           rep.failed.push_back(f.path + ": a directory is in the way of this symlink, not restored");
           return Status::Ok();
+        }
+        if (exists && opts.overwrite == Overwrite::kNever) {
+          rep.kept++;
+          return Status::Ok();
+        }
+        if (exists && opts.overwrite == Overwrite::kIfChanged && S_ISLNK(ls.st_mode)) {
+          std::string have(size_t(ls.st_size) + 1, '\0');
+          ssize_t n = ::readlinkat(pfd, name.c_str(), have.data(), have.size());
+          if (n >= 0 && have.substr(0, size_t(n)) == f.target) {
+            struct timespec ts[2];
+            if (MtimeSpec(f.mtime_ns, ts), ls.st_mtim.tv_sec == ts[1].tv_sec && ls.st_mtim.tv_nsec == ts[1].tv_nsec) {
+              rep.unchanged++;
+              return Status::Ok();
+            }
+          }
         }
         std::string tmp;
         for (int attempt = 0; attempt < 16; attempt++) {
@@ -724,16 +947,32 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
           skip_file(head);
           return Status::Ok();
         }
+        if (exists && opts.overwrite == Overwrite::kNever) {  // kept as it is, whatever it holds
+          skip_file(head);
+          rep.kept++;
+          return Status::Ok();
+        }
+        // if-changed: a regular file of the same size and mtime is compared
+        // byte for byte with the set's content, and kept when it matches.
+        int old = -1;
+        if (exists && opts.overwrite == Overwrite::kIfChanged && S_ISREG(ls.st_mode) &&
+            uint64_t(ls.st_size) == f.size &&
+            int64_t(ls.st_mtim.tv_sec) * 1'000'000'000 + ls.st_mtim.tv_nsec == f.mtime_ns)
+          old = ::openat(pfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         // A hard link to a file restored already: linked, not written again.
         auto it = f.link ? link_paths.find(f.link) : link_paths.end();
-        if (it != link_paths.end() && !head.planned && make_link(it->second, pfd, name)) {
+        bool unchanged = false;
+        if (old < 0 && it != link_paths.end() && !head.planned && make_link(it->second, pfd, name)) {
           rep.files++;
           rep.hard_links++;
         } else {
           size_t before = rep.failed.size();
-          VALISE_RETURN_IF_ERROR(write_file(head, pfd, name));
+          VALISE_RETURN_IF_ERROR(write_file(head, pfd, name, old, &unchanged));
           if (rep.failed.size() != before) return Status::Ok();
-          rep.files++;
+          if (unchanged)
+            rep.unchanged++;
+          else
+            rep.files++;
           if (f.link) link_paths[f.link] = f.path;
         }
         if (opts.progress) opts.progress({"restore", rep.bytes, total, rep.files, total_files});
@@ -803,5 +1042,7 @@ Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }
+
+}  // namespace
 
 }  // namespace valise

@@ -330,6 +330,24 @@ class ValiseSetTest(unittest.TestCase):
                     self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(data).digest())
         self.assertFalse(os.path.exists(os.path.join(out, "val")))
 
+    def test_restore_into_a_tree_needs_overwrite(self):
+        out = os.path.join(self.tmp, "existing")
+        os.makedirs(out)
+        with open(os.path.join(out, "mine.txt"), "w") as f:
+            f.write("mine")
+        with self.assertRaises(valise.errors.InvalidArgumentError) as cm:
+            valise.restore(self.drives, out, identity=self.identity, prefixes=["train"])
+        self.assertIn("--overwrite", str(cm.exception))
+        self.assertEqual(os.listdir(out), ["mine.txt"])  # nothing written
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            valise.restore(self.drives, out, identity=self.identity, overwrite="sometimes")
+        r = valise.restore(self.drives, out, identity=self.identity, prefixes=["train"], overwrite="never")
+        self.assertEqual(r["files"], 2 * N)
+        r = valise.restore(self.drives, out, identity=self.identity, prefixes=["train"], overwrite="if-changed")
+        self.assertEqual((r["files"], r["unchanged"]), (0, 2 * N))
+        with open(os.path.join(out, "mine.txt")) as f:
+            self.assertEqual(f.read(), "mine")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Restore into an existing tree (issue 12): a --to that holds anything is
+# refused (exit 2, nothing written) unless --overwrite always|if-changed|never
+# is given or it is a killed restore of this set to resume; each mode's exact
+# outcome; a tree restored 0555 is restored again by its (non-root) owner;
+# free space is checked before anything is written (a real 2 MiB tmpfs).
+# The last two need root (setpriv, mount); without it they are skipped (77).
+#
+#   bash tests/overwrite_test.sh /path/to/valise
+set -u
+export LC_ALL=C
+VALISE=${1:?usage: overwrite_test.sh /path/to/valise}
+VALISE=$(cd "$(dirname "$VALISE")" && pwd)/$(basename "$VALISE")
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/valise-overwrite.XXXXXX")
+cleanup() {
+  mountpoint -q "$T/tm" 2>/dev/null && umount "$T/tm"
+  chmod -R u+rwX "$T" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+chmod 755 "$T"
+cd "$T" || exit 2
+export VALISE_CONFIG_DIR=$T/config VALISE_STATE_DIR=$T/state TMPDIR=$T/tmp
+mkdir -p "$TMPDIR" && chmod 1777 "$TMPDIR"
+has() { grep -Eq -- "$1" out err; }
+h() { sha256sum <"$1" | cut -d' ' -f1; }
+# Every file of the set in DIR equals the source's (content).
+same_as_src() { (cd src && find . -type f -print0 | sort -z | xargs -0 sha256sum) | (cd "$1" && sha256sum -c --quiet - >/dev/null 2>&1); }
+journals() { ls "$VALISE_STATE_DIR" 2>/dev/null | grep -c 'restore-.*journal'; }
+
+mkdir -p src/sub src/locked/deeper src/many
+head -c 2000000 /dev/urandom >src/a.bin
+echo note >src/sub/b.txt
+echo "cee cee" >src/sub/c.txt
+echo "read only" >src/ro.txt && chmod 444 src/ro.txt
+echo inside >src/locked/f && echo deeper >src/locked/deeper/g
+for i in $(seq 1 12); do echo "file $i" >src/many/f$i; done
+chmod 555 src/locked/deeper src/locked
+"$VALISE" keygen -o s.id >/dev/null 2>&1
+expect_rc 0 pack src --to d1 d2 d3 --parity 1 --identity s.id --progress never
+R=(d1 d2 d3 --identity s.id --progress never)
+
+echo "== 1. a --to that holds anything is refused, nothing written"
+mkdir t1 && echo mine >t1/mine.txt
+expect_rc 2 restore "${R[@]}" --to t1
+check "the refusal names the directory and --overwrite" has "--to t1 is not empty.*--overwrite always.if-changed.never"
+check "nothing was written into it" test "$(ls -A t1)" = mine.txt
+check "no journal was left" test "$(journals)" -eq 0
+mkdir t0
+expect_rc 0 restore "${R[@]}" --to t0
+check "an empty existing directory is restored into" same_as_src t0
+expect_rc 2 restore "${R[@]}" --to t0
+check "a finished restore run again without --overwrite is refused" has "--to t0 is not empty"
+expect_rc 2 restore "${R[@]}" --to t0 --overwrite sometimes
+check "an unknown --overwrite mode is a usage error" has "sometimes"
+
+echo "== 2. a killed restore resumes without --overwrite"
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:4 "$VALISE" restore "${R[@]}" --to tk >/dev/null 2>&1
+rc=$?
+check "the kill fired (rc $rc)" test $rc -eq 137 -o $rc -eq 134
+check "the killed run left files" test -n "$(find tk -type f | head -1)"
+expect_rc 0 restore "${R[@]}" --to tk
+check "the re-run resumed (skipped what was restored)" has "resumed: [1-9][0-9]* files"
+check "the resumed tree equals the source" same_as_src tk
+
+fresh() { rm -rf "$1" && "$VALISE" restore "${R[@]}" --to "$1" >/dev/null 2>&1; }
+
+echo "== 3. --overwrite always: every file of the set replaced, others kept"
+fresh t2
+chmod u+w t2/a.bin && head -c 2000000 /dev/urandom >t2/a.bin
+chmod u+w t2/ro.txt && echo "READ ONLY" >t2/ro.txt && chmod 444 t2/ro.txt
+echo extra >t2/extra.txt
+expect_rc 0 restore "${R[@]}" --to t2 --overwrite always
+check "every file equals the source's" same_as_src t2
+check "the 0444 file was replaced" test "$(h t2/ro.txt)" = "$(h src/ro.txt)" -a "$(stat -c %a t2/ro.txt)" = 444
+check "a file not in the set is kept" test "$(cat t2/extra.txt)" = extra
+
+echo "== 4. --overwrite if-changed: matching files untouched, changed ones replaced"
+fresh t3
+INO_B=$(stat -c %i t3/sub/b.txt); MT_B=$(stat -c %Y.%y t3/sub/b.txt)
+INO_C=$(stat -c %i t3/sub/c.txt)
+head -c 2000000 /dev/urandom >t3/a.new && touch -r t3/a.bin t3/a.new && chmod --reference=t3/a.bin t3/a.new && mv t3/a.new t3/a.bin
+check "a.bin now differs with the same size and mtime" test "$(h t3/a.bin)" != "$(h src/a.bin)" -a "$(stat -c %s.%Y t3/a.bin)" = "$(stat -c %s.%Y src/a.bin)"
+echo "changed, longer" >t3/sub/c.txt
+chmod u+w t3/ro.txt && echo "READ ONLY" >t3/ro.txt && touch -r src/ro.txt t3/ro.txt && chmod 444 t3/ro.txt
+expect_rc 0 restore "${R[@]}" --to t3 --overwrite if-changed
+check "every file equals the source's" same_as_src t3
+check "the matching file kept its inode and mtime" test "$(stat -c %i t3/sub/b.txt) $(stat -c %Y.%y t3/sub/b.txt)" = "$INO_B $MT_B"
+check "the changed file (other size) was replaced (new inode)" test "$(stat -c %i t3/sub/c.txt)" != "$INO_C"
+check "the same-size same-mtime file with other bytes was replaced" test "$(h t3/a.bin)" = "$(h src/a.bin)"
+check "the changed 0444 file was replaced" test "$(h t3/ro.txt)" = "$(h src/ro.txt)"
+check "the summary counts the untouched files" has "if-changed: [1-9][0-9]* existing files matched"
+
+echo "== 5. --overwrite never: existing files kept, missing ones restored"
+fresh t4
+chmod u+w t4/a.bin && head -c 1000 /dev/urandom >t4/a.bin && MINE_A=$(h t4/a.bin)
+chmod u+w t4/ro.txt && echo "MINE" >t4/ro.txt && chmod 444 t4/ro.txt
+rm t4/sub/c.txt t4/many/f3
+expect_rc 0 restore "${R[@]}" --to t4 --overwrite never
+check "the modified file was kept" test "$(h t4/a.bin)" = "$MINE_A"
+check "the modified 0444 file was kept" test "$(cat t4/ro.txt)" = MINE
+check "the missing files were restored" test "$(h t4/sub/c.txt)" = "$(h src/sub/c.txt)" -a "$(h t4/many/f3)" = "$(h src/many/f3)"
+check "the summary counts the kept entries" has "never: [1-9][0-9]* existing entries kept"
+
+if [[ $(id -u) -ne 0 ]]; then
+  finish || exit 1
+  echo "SKIP: the 0555 rerun and the tmpfs space check need root (setpriv, mount)"
+  exit 77
+fi
+
+echo "== 6. a tree restored 0555, restored again by its owner (uid 65534)"
+mkdir -p nb/state nb/tmp && cp s.id nb/ && chown -R 65534:65534 nb && chmod -R a+rX d1 d2 d3
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$T/nb" VALISE_STATE_DIR="$T/nb/state" TMPDIR="$T/nb/tmp")
+NR=(d1 d2 d3 --identity nb/s.id --progress never)
+"${NOBODY[@]}" "$VALISE" restore "${NR[@]}" --to nb/r >out 2>err
+check "the first unprivileged restore succeeds" test $? -eq 0
+check "its directories are 0555" test "$(stat -c %a nb/r/locked nb/r/locked/deeper | sort -u)" = 555
+echo changed >nb/r/locked/f && echo changed >nb/r/locked/deeper/g  # (as root: the 0555 does not stop root)
+"${NOBODY[@]}" "$VALISE" restore "${NR[@]}" --to nb/r --overwrite always >out 2>err
+rc=$?
+check "the re-run into the 0555 tree succeeds (rc $rc)" test $rc -eq 0
+check "the files in 0555 directories were replaced" same_as_src nb/r
+check "the directories are 0555 again" test "$(stat -c %a nb/r/locked nb/r/locked/deeper | sort -u)" = 555
+# A directory this user does not own and may not write: that entry is listed, the rest goes on.
+chown 0:0 nb/r/sub && chmod 555 nb/r/sub && echo changed >nb/r/sub/b.txt
+echo changed >nb/r/locked/f
+"${NOBODY[@]}" "$VALISE" restore "${NR[@]}" --to nb/r --overwrite always >out 2>err
+rc=$?
+check "a directory it may not write: exit 3 (rc $rc)" test $rc -eq 3
+check "the entry is listed" has "sub/b.txt: .*Permission denied"
+check "the rest was restored" test "$(h nb/r/locked/f)" = "$(h src/locked/f)" -a "$(h nb/r/many/f12)" = "$(h src/many/f12)"
+
+echo "== 7. free space checked before anything is written (a 2 MiB tmpfs)"
+mkdir -p big/ sparse/sub tm
+head -c 5000000 /dev/urandom >big/five.bin
+truncate -s 5000000 sparse/holes.bin && printf data | dd of=sparse/holes.bin bs=1 seek=4096 conv=notrunc 2>/dev/null
+head -c 1200000 /dev/urandom >sparse/one.bin && ln sparse/one.bin sparse/sub/two.bin
+expect_rc 0 pack big --to b1 b2 --parity 1 --identity s.id --progress never
+expect_rc 0 pack sparse --to s1 s2 --parity 1 --identity s.id --progress never
+mount -t tmpfs -o size=2m tmpfs tm || { fail "cannot mount a tmpfs"; finish; exit 1; }
+expect_rc 3 restore b1 b2 --identity s.id --progress never --to tm/out
+check "the refusal names needed and free bytes" has "will write [0-9]+ bytes and the file system of tm/out has [0-9]+ free"
+check "nothing was written" test -z "$(ls -A tm)"
+expect_rc 3 restore b1 b2 --identity s.id --progress never --to tm/out --no-space-check
+check "--no-space-check goes ahead (and the disk fills)" has "No space left on device"
+rm -rf tm/out "$VALISE_STATE_DIR"/restore-*
+expect_rc 0 restore s1 s2 --identity s.id --progress never --to tm/sp
+check "holes and a hard link stored once fit in 2 MiB (5 MB sparse file, 2 x 1.2 MB link)" \
+  test "$(h tm/sp/holes.bin)" = "$(h sparse/holes.bin)" -a "$(stat -c %i tm/sp/one.bin)" = "$(stat -c %i tm/sp/sub/two.bin)"
+rm tm/sp/holes.bin
+expect_rc 0 restore s1 s2 --identity s.id --progress never --to tm/sp --overwrite never
+check "--overwrite never counts only what is missing" test "$(h tm/sp/holes.bin)" = "$(h sparse/holes.bin)"
+expect_rc 0 restore s1 s2 --identity s.id --progress never --to tm/sp --overwrite if-changed
+check "--overwrite if-changed counts only what may change" has "if-changed: 3 existing files matched"
+finish
