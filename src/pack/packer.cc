@@ -225,6 +225,16 @@ void CrashPoint(const char* point) {
   if (want && std::strcmp(want, point) == 0) ::raise(SIGKILL);
 }
 
+// Test hook: VALISE_TEST_SLOW_MS=<ms> sleeps that long after each entry the
+// pack commits, so tests can hold a pack running (the lock tests).
+void TestThrottle() {
+  static const long ms = [] {
+    const char* e = std::getenv("VALISE_TEST_SLOW_MS");
+    return e ? std::atol(e) : 0L;
+  }();
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
 Bytes EncodeRecord(const StripeRecord& r) {
   Bytes b;
   b.push_back(uint8_t(r.kind));
@@ -724,6 +734,7 @@ Status Packer::Commit(Item& item) {
         case EntryKind::kFile: stats_.files++; stats_.bytes_in += item.entry.size; break;
         case EntryKind::kSymlink: stats_.symlinks++; break;
       }
+      TestThrottle();
       return catalog_->AddEntry(item.entry);
     case Item::kHole:
       return catalog_->AddExtent({item.file_entry, item.file_off, kHoleChunk, 0, uint32_t(item.hole_len)});
@@ -1255,6 +1266,14 @@ Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<D
     if (options.parts < 1 || options.parts > kMaxShipmentParts || options.part < 1 || options.part > options.parts)
       return InvalidArgument("--part " + std::to_string(options.part) + "/" + std::to_string(options.parts) +
                              ": I must be between 1 and N, and N at most " + std::to_string(kMaxShipmentParts));
+  }
+  // One writer at a time: every drive's lock, before anything is read or
+  // written; held until the pack returns.
+  std::vector<std::unique_ptr<HeldLock>> locks;
+  for (int i = 0; i < n; i++) {
+    VALISE_ASSIGN_OR_RETURN(auto lock, drives[i]->LockWriter("drive " + std::to_string(i + 1) + " (" +
+                                                             drives[i]->Where() + ")"));
+    locks.push_back(std::move(lock));
   }
   PackOptions o = options;
   if (o.work_dir.empty()) o.work_dir = DefaultStateDir();
