@@ -322,7 +322,7 @@ VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=scan:100 "$V" verify "${CHK[@]}" 
 fired $? "verify at scan:100 before the repair"
 VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=rewrite:5 "$V" repair "${CHK[@]}" --replace 3=chk/new3 >/dev/null 2>&1
 krc=$?
-[[ -z "$(ls "$VALISE_STATE_DIR"/verify-* 2>/dev/null)" ]] && ok "repair dropped the verify journal it made stale" || bad "stale verify journal kept"
+[[ -z "$(ls "$VALISE_STATE_DIR"/verify-*.journal* 2>/dev/null)" ]] && ok "repair dropped the verify journal it made stale" || bad "stale verify journal kept"
 check_repair "repair killed after 5 shards" $krc yes
 
 echo "$PASS passed, $FAIL failed"

@@ -6,8 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 namespace valise {
 
@@ -48,6 +52,43 @@ std::string Field(const std::string& text, const std::string& key) {
   return "";
 }
 
+// True when the process `pid` of this host is gone or on its way out: a
+// zombie, or SIGKILL pending (a process killed with kill -9 holds its files,
+// and so its locks, until its last thread has left the kernel, e.g. an
+// fdatasync in flight; `timeout -s KILL` and shells return before that).
+bool Dying(const std::string& pid_text) {
+  if (pid_text.empty() || pid_text.size() > 10 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  int fd = ::open(("/proc/" + pid_text + "/status").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  std::string s(buf, size_t(n));
+  auto field = [&](const char* key) {
+    size_t p = s.find(std::string("\n") + key);
+    if (p == std::string::npos) return std::string();
+    p += std::strlen(key) + 1;
+    while (p < s.size() && (s[p] == ' ' || s[p] == '\t')) p++;
+    size_t e = s.find('\n', p);
+    return s.substr(p, e == std::string::npos ? std::string::npos : e - p);
+  };
+  std::string state = field("State:");
+  if (!state.empty() && (state[0] == 'Z' || state[0] == 'X')) return true;
+  for (const char* key : {"SigPnd:", "ShdPnd:"}) {
+    unsigned long long mask = std::strtoull(field(key).c_str(), nullptr, 16);
+    if (mask & (1ull << (SIGKILL - 1))) return true;
+  }
+  return false;
+}
+
+std::string HostName() {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0) return "?";
+  return host;
+}
+
 }  // namespace
 
 std::string LockHolderText() {
@@ -64,7 +105,10 @@ std::string LockHolderText() {
 
 Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& name, const std::string& shown,
                                                   const std::string& what) {
-  for (int attempt = 0; attempt < 100; attempt++) {
+  // A holder of this host that is dying (killed) is waited for, up to 10 s;
+  // a live holder is refused at once.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int attempt = 0; attempt < 1000; attempt++) {
     int fd = ::openat(dirfd, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0) {
       int err = errno;
@@ -83,6 +127,10 @@ Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& 
       ::close(fd);
       text.resize(n > 0 ? size_t(n) : 0);
       std::string pid = Field(text, "pid");
+      if (Field(text, "host") == HostName() && Dying(pid) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
       std::string who = pid.empty() ? "another process (it has not said which yet)"
                                      : "pid " + pid + " (" + Field(text, "command") + ") on host " +
                                            Field(text, "host") + " since " + Field(text, "since");
