@@ -1348,7 +1348,9 @@ Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<D
   // One writer at a time: every drive's lock, before anything is read or
   // written; held until the pack returns.
   std::vector<std::unique_ptr<HeldLock>> locks;
+  std::unordered_set<std::string> locked;  // a directory given twice is locked once
   for (int i = 0; i < n; i++) {
+    if (std::string inst = drives[i]->InstanceId(); !inst.empty() && !locked.insert(inst).second) continue;
     VALISE_ASSIGN_OR_RETURN(auto lock, drives[i]->LockWriter("drive " + std::to_string(i + 1) + " (" +
                                                              drives[i]->Where() + ")"));
     locks.push_back(std::move(lock));
