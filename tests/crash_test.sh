@@ -34,6 +34,7 @@ REF=$(data_bytes ref/d1 ref/d2 ref/d3 ref/d4)
 START=$(date +%s.%N); "$V" pack src --to time/d1 time/d2 time/d3 time/d4 "${PACK[@]}" >/dev/null 2>&1; END=$(date +%s.%N)
 DUR=$(echo "$END - $START" | bc -l)
 MANIFEST=$(manifest src)
+SRC_FILES=$(find src -type f | wc -l)
 echo "reference pack: $REF bytes of sealed data in ${DUR}s"
 
 # One scenario: $1 names it; $2 is "named" (a VALISE_TEST_CRASH point, which
@@ -65,6 +66,14 @@ scenario() {
     bad "$name: resume failed: $(tail -1 resume.out)"; return
   fi
   "$V" verify run/d1 run/d2 run/d3 run/d4 >/dev/null 2>&1 && ok "$name: resumed set verifies clean" || bad "$name: resumed set does not verify"
+  # The summary counts the whole set, not only what the resumed run packed.
+  # (A pack killed before its first checkpoint starts over: no "resumed" line.)
+  if grep -q "^packed $SRC_FILES files" resume.out && { ! grep -q "resuming the interrupted pack" resume.out ||
+       grep -q "resumed an interrupted pack: this run packed [0-9]* files" resume.out; }; then
+    ok "$name: the resumed pack's summary shows the whole set ($SRC_FILES files) and this run's share"
+  else
+    bad "$name: the resumed pack's summary is not the whole set's $SRC_FILES files: $(grep -m2 'packed' resume.out)"
+  fi
   "$V" restore run/d1 run/d2 run/d3 run/d4 --identity id --to out >/dev/null 2>&1
   [[ "$(manifest out)" == "$MANIFEST" ]] && ok "$name: restore bit-exact" || bad "$name: restore differs"
   local got; got=$(data_bytes run/d1 run/d2 run/d3 run/d4)
@@ -315,7 +324,7 @@ VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=scan:100 "$V" verify "${CHK[@]}" 
 fired $? "verify at scan:100 before the repair"
 VALISE_CHECK_JOURNAL_EVERY=1 VALISE_TEST_CRASH=rewrite:5 "$V" repair "${CHK[@]}" --replace 3=chk/new3 >/dev/null 2>&1
 krc=$?
-[[ -z "$(ls "$VALISE_STATE_DIR"/verify-* 2>/dev/null)" ]] && ok "repair dropped the verify journal it made stale" || bad "stale verify journal kept"
+[[ -z "$(ls "$VALISE_STATE_DIR"/verify-*.journal* 2>/dev/null)" ]] && ok "repair dropped the verify journal it made stale" || bad "stale verify journal kept"
 check_repair "repair killed after 5 shards" $krc yes
 
 echo "$PASS passed, $FAIL failed"

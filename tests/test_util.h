@@ -22,6 +22,7 @@ class DriveRef : public Drive {
   Status RemoveFile(const std::string& f) override { return d_->RemoveFile(f); }
   Result<std::vector<std::string>> ListFiles(const std::string& d) override { return d_->ListFiles(d); }
   std::string InstanceId() const override { return d_->InstanceId(); }
+  Result<std::unique_ptr<HeldLock>> LockWriter(const std::string& w) override { return d_->LockWriter(w); }
 
  private:
   Drive* d_;

@@ -15,6 +15,13 @@
 
 namespace valise {
 
+// A lock held while a process writes to a drive (or keeps a journal);
+// destroying it lets the next writer in.
+class HeldLock {
+ public:
+  virtual ~HeldLock() = default;
+};
+
 class Drive {
  public:
   virtual ~Drive() = default;
@@ -43,6 +50,16 @@ class Drive {
   // file system id, device and inode. "" if the drive cannot tell (then
   // Where() stands in for it).
   virtual std::string InstanceId() const { return ""; }
+  // Takes this drive's writer lock for this process at once or not at all:
+  // Busy, naming `what` and the process holding it (pid, command, host,
+  // since when), if another has it. For a directory, a kernel lock on the
+  // file valise.lock at its root (docs/format.md), released when the
+  // process ends however it ends. nullptr (no lock) where the drive has
+  // none (in memory) or cannot make one (read-only).
+  virtual Result<std::unique_ptr<HeldLock>> LockWriter(const std::string& what) {
+    (void)what;
+    return std::unique_ptr<HeldLock>();
+  }
 };
 
 // Reads a whole file (capped at `max_size`, Corruption beyond).
@@ -78,6 +95,7 @@ class FaultDrive : public Drive {
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
   Result<uint64_t> FreeBytes() override;
   std::string InstanceId() const override;
+  Result<std::unique_ptr<HeldLock>> LockWriter(const std::string& what) override;
 
  private:
   struct State;

@@ -24,6 +24,7 @@ enum class Code {
   kDataLoss,           // some data cannot be recovered at all
   kPermissionDenied,   // wrong identity, not a recipient, bad passphrase
   kIncomplete,         // the set's pack never finished
+  kBusy,               // another process holds the drives or the journal (lock)
 };
 
 const char* CodeName(Code c);
@@ -66,6 +67,7 @@ inline Status Unavailable(std::string m) { return Status(Code::kUnavailable, std
 inline Status DataLoss(std::string m) { return Status(Code::kDataLoss, std::move(m)); }
 inline Status PermissionDenied(std::string m) { return Status(Code::kPermissionDenied, std::move(m)); }
 inline Status Incomplete(std::string m) { return Status(Code::kIncomplete, std::move(m)); }
+inline Status Busy(std::string m) { return Status(Code::kBusy, std::move(m)); }
 
 // Result<T> holds either a value or a non-ok Status.
 template <typename T>

@@ -132,6 +132,11 @@ struct PackOptions {
 };
 
 struct PackStats {
+  // files, dirs, symlinks and bytes_in count the whole set, every run of a
+  // resumed pack included; *_this_run what this run packed (the same unless
+  // `resumed`).
+  bool resumed = false;
+  uint64_t files_this_run = 0, dirs_this_run = 0, symlinks_this_run = 0, bytes_in_this_run = 0;
   std::string set_id;
   std::string signer;             // recipient string
   std::string shipment_id;        // hex, "" unless packed as a part
@@ -140,7 +145,7 @@ struct PackStats {
   uint64_t files = 0, dirs = 0, symlinks = 0, skipped = 0;
   uint64_t hard_links = 0;        // files stored as a link to an earlier one
   uint64_t unreadable = 0;        // skip_unreadable: entries skipped (recorded in the catalog)
-  uint64_t bytes_in = 0;          // file bytes read
+  uint64_t bytes_in = 0;          // file bytes in the set
   uint64_t bytes_stored = 0;      // data log bytes (sealed chunks)
   uint64_t catalog_bytes = 0;
   uint64_t chunks = 0, chunks_deduped = 0, small_files_deduped = 0;

@@ -185,6 +185,17 @@ static Result<int64_t> MaxOf(sqlite3* db, const char* sql) {
 }
 Result<int64_t> CatalogWriter::MaxEntryId() { return MaxOf(impl_->db, "SELECT COALESCE(MAX(id),0) FROM entries"); }
 Result<int64_t> CatalogWriter::MaxChunkId() { return MaxOf(impl_->db, "SELECT COALESCE(MAX(id),0) FROM chunks"); }
+Result<int64_t> CatalogWriter::CountEntries(int kind) {
+  switch (kind) {
+    case 1: return MaxOf(impl_->db, "SELECT COUNT(*) FROM entries WHERE kind = 1");
+    case 2: return MaxOf(impl_->db, "SELECT COUNT(*) FROM entries WHERE kind = 2");
+    case 3: return MaxOf(impl_->db, "SELECT COUNT(*) FROM entries WHERE kind = 3");
+  }
+  return InvalidArgument("no entry kind " + std::to_string(kind));
+}
+Result<int64_t> CatalogWriter::FileBytes() {
+  return MaxOf(impl_->db, "SELECT COALESCE(SUM(size),0) FROM entries WHERE kind = 2");
+}
 
 Result<std::vector<std::pair<uint64_t, Bytes>>> CatalogWriter::PackStripes() {
   Stmt s;

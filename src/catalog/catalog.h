@@ -101,6 +101,10 @@ class CatalogWriter {
   Status CleanupForResume(uint64_t durable_end);
   Result<int64_t> MaxEntryId();
   Result<int64_t> MaxChunkId();
+  // The whole set so far, over every run of a resumed pack: entries of each
+  // kind (EntryKind as int, 1..3) and the bytes of its files.
+  Result<int64_t> CountEntries(int kind);
+  Result<int64_t> FileBytes();
   Result<std::vector<std::pair<uint64_t, Bytes>>> PackStripes();
   Result<std::string> GetMeta(const std::string& key);
   // Whole small files stored in bundles, for dedup (and dedup across a resume).

@@ -315,6 +315,16 @@ CheckJournal::CheckJournal(const std::string& state_dir, JournalKey key, bool re
   dir_ = state_dir.empty() ? DefaultStateDir() : state_dir;
   path_ = dir_ + "/" + key_.command + "-" + key_.set_id + ".journal";
   state_.Reset(key_.n);
+  for (size_t pos = 1; pos <= dir_.size(); pos++)
+    if (pos == dir_.size() || dir_[pos] == '/') ::mkdir(dir_.substr(0, pos).c_str(), 0700);
+  std::string lock_path = dir_ + "/" + key_.command + "-" + key_.set_id + key_.lock_suffix + ".lock";
+  auto lock = AcquireLockFile(AT_FDCWD, lock_path, lock_path, "the " + key_.command + " journal of set " + key_.set_id);
+  if (!lock.ok()) {
+    locked_ = lock.status();
+    disabled_ = true;  // never touch another run's journal
+    return;
+  }
+  lock_ = std::move(lock).value();
   last_save_ = Now();
   if (const char* e = std::getenv("VALISE_CHECK_JOURNAL_EVERY")) every_ = uint64_t(std::max(1L, std::atol(e)));
   struct stat st;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/lockfile.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -33,6 +35,7 @@ struct JournalKey {
   uint64_t stripes = 0;
   std::vector<std::string> drives;  // per slot: 32 hex digits naming the drive there, or "-" if missing
   std::string options;              // 64 hex digits: hash of the options that change the outcome
+  std::string lock_suffix;          // not kept: tells apart the locks of runs that may share a state dir (parts)
 };
 
 // A drive's state and problems as SetView::Open saw them, before the scan.
@@ -79,8 +82,14 @@ class CheckJournal {
  public:
   // Loads the journal for `key` from `state_dir` ("" = DefaultStateDir())
   // unless `restart`; says through `note` whether it resumes or why it
-  // ignores a journal there.
+  // ignores a journal there. First it takes the journal's lock
+  // (`<command>-<set id>.lock` beside it): when another process keeps this
+  // journal, nothing is read and locked() is Busy naming that process.
   CheckJournal(const std::string& state_dir, JournalKey key, bool restart, WarnFn note);
+
+  // Ok when this run holds the journal's lock (or none could be made, e.g.
+  // a read-only state directory); Busy naming the holder otherwise.
+  const Status& locked() const { return locked_; }
 
   // Guards state() while several threads record progress.
   std::mutex& mu() { return mu_; }
@@ -107,6 +116,8 @@ class CheckJournal {
   WarnFn note_;
   std::mutex mu_;
   CheckState state_;
+  std::unique_ptr<LockFile> lock_;
+  Status locked_;
   bool resumed_ = false, disabled_ = false;
   uint64_t units_ = 0, every_ = 0;
   double last_save_ = 0;

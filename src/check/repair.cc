@@ -6,6 +6,7 @@
 // Resumable: the scan's findings and the stripes already repaired are kept in
 // a journal (check/journal.h), so a re-run after a crash neither scans again
 // nor rewrites what is done, and reports what an uninterrupted run would.
+#include <set>
 #include <chrono>
 
 #include "check/journal.h"
@@ -26,6 +27,24 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   CryptoInit();
   RepairReport rep;
   VALISE_ASSIGN_OR_RETURN(SetPins pins, KeylessPins(opts.signers, opts.set_id));
+  // One writer at a time: every drive's lock and every replacement's, held
+  // until the repair returns. The parts of a split repair (--part) write
+  // disjoint stripes at once, from several hosts: they take no drive lock.
+  // A directory given twice (a drive also named as a replacement: refused
+  // below with its own message) is locked once.
+  std::vector<std::unique_ptr<HeldLock>> locks;
+  std::set<std::string> locked;
+  auto lock_once = [&](Drive& d, const std::string& what) -> Status {
+    std::string inst = d.InstanceId();
+    if (!inst.empty() && !locked.insert(inst).second) return Status::Ok();
+    VALISE_ASSIGN_OR_RETURN(auto lock, d.LockWriter(what));
+    locks.push_back(std::move(lock));
+    return Status::Ok();
+  };
+  if (opts.parts == 0) {
+    for (auto& d : drives) VALISE_RETURN_IF_ERROR(lock_once(*d, d->Where()));
+    for (auto& [number, d] : opts.replacements) VALISE_RETURN_IF_ERROR(lock_once(*d, "replacement " + d->Where()));
+  }
   VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), pins, opts.warn));
   FillSetFields(*view, &rep.before);
   if (!view->complete())
@@ -64,8 +83,10 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   std::string options = "signer=" + JoinSigners(opts.signers);
   if (opts.parts > 0) options += "\npart=" + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
   for (auto& [number, d] : opts.replacements) options += "\nreplace " + std::to_string(number) + "=" + DriveKey(*d);
-  CheckJournal journal(opts.resume.state_dir, MakeJournalKey("repair", *view, options), opts.resume.restart,
-                       opts.resume.note);
+  JournalKey jkey = MakeJournalKey("repair", *view, options);
+  if (opts.parts > 0) jkey.lock_suffix = "-part" + std::to_string(opts.part) + "of" + std::to_string(opts.parts);
+  CheckJournal journal(opts.resume.state_dir, std::move(jkey), opts.resume.restart, opts.resume.note);
+  VALISE_RETURN_IF_ERROR(journal.locked());
   CheckState& js = journal.state();
   if (journal.resumed()) {
     if (!js.rewriting)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <thread>
 
 namespace valise {
@@ -25,6 +27,9 @@ Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const Progre
   std::atomic<uint64_t> done{resumed_bytes};
   std::atomic<uint64_t> checked{0};  // segments checked by this run (test hook)
   std::atomic<bool> stopped{false};
+  // Test hook: VALISE_TEST_SLOW_MS=<ms> sleeps after each segment checked.
+  const char* slow = std::getenv("VALISE_TEST_SLOW_MS");
+  const long slow_ms = slow ? std::atol(slow) : 0;
   std::vector<std::thread> threads;
   for (int slot = 0; slot < view.n(); slot++) {
     if (!view.slot(slot)) continue;
@@ -51,6 +56,7 @@ Result<ScanResult> ScanShards(SetView& view, CheckJournal& journal, const Progre
           journal.Progressed();
         }
         CrashAfter("scan", ++checked);
+        if (slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms));
       }
     });
   }

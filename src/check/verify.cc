@@ -117,8 +117,10 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   auto chunk_in_part = [&](const ChunkRow& row) { return row.addr >= addr_lo && row.addr < addr_hi; };
   std::string journal_options = std::string("keyed=") + (keyed ? "1" : "0") + "\nsigner=" + JoinSigners(opts.signers);
   if (opts.parts > 0) journal_options += "\npart=" + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
-  CheckJournal journal(opts.resume.state_dir, MakeJournalKey("verify", *view, journal_options), opts.resume.restart,
-                       opts.resume.note);
+  JournalKey jkey = MakeJournalKey("verify", *view, journal_options);
+  if (opts.parts > 0) jkey.lock_suffix = "-part" + std::to_string(opts.part) + "of" + std::to_string(opts.parts);
+  CheckJournal journal(opts.resume.state_dir, std::move(jkey), opts.resume.restart, opts.resume.note);
+  VALISE_RETURN_IF_ERROR(journal.locked());
   CheckState& js = journal.state();
   if (journal.resumed()) {
     if (!js.scan_done)

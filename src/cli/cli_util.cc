@@ -21,6 +21,7 @@ int ExitCodeOf(const Status& st) {
   switch (st.code()) {
     case Code::kOk: return kExitOk;
     case Code::kInvalidArgument: return kExitUsage;
+    case Code::kBusy: return kExitUsage;  // refused before anything is written: another run holds the drives
     case Code::kPermissionDenied: return kExitKey;
     default: return kExitFailed;
   }
@@ -80,9 +81,13 @@ std::vector<std::unique_ptr<Drive>> OpenDrives(const std::vector<std::string>& d
   return out;
 }
 
+// Empty but for a writer's lock file (valise.lock: one running now, whose
+// lock refuses this command naming it, or one a killed writer left).
 static bool IsEmptyDir(const std::string& d) {
   std::error_code ec;
-  return fs::is_empty(d, ec) && !ec;
+  for (auto& e : fs::directory_iterator(d, ec))
+    if (e.path().filename() != "valise.lock") return false;
+  return !ec;
 }
 
 // A pack killed while writing its first labels leaves only their temporary
@@ -92,6 +97,7 @@ static bool OnlyValiseLeftovers(const std::string& d) {
   bool any = false;
   for (auto& e : fs::directory_iterator(d, ec)) {
     std::string name = e.path().filename().string();
+    if (name == "valise.lock") continue;
     if (name.rfind("valise.label.tmp", 0) != 0) return false;
     any = true;
   }
@@ -111,7 +117,8 @@ static bool OnlyRepairLeftovers(const std::string& d) {
   };
   for (auto& e : fs::directory_iterator(d, ec)) {
     std::string name = e.path().filename().string();
-    if (name == "valise.stripes" || name.rfind("valise.label.tmp", 0) == 0 || name.rfind("valise.stripes.tmp", 0) == 0)
+    if (name == "valise.stripes" || name == "valise.lock" || name.rfind("valise.label.tmp", 0) == 0 ||
+        name.rfind("valise.stripes.tmp", 0) == 0)
       continue;
     if (name != "seg" || !e.is_directory() || e.is_symlink()) return false;
     for (auto& sub : fs::directory_iterator(e.path(), ec)) {

@@ -36,7 +36,9 @@ const char* kDescription =
     "\n"
     "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable (pack\n"
     "--continue-degraded: packed without a failed drive, repair it);\n"
-    "2 usage error; 3 data lost, tampering, incomplete pack, or not everything\n"
+    "2 usage error, or the drives (or the journal) are in use by another valise\n"
+    "run (named: pid, command, host, since when); 3 data lost, tampering,\n"
+    "incomplete pack, a pack whose drives do not read back, or not everything\n"
     "delivered (what was delivered is bit-exact); 4 key problem.";
 
 void PrintWarning(const std::string& w) { std::fprintf(stderr, "valise: warning: %s\n", EscapeMessage(w).c_str()); }
@@ -130,6 +132,7 @@ struct PackArgs {
   int parity = 2, case_size = 0, compression = 1, threads = 0;
   bool json = false, force = false, continue_degraded = false;
   bool skip_unreadable = false;
+  bool verify = false;
 };
 
 // argv as given, for checks CLI11 cannot make.
@@ -221,10 +224,38 @@ int CmdPack(const PackArgs& a) {
   progress.Done();
   if (!r.ok()) return Fail(r.status());
   const PackStats& s = *r;
-  double mbps = s.seconds > 0 ? double(s.bytes_in) / s.seconds / 1e6 : 0;
+  double mbps = s.seconds > 0 ? double(s.bytes_in_this_run) / s.seconds / 1e6 : 0;
   // Packed without some drives (--continue-degraded): done, but the set
   // needs a repair before it has its full parity again.
-  const int code = s.failed_drives.empty() ? kExitOk : kExitRecoverable;
+  int code = s.failed_drives.empty() ? kExitOk : kExitRecoverable;
+  // --verify: every byte of every drive read back and checked, keyless, as
+  // 'valise verify --signer <the packer>' does.
+  std::string verify_line;
+  if (a.verify) {
+    VerifyOptions vo;
+    vo.signers = {s.signer};
+    vo.set_id = s.set_id;
+    vo.resume.restart = true;
+    vo.warn = [](const std::string& w) { PrintWarning(w); };
+    auto v = Verify(OpenDrives(a.to), vo);
+    if (!v.ok()) return Fail(v.status().With("pack --verify"));
+    const Verdict want = s.failed_drives.empty() ? Verdict::kIntact : Verdict::kRecoverable;
+    std::string bad;
+    for (auto& d : v->drives) {
+      bool failed = std::find(s.failed_drives.begin(), s.failed_drives.end(), d.number) != s.failed_drives.end();
+      if (d.number > 0 && d.state != DriveState::kOk && !failed)
+        bad += (bad.empty() ? "" : "; ") + std::string("drive ") + std::to_string(d.number) + " (" + d.where + ") " +
+               DriveStateName(d.state) + (d.problems.empty() ? "" : ": " + d.problems[0]);
+    }
+    if (v->verdict != want || !bad.empty()) {
+      std::fprintf(stderr, "valise: pack --verify: the set was sealed but does not verify (%s)%s%s: run 'valise verify' "
+                   "and 'valise repair' on the drives\n",
+                   VerdictName(v->verdict), bad.empty() ? "" : ": ", EscapeForTerminal(bad).c_str());
+      code = kExitFailed;
+    }
+    verify_line = std::string("verified: ") + VerdictName(v->verdict) + ", " + HumanBytesCli(v->shard_bytes_checked) +
+                  " of shards checked against the signed table";
+  }
   std::string replace;
   for (int d : s.failed_drives) replace += " --replace " + std::to_string(d) + "=NEW_DIR";
   if (a.json) {
@@ -236,13 +267,21 @@ int CmdPack(const PackArgs& a) {
               {"catalog_bytes", s.catalog_bytes}, {"chunks", s.chunks}, {"chunks_deduped", s.chunks_deduped},
               {"small_files_deduped", s.small_files_deduped}, {"stripes", s.stripes},
               {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings},
-              {"failed_drives", s.failed_drives}, {"exit_code", code}};
+              {"failed_drives", s.failed_drives}, {"resumed", s.resumed},
+              {"files_this_run", s.files_this_run}, {"dirs_this_run", s.dirs_this_run},
+              {"symlinks_this_run", s.symlinks_this_run}, {"bytes_in_this_run", s.bytes_in_this_run},
+              {"verified", a.verify}, {"exit_code", code}};
     std::printf("%s\n", j.dump(2).c_str());
     return code;
   }
   std::printf("packed %llu files, %llu directories, %llu symlinks (%s) onto %d drives: k=%d data + m=%d parity\n",
               (unsigned long long)s.files, (unsigned long long)s.dirs, (unsigned long long)s.symlinks,
               HumanBytesCli(s.bytes_in).c_str(), s.k + s.m, s.k, s.m);
+  if (s.resumed)
+    std::printf("  resumed an interrupted pack: this run packed %llu files, %llu directories, %llu symlinks (%s); "
+                "the totals above are the whole set's\n",
+                (unsigned long long)s.files_this_run, (unsigned long long)s.dirs_this_run,
+                (unsigned long long)s.symlinks_this_run, HumanBytesCli(s.bytes_in_this_run).c_str());
   std::printf("  stored %s in %llu chunks (%llu duplicate chunks and %llu duplicate small files stored once)\n",
               HumanBytesCli(s.bytes_stored).c_str(), (unsigned long long)s.chunks,
               (unsigned long long)s.chunks_deduped, (unsigned long long)s.small_files_deduped);
@@ -257,7 +296,8 @@ int CmdPack(const PackArgs& a) {
     std::printf("  skipped %llu unreadable entries (--skip-unreadable): recorded in the set, 'valise ls' lists them\n",
                 (unsigned long long)s.unreadable);
   if (!s.warnings.empty()) std::printf("  %zu warnings (see above)\n", s.warnings.size());
-  if (code != kExitOk) {
+  if (!verify_line.empty()) std::printf("  %s\n", verify_line.c_str());
+  if (!s.failed_drives.empty()) {
     std::string list;
     for (int d : s.failed_drives) list += (list.empty() ? "" : ", ") + std::to_string(d);
     std::printf("DEGRADED: drive%s %s failed during the pack; the set was sealed on the other drives. Every "
@@ -763,6 +803,10 @@ int main(int argc, char** argv) {
   pack->add_flag("--skip-unreadable", pa.skip_unreadable,
                  "Pack what can be read and record the unreadable entries in the set (by default the pack "
                  "refuses, naming them all)");
+  pack->add_flag("--verify", pa.verify,
+                 "After sealing, read back and check every byte of every drive, keyless (as 'valise verify "
+                 "--signer' the packer); exit 3 naming the drives if the set does not verify. Without it the pack "
+                 "still reads back every drive's label and stripe table and the catalog before it exits 0");
   pack->add_flag("--force", pa.force,
                  "Start even when a drive has less free space than the pack may need if nothing compresses");
   pack->add_flag("--continue-degraded", pa.continue_degraded,

@@ -14,6 +14,7 @@ const char* CodeName(Code c) {
     case Code::kDataLoss: return "data loss";
     case Code::kPermissionDenied: return "key problem";
     case Code::kIncomplete: return "incomplete pack";
+    case Code::kBusy: return "in use";
   }
   return "unknown";
 }

@@ -97,6 +97,7 @@ void FaultDrive::SetPlan(const FaultPlan& plan) {
 
 std::string FaultDrive::Where() const { return base_->Where(); }
 std::string FaultDrive::InstanceId() const { return base_->InstanceId(); }
+Result<std::unique_ptr<HeldLock>> FaultDrive::LockWriter(const std::string& what) { return base_->LockWriter(what); }
 
 Result<size_t> FaultDrive::ReadAt(const std::string& file, uint64_t offset, uint8_t* buf,
                                   size_t len) {

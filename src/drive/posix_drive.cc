@@ -32,6 +32,8 @@
 #include "drive/posix_drive.h"
 #include "valise/drive.h"
 #include "common/bytes.h"
+#include "common/lockfile.h"
+#include "format/layout.h"
 
 namespace valise {
 
@@ -244,6 +246,12 @@ class PosixDrive : public Drive {
     if (sx.stx_mask & STATX_BTIME)
       id += ":" + std::to_string(sx.stx_btime.tv_sec) + "." + std::to_string(sx.stx_btime.tv_nsec);
     return id;
+  }
+
+  Result<std::unique_ptr<HeldLock>> LockWriter(const std::string& what) override {
+    VALISE_ASSIGN_OR_RETURN(int root, RootFd());
+    VALISE_ASSIGN_OR_RETURN(auto lock, AcquireLockFile(root, kLockFile, Path(kLockFile), what));
+    return std::unique_ptr<HeldLock>(std::move(lock));
   }
 
   // Regular files only: symlinks (to anything), FIFOs, devices and

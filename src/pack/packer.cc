@@ -41,6 +41,8 @@
 #include "pack/pack_test_hook.h"
 #include "pack/source_walk.h"
 #include "pack/stripe_writer.h"
+#include "read/set_view.h"
+#include "trust/trust.h"
 #include "valise/valise.h"
 
 namespace valise {
@@ -154,6 +156,7 @@ class Packer {
   Result<int64_t> StoreOnce(Item& item);
   Status SealCatalog(const std::string& path);
   Status MaybeCheckpoint(bool force);
+  Status CheckSealed(const SetHeader& h, const std::vector<StripeRecord>& records, uint64_t data_stripes);
   Status InspectDrives(std::optional<Label>* resume_label);
   // continue_degraded: a drive that failed before the stripe writer exists
   // (its label cannot be read or written) is dropped once the writer does.
@@ -224,6 +227,34 @@ void CrashPoint(const char* point) {
   static const char* want = std::getenv("VALISE_TEST_CRASH");
   if (want && std::strcmp(want, point) == 0) ::raise(SIGKILL);
 }
+
+// Test hook: VALISE_TEST_SLOW_MS=<ms> sleeps that long after each entry the
+// pack commits, so tests can hold a pack running (the lock tests).
+void TestThrottle() {
+  static const long ms = [] {
+    const char* e = std::getenv("VALISE_TEST_SLOW_MS");
+    return e ? std::atol(e) : 0L;
+  }();
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+// A drive the packer keeps, lent to a SetView for the check after sealing.
+class LentDrive : public Drive {
+ public:
+  explicit LentDrive(Drive* d) : d_(d) {}
+  std::string Where() const override { return d_->Where(); }
+  Result<size_t> ReadAt(const std::string& f, uint64_t o, uint8_t* b, size_t n) override { return d_->ReadAt(f, o, b, n); }
+  Result<uint64_t> FileSize(const std::string& f) override { return d_->FileSize(f); }
+  Status WriteFile(const std::string&, std::span<const uint8_t>) override {
+    return InvalidArgument("the check after sealing writes nothing");
+  }
+  Status RemoveFile(const std::string&) override { return InvalidArgument("the check after sealing removes nothing"); }
+  Result<std::vector<std::string>> ListFiles(const std::string& d) override { return d_->ListFiles(d); }
+  std::string InstanceId() const override { return d_->InstanceId(); }
+
+ private:
+  Drive* d_;
+};
 
 Bytes EncodeRecord(const StripeRecord& r) {
   Bytes b;
@@ -734,6 +765,7 @@ Status Packer::Commit(Item& item) {
         case EntryKind::kFile: stats_.files++; stats_.bytes_in += item.entry.size; break;
         case EntryKind::kSymlink: stats_.symlinks++; break;
       }
+      TestThrottle();
       return catalog_->AddEntry(item.entry);
     case Item::kHole:
       return catalog_->AddExtent({item.file_entry, item.file_off, kHoleChunk, 0, uint32_t(item.hole_len)});
@@ -932,6 +964,41 @@ std::string RecipientList(const std::vector<PublicKey>& recipients) {
   std::string out;
   for (auto& x : r) out += (out.empty() ? "" : " ") + x;
   return out;
+}
+
+Status Packer::CheckSealed(const SetHeader& h, const std::vector<StripeRecord>& records, uint64_t data_stripes) {
+  const int n = int(drives_.size());
+  std::vector<std::unique_ptr<Drive>> lent;
+  for (auto& d : drives_) lent.push_back(std::make_unique<LentDrive>(d.get()));
+  VALISE_ASSIGN_OR_RETURN(SetPins pins, KeylessPins({RecipientString(identity_.public_key)}, ToHex(h.set_id)));
+  auto fail = [&](int slot, const std::string& why) {
+    return IOError("drive " + std::to_string(slot + 1) + " (" + drives_[slot]->Where() +
+                   ") does not read back what the pack wrote: " + why +
+                   ". The pack is sealed but not sound: run 'valise verify' on the drives, then 'valise repair' "
+                   "(--replace the drive if it keeps failing)");
+  };
+  auto view = SetView::Open(std::move(lent), pins, nullptr);
+  if (!view.ok()) return fail(0, view.status().message());
+  if (!(*view)->complete()) return fail(0, "the set reads back unsealed");
+  auto& reports = (*view)->reports();
+  for (int s = 0; s < n; s++) {
+    if (writer_->dropped(s)) continue;
+    if (!(*view)->slot(s) || s >= int(reports.size()) || reports[s].state != DriveState::kOk ||
+        !reports[s].problems.empty()) {
+      std::string why = s < int(reports.size()) && !reports[s].problems.empty() ? reports[s].problems[0]
+                                                                                : "its label or stripe table";
+      return fail(s, why);
+    }
+  }
+  // The catalog: its segments against the signed table on every drive.
+  std::vector<uint8_t> buf;
+  for (uint64_t stripe = data_stripes; stripe < records.size(); stripe++)
+    for (int s = 0; s < n; s++) {
+      if (writer_->dropped(s)) continue;
+      Status cs = (*view)->CheckShard(stripe, s, &buf);
+      if (!cs.ok()) return fail(s, "catalog stripe " + std::to_string(stripe) + ": " + cs.message());
+    }
+  return Status::Ok();
 }
 
 Result<PackStats> Packer::Run() {
@@ -1156,6 +1223,24 @@ Result<PackStats> Packer::Run() {
   // The data log is complete: a final checkpoint, so a crash from here on
   // only redoes the catalog and the seal.
   if (st.ok()) st = MaybeCheckpoint(true);
+  // The whole set's totals, what earlier runs of a resumed pack packed included.
+  stats_.resumed = resuming_;
+  stats_.files_this_run = stats_.files;
+  stats_.dirs_this_run = stats_.dirs;
+  stats_.symlinks_this_run = stats_.symlinks;
+  stats_.bytes_in_this_run = stats_.bytes_in;
+  if (st.ok()) {
+    auto files = catalog_->CountEntries(int(EntryKind::kFile));
+    auto dirs = catalog_->CountEntries(int(EntryKind::kDir));
+    auto links = catalog_->CountEntries(int(EntryKind::kSymlink));
+    auto bytes = catalog_->FileBytes();
+    if (files.ok() && dirs.ok() && links.ok() && bytes.ok()) {
+      stats_.files = uint64_t(*files);
+      stats_.dirs = uint64_t(*dirs);
+      stats_.symlinks = uint64_t(*links);
+      stats_.bytes_in = uint64_t(*bytes);
+    }
+  }
   uint64_t data_stripes = writer_->stripes();
   if (st.ok()) {
     if (o_.progress) o_.progress({"catalog", read_bytes_, total_bytes_, read_files_, total_files_});
@@ -1227,6 +1312,10 @@ Result<PackStats> Packer::Run() {
       if (!rs.ok()) Warn("cannot remove " + drives_[i]->Where() + "/" + f + " left by an interrupted run: " + rs.message());
     }
   }
+  // The pack checks its own result before it says it is done: every
+  // drive's label and stripe table read back, and the catalog's segments,
+  // as keyless verify checks them (docs/faults.md).
+  VALISE_RETURN_IF_ERROR(CheckSealed(h, records, data_stripes));
   // Sealed: the pack state is no longer needed.
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((cat_path + suffix).c_str());
   ::rmdir(state_dir.c_str());
@@ -1265,6 +1354,16 @@ Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<D
     if (options.parts < 1 || options.parts > kMaxShipmentParts || options.part < 1 || options.part > options.parts)
       return InvalidArgument("--part " + std::to_string(options.part) + "/" + std::to_string(options.parts) +
                              ": I must be between 1 and N, and N at most " + std::to_string(kMaxShipmentParts));
+  }
+  // One writer at a time: every drive's lock, before anything is read or
+  // written; held until the pack returns.
+  std::vector<std::unique_ptr<HeldLock>> locks;
+  std::unordered_set<std::string> locked;  // a directory given twice is locked once
+  for (int i = 0; i < n; i++) {
+    if (std::string inst = drives[i]->InstanceId(); !inst.empty() && !locked.insert(inst).second) continue;
+    VALISE_ASSIGN_OR_RETURN(auto lock, drives[i]->LockWriter("drive " + std::to_string(i + 1) + " (" +
+                                                             drives[i]->Where() + ")"));
+    locks.push_back(std::move(lock));
   }
   PackOptions o = options;
   if (o.work_dir.empty()) o.work_dir = DefaultStateDir();
