@@ -124,7 +124,7 @@ check "3 repair parts at once (one replacing a drive) leave the set intact" grep
 # Training across 2 ranks under srun (RANK etc. from srun's SLURM_* variables),
 # each with DataLoader workers.
 train() {  # PORT ARGS...: train_ddp.py under srun with 2 ranks
-  srun --ntasks=2 --cpus-per-task=1 --export=ALL,PYTHONPATH="$PYDIR",OMP_NUM_THREADS=1,MASTER_ADDR=127.0.0.1,MASTER_PORT=$1 \
+  timeout 300 srun --ntasks=2 --cpus-per-task=1 --kill-on-bad-exit=1 --export=ALL,PYTHONPATH="$PYDIR",OMP_NUM_THREADS=1,MASTER_ADDR=127.0.0.1,MASTER_PORT=$1 \
     /usr/bin/python3 "$ROOT/examples/slurm/train_ddp.py" --drives "$T/d?" --identity "$T/site.id" --epochs 1 --workers 1 "${@:2}" 2>&1
 }
 out=$(train 29541)
