@@ -44,6 +44,16 @@ def _env(name, slurm, default=None):
     return int(value)
 
 
+def _exit(code):
+    """Ends the process without Python's teardown. torch 1.13 (Debian 12) can
+    deadlock when the DDP model's process group is destroyed while the GIL is
+    held (its gloo thread waits for the GIL to free a tensor; seen once in a few
+    runs, under srun): everything is saved and flushed by now."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--drives", required=True, help="glob of the set's drive directories (quote it)")
@@ -85,7 +95,7 @@ def main():
             if rank == 0:
                 print(f"{a.checkpoint} says all {a.epochs} epochs are done", flush=True)
             dist.destroy_process_group()
-            return 0
+            _exit(0)
         if rank == 0:
             print(f"resuming from {a.checkpoint}: epoch {start_epoch}, position {ck['data']['position']}",
                   flush=True)
@@ -126,7 +136,7 @@ def main():
                 save(False, consumed)
             if a.stop_after and steps == a.stop_after:
                 dist.destroy_process_group()
-                return 0
+                _exit(0)
         if a.checkpoint:
             save(True, consumed)
         dist.all_reduce(total)
@@ -146,7 +156,7 @@ def main():
             torch.save(model.module.state_dict(), a.out)
     dist.barrier()
     dist.destroy_process_group()
-    return 0 if ok else 1
+    _exit(0 if ok else 1)
 
 
 if __name__ == "__main__":
