@@ -320,33 +320,24 @@ Result<Identity> DecryptIdentityLine(std::string_view line, const std::string& w
 Result<Identity> ParseIdentityFile(std::string_view text, const std::string& what,
                                    std::optional<std::string_view> passphrase) {
   if (IsEncryptedIdentityFile(text)) return DecryptIdentityLine(KeyLine(text), what, passphrase);
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (line.empty() || line[0] == '#') continue;
-    if (line.substr(0, kSecretPrefix.size()) != kSecretPrefix)
-      return PermissionDenied(what + " is not a valise identity file (no VALISE-SECRET-KEY-1 line)");
-    auto raw = FromBase32(line.substr(kSecretPrefix.size()));
-    if (!raw || raw->size() != 36)
-      return PermissionDenied(what + " holds a damaged identity (wrong length or characters)");
-    Key32 seed;
-    std::memcpy(seed.data(), raw->data(), 32);
-    auto sum = Checksum("valise identity", seed);
-    bool sum_ok = std::memcmp(sum.data(), raw->data() + 32, 4) == 0;
-    Wipe(raw->data(), raw->size());
-    if (!sum_ok) {
-      Wipe(seed);
-      return PermissionDenied(what + " holds a damaged identity (checksum mismatch)");
-    }
-    Identity id = IdentityFromSeed(seed);
+  std::string_view line = KeyLine(text);
+  if (line.empty()) return PermissionDenied(what + " is not a valise identity file (no key line found)");
+  if (line.substr(0, kSecretPrefix.size()) != kSecretPrefix)
+    return PermissionDenied(what + " is not a valise identity file (no VALISE-SECRET-KEY-1 line)");
+  auto raw = FromBase32(line.substr(kSecretPrefix.size()));
+  if (!raw || raw->size() != 36) return PermissionDenied(what + " holds a damaged identity (wrong length or characters)");
+  Key32 seed;
+  std::memcpy(seed.data(), raw->data(), 32);
+  auto sum = Checksum("valise identity", seed);
+  bool sum_ok = std::memcmp(sum.data(), raw->data() + 32, 4) == 0;
+  Wipe(raw->data(), raw->size());
+  if (!sum_ok) {
     Wipe(seed);
-    return id;
+    return PermissionDenied(what + " holds a damaged identity (checksum mismatch)");
   }
-  return PermissionDenied(what + " is not a valise identity file (no key line found)");
+  Identity id = IdentityFromSeed(seed);
+  Wipe(seed);
+  return id;
 }
 
 Signature Sign(const Identity& id, ByteSpan message) {
