@@ -46,24 +46,12 @@
 #include "common/share.h"
 #include "crypto/crypto.h"
 #include "read/read_ahead.h"
+#include "read/safe_path.h"
 #include "valise/valise.h"
 
 namespace valise {
 
 namespace {
-
-bool SafeName(const std::string& rel) {
-  if (rel.empty()) return true;
-  size_t pos = 0;
-  while (pos <= rel.size()) {
-    size_t end = rel.find('/', pos);
-    if (end == std::string::npos) end = rel.size();
-    std::string part = rel.substr(pos, end - pos);
-    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string::npos) return false;
-    pos = end + 1;
-  }
-  return rel[0] != '/';
-}
 
 struct timespec MtimeSpec(int64_t mtime_ns, struct timespec ts[2]) {
   ts[0].tv_sec = 0;
@@ -72,14 +60,6 @@ struct timespec MtimeSpec(int64_t mtime_ns, struct timespec ts[2]) {
   ts[1].tv_nsec = mtime_ns % 1'000'000'000;
   if (ts[1].tv_nsec < 0) ts[1].tv_nsec += 1'000'000'000, ts[1].tv_sec -= 1;
   return ts[1];
-}
-
-// A temporary name of CreateTemp: ".valise-" 16 hex digits ".tmp".
-bool IsRestoreTemp(const char* n) {
-  if (std::strncmp(n, ".valise-", 8) != 0 || std::strlen(n) != 28 || std::strcmp(n + 24, ".tmp") != 0) return false;
-  for (int i = 8; i < 24; i++)
-    if (!std::isxdigit(static_cast<unsigned char>(n[i]))) return false;
-  return true;
 }
 
 // Removes the temporaries a killed restore left in directory `fd` (a
@@ -148,22 +128,13 @@ class DirFds {
   std::unordered_set<std::string> swept_;
 };
 
-std::string ParentOf(const std::string& path) {
-  size_t cut = path.rfind('/');
-  return cut == std::string::npos ? "" : path.substr(0, cut);
-}
-std::string BaseOf(const std::string& path) {
-  size_t cut = path.rfind('/');
-  return cut == std::string::npos ? path : path.substr(cut + 1);
-}
-
 // A temporary name in the same directory: short (never near NAME_MAX,
 // whatever the final name's length) and new (O_EXCL).
 int CreateTemp(int dirfd, std::string* name) {
   for (int attempt = 0; attempt < 16; attempt++) {
     uint8_t r[8];
     RandomBytes(r, sizeof r);
-    *name = ".valise-" + ToHex(ByteSpan(r, sizeof r)) + ".tmp";
+    *name = RestoreTempName(r);
     int fd = ::openat(dirfd, name->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0 || errno != EEXIST) return fd;
   }
@@ -837,7 +808,7 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts) 
     for (int attempt = 0; attempt < 16; attempt++) {
       uint8_t r[8];
       RandomBytes(r, sizeof r);
-      std::string tmp = ".valise-" + ToHex(ByteSpan(r, sizeof r)) + ".tmp";
+      std::string tmp = RestoreTempName(r);
       if (::linkat(sfd, BaseOf(src).c_str(), pfd, tmp.c_str(), 0) != 0) {
         if (errno == EEXIST) continue;
         return false;
@@ -920,7 +891,7 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts) 
         for (int attempt = 0; attempt < 16; attempt++) {
           uint8_t r[8];
           RandomBytes(r, sizeof r);
-          tmp = ".valise-" + ToHex(ByteSpan(r, sizeof r)) + ".tmp";
+          tmp = RestoreTempName(r);
           if (::symlinkat(f.target.c_str(), pfd, tmp.c_str()) == 0 || errno != EEXIST) break;
         }
         if (::fstatat(pfd, tmp.c_str(), &ls, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(ls.st_mode))
