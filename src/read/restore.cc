@@ -66,12 +66,14 @@ Status CheckTarget(SetReader& reader, const RestoreOptions& opts, const OutputTr
                          "): restore into a new or empty directory, or pass --overwrite always|if-changed|never");
 }
 
-// Opens the journal of this (set, destination, options).
+// Opens the journal of this (set, destination, options) and takes its lock:
+// Busy when another restore holds it.
 Status OpenJournal(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree, RestoreJournal& journal) {
   std::string state_dir = RestoreStateDir(opts);
   for (size_t pos = 1; pos <= state_dir.size(); pos++)
     if (pos == state_dir.size() || state_dir[pos] == '/') ::mkdir(state_dir.substr(0, pos).c_str(), 0700);
   journal.set_path(RestoreJournalPath(reader, tree.Identity(), opts));
+  VALISE_RETURN_IF_ERROR(journal.Lock(reader.set_id(), tree.Where()));
   journal.Load();
   return Status::Ok();
 }
@@ -121,7 +123,7 @@ Result<RestoreWriter::Totals> CountAndCheckSpace(SetReader& reader, const Restor
 Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, OutputTree& tree) {
   auto t0 = std::chrono::steady_clock::now();
   RestoreReport rep;
-  // The journal, when the destination exists, is opened first:
+  // The journal, when the destination exists, is opened (and locked) first:
   // the space check counts what resume skips. A new destination has none.
   bool existed = tree.Exists();
   RestoreJournal journal;

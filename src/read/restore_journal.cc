@@ -1,5 +1,6 @@
 #include "read/restore_journal.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -22,6 +23,18 @@ std::string RestoreJournalPath(SetReader& reader, const std::string& where, cons
 }
 
 bool RestoreJournal::Exists() const { return ::access(path_.c_str(), F_OK) == 0; }
+
+Status RestoreJournal::Lock(const std::string& set_id, const std::string& where) {
+  std::string lock_path = path_.substr(0, path_.size() - std::string(".journal").size()) + ".lock";
+  auto lock = AcquireLockFile(AT_FDCWD, lock_path, lock_path, "the restore journal of set " + set_id + " into " + where);
+  if (lock.ok()) {
+    lock_ = std::move(lock).value();
+    return Status::Ok();
+  }
+  // Another restore holds it: refused. A state directory that cannot hold
+  // the lock (as the journal, saved best effort) does not stop a restore.
+  return lock.status().code() == Code::kBusy ? lock.status() : Status::Ok();
+}
 
 void RestoreJournal::Load() {
   std::ifstream in(path_);

@@ -2,15 +2,18 @@
 // restore run again resumes there. One per (set, destination, --path
 // prefixes, --part), in the state directory:
 //   restore-<24 hex digits>.journal   "<watermark id>\n" then one failed id a line
+//   restore-<24 hex digits>.lock      held (flock) by the restore writing it
 // Every file entry with an id up to the watermark was handled: restored, or
 // failed and listed. The journal is saved only after the files it vouches for
 // are synced, and removed when the restore finishes.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 
+#include "common/lockfile.h"
 #include "read/output_tree.h"
 #include "valise/valise.h"
 
@@ -30,6 +33,11 @@ class RestoreJournal {
   void set_path(std::string path) { path_ = std::move(path); }
   bool Exists() const;
 
+  // Takes the journal's lock, at once or not at all: Busy naming the
+  // process that holds it (another restore of the same set into the same
+  // destination `where`). Held until this object goes. Where the lock file
+  // cannot be made at all, Ok without a lock (the journal is best effort too).
+  Status Lock(const std::string& set_id, const std::string& where);
   // Reads the journal (a missing or unreadable one is an empty journal).
   void Load();
   // Syncs `tree` (the files the watermark vouches for are on disk first),
@@ -56,6 +64,7 @@ class RestoreJournal {
  private:
   std::string path_;
   Marks marks_;
+  std::unique_ptr<LockFile> lock_;
 };
 
 }  // namespace valise

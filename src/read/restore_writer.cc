@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "check/journal.h"  // CrashAfter, the test hook
 #include "crypto/crypto.h"
@@ -233,6 +234,7 @@ RestoreWriter::RestoreWriter(SetReader& reader, const RestoreOptions& opts, Outp
       dirs_fd_(tree),
       link_fd_(tree) {
   if (const char* e = std::getenv("VALISE_RESTORE_JOURNAL_FILES")) save_every_files_ = std::max(1L, std::atol(e));
+  if (const char* e = std::getenv("VALISE_TEST_SLOW_MS")) slow_ms_ = std::atol(e);
 }
 
 Status RestoreWriter::Run() {
@@ -457,6 +459,7 @@ void RestoreWriter::FileDone(const FileInfo& f) {
     since_save_files_ = since_save_bytes_ = 0;
     CrashAfter("restore", rep_.files);  // test hook: VALISE_TEST_CRASH=restore:K
   }
+  if (slow_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms_));
 }
 
 // Links `name` in `pfd` to the restored file at `src`; false if it cannot.

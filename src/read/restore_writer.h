@@ -100,6 +100,7 @@ class RestoreWriter {
   // Save the journal every 1000 files, 64 MiB or 5 s (tests lower the count).
   std::chrono::steady_clock::time_point last_save_ = std::chrono::steady_clock::now();
   uint64_t since_save_files_ = 0, since_save_bytes_ = 0, save_every_files_ = 1000;
+  long slow_ms_ = 0;  // test hook: VALISE_TEST_SLOW_MS sleeps after each file
 };
 
 }  // namespace valise
