@@ -1,10 +1,5 @@
-// fuzz_safe_name: SafeName (src/read/restore.cc), the check Restore applies
-// to every catalog path before it creates anything under --to.
-//
-// SafeName is in an anonymous namespace, so this harness compiles
-// restore.cc into itself to reach it. restore.cc's only external symbol,
-// valise::Restore, is then defined here, and the linker does not pull
-// restore.cc.o out of libvalise_core.a (nothing else refers to it).
+// fuzz_safe_name: SafeName (src/read/safe_path.h), the check Restore
+// applies to every catalog path before it creates anything under --to.
 //
 // Input: the whole input is one relative path as ForEachEntry builds it.
 // Properties:
@@ -16,7 +11,7 @@
 //    Restore in a sandbox for that).
 //  - Agreement with an independent lexical check: normalising
 //    "to/" + path component by component never climbs above "to".
-#include "read/restore.cc"  // NOLINT: reaches the anonymous-namespace SafeName
+#include "read/safe_path.h"
 
 #include <string>
 #include <vector>

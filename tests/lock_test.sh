@@ -4,6 +4,8 @@
 # at once (exit 2) naming the process that holds the drives or the journal
 # (pid, command, host, since when); the first pack completes and verifies.
 # A holder killed with SIGKILL leaves the lock free: the next run goes ahead.
+# Two restores of the same set into the same --to (one restore journal): the
+# second refuses at once (exit 2) naming the first, which finishes bit-exact.
 # Usage: tests/lock_test.sh path/to/valise
 set -u
 V=$(readlink -f "$1")
@@ -75,6 +77,24 @@ grep -q '^packed 40 files' resume.out && [[ -n $this ]] && (( this < 40 )) \
   || bad "the resumed summary: $(grep packed resume.out)"
 "$V" verify "${D[@]}" >/dev/null 2>&1 && ok "the resumed set verifies" || bad "the resumed set does not verify"
 [[ ! -e d/1/valise.lock ]] && ok "the stale lock file is gone after the resumed pack" || bad "stale lock file left"
+
+# 4. Two restores of the set into the same --to share one restore journal:
+# the second refuses at once (exit 2) naming the first, which finishes.
+VALISE_TEST_SLOW_MS=100 VALISE_STATE_DIR="$T/rstate" "$V" restore "${D[@]}" --identity id --to out >r1.out 2>&1 &
+R1=$!; PIDS+=($R1)
+for _ in $(seq 1 200); do ls "$T/rstate"/restore-*.lock >/dev/null 2>&1 && break; sleep 0.1; done
+ls "$T/rstate"/restore-*.lock >/dev/null 2>&1 && ok "the running restore holds a restore-*.lock" || bad "no restore lock file: $(ls "$T/rstate" 2>&1)"
+sleep 0.3
+S=$(date +%s.%N)
+VALISE_STATE_DIR="$T/rstate" "$V" restore "${D[@]}" --identity id --to out >r2.out 2>&1; rc=$?
+E=$(date +%s.%N)
+[[ $rc -eq 2 ]] && grep -q "restore journal of set .* is in use by pid $R1 (.*valise restore.*) on host $(hostname) since 20" r2.out \
+  && ok "a second restore into the same --to refuses (2): $(head -1 r2.out)" || bad "second restore: exit $rc: $(cat r2.out)"
+(( $(echo "$E - $S < 5" | bc -l) )) && ok "refused at once" || bad "the refusal took $(echo "$E - $S" | bc -l)s"
+wait $R1; rc=$?
+[[ $rc -eq 0 ]] && ok "the first restore completes (0)" || bad "the first restore exited $rc: $(tail -3 r1.out)"
+diff -r src out >/dev/null && ok "the first restore is bit-exact" || bad "the restored tree differs from src"
+ls "$T/rstate"/restore-* >/dev/null 2>&1 && bad "restore left $(ls "$T/rstate")" || ok "no restore journal or lock left"
 
 echo "lock_test: $PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 && $PASS -gt 0 ]]

@@ -1,0 +1,70 @@
+// The restore journal: where a killed or stopped restore got to, so the same
+// restore run again resumes there. One per (set, destination, --path
+// prefixes, --part), in the state directory:
+//   restore-<24 hex digits>.journal   "<watermark id>\n" then one failed id a line
+//   restore-<24 hex digits>.lock      held (flock) by the restore writing it
+// Every file entry with an id up to the watermark was handled: restored, or
+// failed and listed. The journal is saved only after the files it vouches for
+// are synced, and removed when the restore finishes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "common/lockfile.h"
+#include "read/output_tree.h"
+#include "valise/valise.h"
+
+namespace valise {
+
+// The state directory a restore with `opts` keeps its journal in.
+std::string RestoreStateDir(const RestoreOptions& opts);
+
+// The journal file of restoring `reader`'s set into the destination whose
+// identity (OutputTree::Identity) is `where`, with `opts`.
+std::string RestoreJournalPath(SetReader& reader, const std::string& where, const RestoreOptions& opts);
+
+class RestoreJournal {
+ public:
+  explicit RestoreJournal(std::string path = "") : path_(std::move(path)) {}
+  const std::string& path() const { return path_; }
+  void set_path(std::string path) { path_ = std::move(path); }
+  bool Exists() const;
+
+  // Takes the journal's lock, at once or not at all: Busy naming the
+  // process that holds it (another restore of the same set into the same
+  // destination `where`). Held until this object goes. Where the lock file
+  // cannot be made at all, Ok without a lock (the journal is best effort too).
+  Status Lock(const std::string& set_id, const std::string& where);
+  // Reads the journal (a missing or unreadable one is an empty journal).
+  void Load();
+  // Syncs `tree` (the files the watermark vouches for are on disk first),
+  // then writes the journal atomically and durably; best effort.
+  void Save(OutputTree& tree);
+  // The restore finished: syncs `tree`, then removes the journal.
+  void Finish(OutputTree& tree);
+
+  // What the journal says: the watermark and the failed ids.
+  struct Marks {
+    int64_t watermark = 0;
+    std::set<int64_t> failed;
+    // Handled by a run, and not failed there.
+    bool Done(int64_t id) const { return id <= watermark && !failed.count(id); }
+  };
+  const Marks& marks() const { return marks_; }
+  // A file entry handled (restored or kept): the watermark moves up to it.
+  void Handled(int64_t id) {
+    if (id > marks_.watermark) marks_.watermark = id;
+  }
+  // A file entry failed: a re-run tries it again.
+  void Failed(int64_t id) { marks_.failed.insert(id); }
+
+ private:
+  std::string path_;
+  Marks marks_;
+  std::unique_ptr<LockFile> lock_;
+};
+
+}  // namespace valise
