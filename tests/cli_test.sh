@@ -406,6 +406,14 @@ manifest "$T/part/docs/sub" >"$T/sub.out" 2>/dev/null
 check "restore --path docs/sub restores that subtree exactly" cmp -s "$T/sub.src" "$T/sub.out"
 check "restore --path docs/sub restores nothing else" test -z "$(cd "$T/part" && find . -mindepth 1 ! -path ./docs ! -path './docs/sub' ! -path './docs/sub/*')"
 rm -rf "$T/part" "$T/other.out"
+# A --path typo (below a directory that exists, or one --path of several) is
+# named, exit 3, and nothing is written.
+expect_rc 3 v restore "${DRIVES[@]}" --identity "$SITE_ID" --to "$T/typo" --path docs/sbu
+check "a --path typo below an existing directory is named" out_has "--path docs/sbu matches nothing"
+check "a --path typo writes nothing (no --to made)" test ! -e "$T/typo"
+expect_rc 3 v restore "${DRIVES[@]}" --identity "$SITE_ID" --to "$T/typo" --path docs/sub --path dcos
+check "one --path of several matching nothing is named" out_has "--path dcos matches nothing"
+check "nothing was restored for the others either" test ! -e "$T/typo"
 
 ############################################################################
 echo "== 12. bad arguments"

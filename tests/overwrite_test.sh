@@ -65,6 +65,15 @@ check "the killed run left files" test -n "$(find tk -type f | head -1)"
 expect_rc 0 restore "${R[@]}" --to tk
 check "the re-run resumed (skipped what was restored)" has "resumed: [1-9][0-9]* files"
 check "the resumed tree equals the source" same_as_src tk
+# The killed run's journal names that directory, not its path: the output
+# thrown away and the path made again holding other files is a new --to,
+# refused (an old journal must never turn the refusal into an overwrite).
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:4 "$VALISE" restore "${R[@]}" --to tj >/dev/null 2>&1
+check "a second killed restore left its journal" test "$(journals)" -ge 1
+rm -rf tj && mkdir -p tj/sub && echo PRECIOUS >tj/sub/b.txt && echo mine >tj/notes
+expect_rc 2 restore "${R[@]}" --to tj
+check "the directory made again is refused as not empty" has "--to tj is not empty"
+check "the file in it is untouched" test "$(cat tj/sub/b.txt)" = PRECIOUS
 
 fresh() { rm -rf "$1" && "$VALISE" restore "${R[@]}" --to "$1" >/dev/null 2>&1; }
 

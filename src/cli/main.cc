@@ -674,6 +674,20 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   if (Status st = PrepareRestoreTarget(to, dirs); !st.ok()) return Fail(st);
   auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
+  // Every --path names something in the set: a typo is named before
+  // anything is written (a prefix matches at path boundaries, so it matches
+  // exactly when its own entry exists).
+  for (const auto& p : paths) {
+    std::string clean = p;
+    while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+    while (clean.size() >= 2 && clean.compare(0, 2, "./") == 0) clean.erase(0, 2);
+    if (clean.empty() || clean == "." || clean == "/") continue;
+    if (auto info = (*reader)->Stat(clean); !info.ok()) {
+      if (info.status().code() != Code::kNotFound) return Fail(info.status());
+      return Fail(NotFound("--path " + EscapeForTerminal(p) +
+                           " matches nothing in the set: nothing was restored (see 'valise ls' for its paths)"));
+    }
+  }
   RestoreOptions o = flags;
   o.part = part->first;
   o.parts = part->second;

@@ -37,9 +37,20 @@ class PosixOutputTree : public OutputTree {
   }
 
   std::string Where() const override { return to_; }
+  // The real path and the directory itself (device, inode, birth time): a
+  // directory removed and made again at the same path is another
+  // destination, so a killed restore's journal never vouches for it.
   std::string Identity() const override {
     char real[PATH_MAX];
-    return ::realpath(to_.c_str(), real) ? real : to_;
+    std::string id = ::realpath(to_.c_str(), real) ? real : to_;
+    struct statx sx;
+    if (::statx(AT_FDCWD, to_.c_str(), 0, STATX_INO | STATX_BTIME, &sx) == 0) {
+      id += "\n" + std::to_string(sx.stx_dev_major) + ":" + std::to_string(sx.stx_dev_minor) + ":" +
+            std::to_string(sx.stx_ino);
+      if (sx.stx_mask & STATX_BTIME)
+        id += ":" + std::to_string(sx.stx_btime.tv_sec) + "." + std::to_string(sx.stx_btime.tv_nsec);
+    }
+    return id;
   }
   bool Exists() const override {
     struct stat st;
