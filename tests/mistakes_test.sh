@@ -3,7 +3,14 @@
 # written, with exit 2 (a usage error) and a message that says what is wrong:
 # one drive under two spellings, SRC left out, a mistyped command, repair
 # --replace onto a live drive, restore --to inside a drive; parity that
-# protects nothing or costs more than the data is warned about.
+# protects nothing or costs more than the data is warned about. Issue 12's
+# attack findings: a drive inside another, a drive path through a file or a
+# dangling symlink, the state directory inside the source, --replace of a
+# present drive or twice into one directory, directories made to be locked
+# removed again on a refusal, stray directories named by verify, and (as
+# root: exit 77 without it, which CI counts as a failure) the same overlaps
+# through bind mounts, a too-small drive and an unprivileged pack of
+# unreadable entries.
 #
 #   bash tests/mistakes_test.sh /path/to/valise
 set -u
@@ -182,7 +189,7 @@ MOUNTS=()
 trap 'for m in "${MOUNTS[@]}"; do umount "$m"; done; rm -rf "$T"' EXIT
 bind() { mkdir -p "$2" && mount --bind "$1" "$2" && MOUNTS=("$2" "${MOUNTS[@]}"); }
 
-echo "== 12. overlaps through bind mounts (finding 2): compared by identity, not spelling"
+echo "== 14. overlaps through bind mounts (finding 2): compared by identity, not spelling"
 bind d2 bm2
 expect_rc 2 restore d1 d2 d3 --identity s.id --to bm2/out --progress never
 check "--to inside a drive reached through a bind mount is refused" has "--to bm2/out is inside \(or around\) the drive d2"
@@ -206,7 +213,7 @@ expect_rc 2 pack src --to nn1 bn1/sub x3 --parity 1 --identity s.id --progress n
 check "a drive inside another through a bind mount is refused" has "drive 2 \(bn1/sub\) is inside drive 1 \(nn1\)"
 check "nothing was written" test -z "$(ls -A nn1)" -a ! -e x3
 
-echo "== 13. pack refusals after the drives are locked leave nothing behind (finding 7b, 7d)"
+echo "== 15. pack refusals after the drives are locked leave nothing behind (finding 7b, 7d)"
 mkdir -p sm && mount -t tmpfs -o size=1m tmpfs sm && MOUNTS=(sm "${MOUNTS[@]}")
 expect_rc 3 pack src --to s1 s2 sm/e3 --parity 1 --identity s.id --progress never --compression 0
 check "too little free space is refused, naming the drive" has "drive 3 \(sm/e3\) has .* free"
