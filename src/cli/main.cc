@@ -840,7 +840,8 @@ int main(int argc, char** argv) {
   pack->add_option("--threads", pa.threads, "Worker threads (0 = one per core)")->check(CLI::Range(0, 256));
   pack->add_option("--work-dir", pa.work_dir,
                    "Where the pack's state is kept until the set is sealed; an interrupted pack resumes from it "
-                   "when the same command is run again (default $VALISE_STATE_DIR, else ~/.local/state/valise)");
+                   "when the same command is run again (default $VALISE_STATE_DIR, else ~/.local/state/valise); "
+                   "never inside SOURCE");
   pack->add_option("--checkpoint-every", pa.checkpoint,
                    "Data between checkpoints: at most this much is packed again after a crash")->capture_default_str();
   pack->add_option("--progress", pa.progress, "auto (on a terminal), always, never, json")
