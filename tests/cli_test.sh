@@ -533,9 +533,10 @@ mkdir -p "$S/src"
 head -c 40000000 /dev/urandom > "$S/src/log.bin"
 ( for i in $(seq 400); do head -c 100000 /dev/urandom >> "$S/src/log.bin"; sleep 0.005; done ) &
 GROWER=$!
-expect_rc 0 v pack "$S/src" --to "$S/d1" "$S/d2" "$S/d3" --parity 1 --identity "$SENDER_ID"
+expect_rc 1 v pack "$S/src" --to "$S/d1" "$S/d2" "$S/d3" --parity 1 --identity "$SENDER_ID"
 wait $GROWER
 check "pack names the file that changed while it was read" out_has 'log.bin changed while being packed'
+check "its summary counts and names it (exit 1, as tar)" out_has '1 files changed while being packed, stored as read \(exit 1'
 expect_rc 0 v restore "$S/d1" "$S/d2" "$S/d3" --identity "$SENDER_ID" --to "$S/out" --overwrite always
 GOT=$(stat -c %s "$S/out/log.bin")
 check "what was stored is exactly a prefix of the file (the bytes read, no mix)" \

@@ -42,6 +42,12 @@ grep -q "drive 1 (.*d/1) is in use by pid $FIRST (.*valise pack src.*) on host $
   || bad "repair during the pack: exit $rc: $(cat repair.out)"
 "$V" pack src --to d/1 e/2 e/3 "${PACK[@]}" >third.out 2>&1; rc=$?
 [[ $rc -eq 2 ]] && grep -q "in use by pid $FIRST" third.out && ok "a pack sharing one drive refuses (2)" || bad "pack sharing d/1: exit $rc: $(cat third.out)"
+# A restore while the pack runs: the set is not sealed yet; the pack holding
+# it is named (not "never finished ... re-run the pack").
+wait_for d/1/valise.label
+"$V" restore "${D[@]}" --identity id --to rout --progress never >restore.out 2>&1; rc=$?
+[[ $rc -eq 2 ]] && grep -q "its pack is still running: drive [0-9] (.*) is in use by pid $FIRST" restore.out \
+  && ok "a restore during the pack refuses (2), naming pid $FIRST" || bad "restore during the pack: exit $rc: $(cat restore.out)"
 wait $FIRST; rc=$?
 [[ $rc -eq 0 ]] && ok "the first pack completes (0)" || bad "the first pack exited $rc: $(tail -3 first.out)"
 "$V" verify "${D[@]}" >verify.out 2>&1 && ok "the first pack's set verifies intact" || bad "the set does not verify: $(cat verify.out)"

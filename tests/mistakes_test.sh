@@ -3,7 +3,14 @@
 # written, with exit 2 (a usage error) and a message that says what is wrong:
 # one drive under two spellings, SRC left out, a mistyped command, repair
 # --replace onto a live drive, restore --to inside a drive; parity that
-# protects nothing or costs more than the data is warned about.
+# protects nothing or costs more than the data is warned about. Issue 12's
+# attack findings: a drive inside another, a drive path through a file or a
+# dangling symlink, the state directory inside the source, --replace of a
+# present drive or twice into one directory, directories made to be locked
+# removed again on a refusal, stray directories named by verify, and (as
+# root: exit 77 without it, which CI counts as a failure) the same overlaps
+# through bind mounts, a too-small drive and an unprivileged pack of
+# unreadable entries.
 #
 #   bash tests/mistakes_test.sh /path/to/valise
 set -u
@@ -87,4 +94,135 @@ check "it says how to go on" has "start over"
 for f in rsrc/f*; do truncate -s 100000 "$f"; touch -d '2001-01-01' "$f"; done  # same size, another mtime
 expect_rc 2 pack rsrc --to r1 r2 r3 "${RPACK[@]}"
 check "same size but another mtime is refused too" has "f[0-9] changed since the interrupted pack.*mtime changed"
+echo "== 8. one drive inside another (finding 9): refused before anything is written"
+expect_rc 2 pack src --to n1 n1/sub n3 --parity 1 --identity s.id --progress never
+check "the refusal names both drives" has "drive 2 \(n1/sub\) is inside drive 1 \(n1\)"
+check "no drive was created" test ! -e n1 -a ! -e n3
+expect_rc 2 pack src --to n1/sub n3 n1 --parity 1 --identity s.id --progress never
+check "a drive around another is refused too" has "drive 3 \(n1\).*drive 1 \(n1/sub\)|drive 1 \(n1/sub\) is inside drive 3 \(n1\)"
+check "no drive was created" test ! -e n1 -a ! -e n3
+
+echo "== 9. a drive path through a file, or a dangling symlink (finding 7c): exit 2, nothing created"
+touch afile
+expect_rc 2 pack src --to e1 e2 afile/e3 --parity 1 --identity s.id --progress never
+check "the refusal names the file in the way" has "drive 3 \(afile/e3\): afile is not a directory"
+check "no drive was created" test ! -e e1 -a ! -e e2
+ln -s "$T/notmounted/d3" dl3
+expect_rc 2 pack src --to e1 e2 dl3 --parity 1 --identity s.id --progress never
+check "the refusal names the dangling symlink" has "drive 3 \(dl3\) is a symlink to .*notmounted/d3, which does not exist"
+check "no drive was created" test ! -e e1 -a ! -e e2 -a ! -e "$T/notmounted"
+
+echo "== 10. the pack's state directory inside the source (finding 6): refused, nothing written"
+mkdir -p hsrc && echo data >hsrc/f
+expect_rc 2 pack hsrc --to w1 w2 --parity 1 --identity s.id --progress never --work-dir hsrc/.state
+check "the refusal names the state directory and the fix" has "state directory hsrc/.state .*inside the source hsrc.*--work-dir"
+check "nothing was written" test ! -e w1 -a ! -e hsrc/.state
+VALISE_STATE_DIR=$T/hsrc/st "$VALISE" pack hsrc --to w1 w2 --parity 1 --identity s.id --progress never >out 2>err
+check "the default state directory inside the source is refused too (rc $?)" has "state directory .*hsrc/st .*inside the source"
+check "nothing was written" test ! -e w1 -a ! -e hsrc/st
+
+echo "== 11. repair --replace slips (findings 3, 4, 7a): exit 2, nothing created"
+expect_rc 0 pack src --to g1 g2 g3 g4 --parity 2 --identity s.id --progress never
+G_HASH="$(dir_hash g1) $(dir_hash g2)"
+mv g3 g3.gone && mv g4 g4.gone
+expect_rc 2 repair g1 g2 --replace 3=nn --replace 4=./nn/ --progress never
+check "one directory for two drives is refused" has "--replace 4=./nn/ is the same directory as --replace 3=nn"
+check "it was not created" test ! -e nn
+expect_rc 2 repair g1 g2 --replace 3=nn --replace 4=nn/sub --progress never
+check "a replacement inside another is refused" has "--replace 4=nn/sub is inside --replace 3=nn"
+check "it was not created" test ! -e nn
+expect_rc 2 repair g1 g2 --replace 3=ra --replace 3=rb --progress never
+check "one drive replaced twice is refused" has "names drive 3 twice"
+check "neither directory was created" test ! -e ra -a ! -e rb
+expect_rc 2 repair g1 g2 --replace 2=new2 --progress never
+check "replacing a drive that is present is refused, naming it" has "drive 2 is present \(g2\); --replace is for a drive that is missing"
+check "the replacement was not created" test ! -e new2
+flock g1/valise.lock sleep 60 &
+FLOCK_PID=$!
+for _ in $(seq 1 50); do flock -n g1/valise.lock true || break; sleep 0.1; done
+expect_rc 2 repair g1 g2 --replace 3=new3 --progress never
+check "a repair of locked drives is refused" has "in use by"
+check "the replacement it had to create to lock it was removed" test ! -e new3
+kill "$FLOCK_PID"; wait "$FLOCK_PID" 2>/dev/null; rm -f g1/valise.lock
+check "drives 1 and 2 are untouched" test "$(dir_hash g1) $(dir_hash g2)" = "$G_HASH"
+expect_rc 0 repair g1 g2 --replace 3=new3 --replace 4=new4 --progress never
+expect_rc 0 verify g1 g2 new3 new4 --progress never
+check "the set is intact after the refusals and the repair" has "verdict: INTACT"
+
+echo "== 12. verify names every stray entry on a drive (finding 12), not only files"
+mkdir -p g1/strays.d g1/lost+found && echo x >g1/seg/loose && echo y >g1/stray.txt && echo z >g1/seg/000000/stray.seg
+mkdir -p g1/seg/notadir
+expect_rc 0 verify g1 g2 new3 new4 --progress never
+check "a stray file at the root is named" has "holds a stray file stray.txt"
+check "a stray file in seg/NNNNNN/ is named" has "holds a stray file seg/000000/stray.seg"
+check "a stray directory at the root is named" has "holds a stray directory strays.d/"
+check "a stray file directly in seg/ is named" has "holds a stray file seg/loose"
+check "a stray directory in seg/ is named" has "holds a stray directory seg/notadir/"
+check "a file system's lost+found is not" bash -c '! grep -q "lost+found" out err'
+rm -rf g1/strays.d g1/lost+found g1/seg/loose g1/stray.txt g1/seg/000000/stray.seg g1/seg/notadir
+
+echo "== 13. messages that name the slip (finding 13)"
+expect_rc 2 pack --to m1 m2 m3 --identity s.id --progress never
+check "SRC left out, a --progress value taken as SRC, is named" has "no SRC given: 'never' after --progress was taken as SRC"
+mkdir -p never && echo x >never/x
+expect_rc 2 pack --to m1 m2 m3 --identity s.id --progress never
+check "even when ./never exists" has "no SRC given: 'never' after --progress"
+check "nothing was created" test ! -e m1
+expect_rc 2 -x
+check "an unknown option is named, with the commands" has "unknown option '-x'.*commands: .*pack.*restore"
+mkdir -p fullst && mount_ok=0
+if [[ $(id -u) -eq 0 ]] && mount -t tmpfs -o size=300k tmpfs fullst; then
+  mount_ok=1
+  mkdir -p fsrc && for i in $(seq 1 3000); do echo "$i" >fsrc/f$i; done
+  expect_rc 3 pack fsrc --to q1 q2 --parity 1 --identity s.id --progress never --work-dir fullst
+  check "a full state directory is named as such" has "the pack's state directory fullst .*: catalog"
+  umount fullst
+fi
+check "the full-state-directory case ran (as root)" test $mount_ok -eq 1 -o "$(id -u)" -ne 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  finish || exit 1
+  echo "SKIP: the bind-mount, tmpfs and unprivileged-reader cases need root (mount, setpriv)"
+  exit 77
+fi
+MOUNTS=()
+trap 'for m in "${MOUNTS[@]}"; do umount "$m"; done; rm -rf "$T"' EXIT
+bind() { mkdir -p "$2" && mount --bind "$1" "$2" && MOUNTS=("$2" "${MOUNTS[@]}"); }
+
+echo "== 14. overlaps through bind mounts (finding 2): compared by identity, not spelling"
+bind d2 bm2
+expect_rc 2 restore d1 d2 d3 --identity s.id --to bm2/out --progress never
+check "--to inside a drive reached through a bind mount is refused" has "--to bm2/out is inside \(or around\) the drive d2"
+check "nothing was written on drive 2" test ! -e d2/out -a "$(dir_hash d2)" = "$SET_HASH"
+mkdir -p wset && expect_rc 0 pack src --to wset/e1 wset/e2 wset/e3 --parity 1 --identity s.id --progress never
+W_HASH=$(dir_hash wset)
+bind wset bw
+expect_rc 2 restore wset/e1 wset/e2 wset/e3 --identity s.id --to bw --overwrite always --progress never
+check "--to around the drives through a bind mount is refused" has "--to bw is inside \(or around\) the drive wset/e1"
+check "the drives are untouched" test "$(dir_hash wset)" = "$W_HASH"
+bind g2 bg2
+expect_rc 2 repair g1 g2 new3 new4 --replace 3=bg2/sub --progress never
+check "a replacement inside a drive through a bind mount is refused" has "the replacement bg2/sub is inside \(or around\) the drive g2"
+check "nothing was created on drive 2" test ! -e g2/sub
+bind src bsrc
+expect_rc 2 pack src --to bsrc/x x2 x3 --parity 1 --identity s.id --progress never
+check "a drive inside the source through a bind mount is refused" has "drive 1 \(bsrc/x\) overlaps the source directory src"
+check "nothing was written into the source" test ! -e src/x -a ! -e x2
+mkdir -p nn1 && bind nn1 bn1
+expect_rc 2 pack src --to nn1 bn1/sub x3 --parity 1 --identity s.id --progress never
+check "a drive inside another through a bind mount is refused" has "drive 2 \(bn1/sub\) is inside drive 1 \(nn1\)"
+check "nothing was written" test -z "$(ls -A nn1)" -a ! -e x3
+
+echo "== 15. pack refusals after the drives are locked leave nothing behind (finding 7b, 7d)"
+mkdir -p sm && mount -t tmpfs -o size=1m tmpfs sm && MOUNTS=(sm "${MOUNTS[@]}")
+expect_rc 3 pack src --to s1 s2 sm/e3 --parity 1 --identity s.id --progress never --compression 0
+check "too little free space is refused, naming the drive" has "drive 3 \(sm/e3\) has .* free"
+check "no drive directory was left" test ! -e s1 -a ! -e s2 -a ! -e sm/e3
+chmod 711 "$T" && mkdir -p nb && chmod 777 nb && cp s.id nb/ && chown 65534 nb/s.id
+(cd nb && mkdir us && echo ok >us/ok && echo x >us/u1 && chmod 000 us/u1 && chown -R 65534 us)
+(cd nb && setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$T/nb" VALISE_STATE_DIR="$T/nb/st" \
+  "$VALISE" pack us --to u1 u2 u3 --parity 1 --identity s.id --progress never >../out 2>../err)
+check "an unreadable entry is refused with exit 2" test $? -eq 2
+check "it is named" has "u1: "
+check "no drive directory was left" test ! -e nb/u1 -a ! -e nb/u2 -a ! -e nb/u3
 finish

@@ -43,6 +43,13 @@ class Drive {
   virtual Status RemoveFile(const std::string& file) = 0;
   // Names of the regular files directly under `dir` ("" is the drive root).
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
+  // Names of every other entry directly under `dir`: directories (with a
+  // trailing '/'), symlinks, devices... (verify names the stray ones).
+  // Empty where the drive holds nothing but files.
+  virtual Result<std::vector<std::string>> ListOtherEntries(const std::string& dir) {
+    (void)dir;
+    return std::vector<std::string>{};
+  }
   // Bytes that can still be written, if the drive knows (Unavailable if not).
   virtual Result<uint64_t> FreeBytes() { return Unavailable("free space unknown"); }
   // Names this very drive, so that a resumed verify or repair notices when
@@ -50,6 +57,13 @@ class Drive {
   // file system id, device and inode. "" if the drive cannot tell (then
   // Where() stands in for it).
   virtual std::string InstanceId() const { return ""; }
+  // Busy, as LockWriter's, when another process holds this drive's writer
+  // lock now (a pack still running); takes no lock, writes nothing. Ok when
+  // free or when the drive has no lock.
+  virtual Status CheckNoWriter(const std::string& what) {
+    (void)what;
+    return Status::Ok();
+  }
   // Takes this drive's writer lock for this process at once or not at all:
   // Busy, naming `what` and the process holding it (pid, command, host,
   // since when), if another has it. For a directory, a kernel lock on the
@@ -93,6 +107,7 @@ class FaultDrive : public Drive {
   Status WriteFile(const std::string& file, std::span<const uint8_t> data) override;
   Status RemoveFile(const std::string& file) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+  Result<std::vector<std::string>> ListOtherEntries(const std::string& dir) override;
   Result<uint64_t> FreeBytes() override;
   std::string InstanceId() const override;
   Result<std::unique_ptr<HeldLock>> LockWriter(const std::string& what) override;

@@ -153,6 +153,10 @@ struct PackStats {
   uint64_t bytes_per_drive = 0;   // segment bytes written to each drive
   double seconds = 0;
   std::vector<std::string> warnings;
+  // Files that changed while this run read them (size or mtime): each is
+  // stored as read (one consistent prefix), and the pack exits 1, as tar
+  // does ("file changed as we read it"); the set is valid.
+  std::vector<std::string> changed_files;
   // continue_degraded: drives (1-based) that failed and were packed without;
   // the set needs `repair --replace` for each before it has full parity again.
   std::vector<int> failed_drives;

@@ -48,7 +48,7 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
   VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), pins, opts.warn));
   FillSetFields(*view, &rep.before);
   if (!view->complete())
-    return Incomplete("the pack of this set never finished: there is nothing signed to repair from; re-run the pack");
+    return view->NotSealed("the pack of this set never finished: there is nothing signed to repair from; re-run the pack");
   const int n = view->n();
   for (auto& [number, d] : opts.replacements) {
     if (number < 1 || number > n)
@@ -72,6 +72,12 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
         return InvalidArgument("--replace " + std::to_string(number) + "=" + d->Where() +
                                " is a drive of another set: a replacement must be a new, empty directory");
     }
+    // The drive to replace is here: repair rebuilds its damaged shards in
+    // place; a replacement for it is a slip (another number was meant).
+    if (view->slot(number - 1))
+      return InvalidArgument("drive " + std::to_string(number) + " is present (" + view->slot(number - 1)->Where() +
+                             "); --replace is for a drive that is missing (repair rebuilds a present drive's damaged "
+                             "shards in place): did you mean another drive number?");
   }
   if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
     return InvalidArgument("--part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) + " is not a part");

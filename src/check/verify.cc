@@ -241,11 +241,17 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
     for (int s = 0; s < view->n(); s++) {
       if (!view->slot(s)) continue;
       auto stray = StrayFiles(*view->slot(s), view->root().stripes);
-      for (size_t i = 0; i < stray.size() && i < 10; i++)
-        view->Warn("drive " + std::to_string(s + 1) + " (" + view->slot(s)->Where() + ") holds a stray file " +
-                   stray[i] + " (left by an interrupted pack or repair?); the set does not use it");
+      auto others = StrayOthers(*view->slot(s), view->root().stripes);
+      stray.insert(stray.end(), others.begin(), others.end());
+      for (size_t i = 0; i < stray.size() && i < 10; i++) {
+        bool dir = !stray[i].empty() && stray[i].back() == '/';
+        view->Warn("drive " + std::to_string(s + 1) + " (" + view->slot(s)->Where() + ") holds a stray " +
+                   (dir ? "directory " : "file ") + stray[i] +
+                   " (left by an interrupted pack or repair?); the set does not use it");
+      }
       if (stray.size() > 10)
-        view->Warn("drive " + std::to_string(s + 1) + " holds " + std::to_string(stray.size() - 10) + " more stray files");
+        view->Warn("drive " + std::to_string(s + 1) + " holds " + std::to_string(stray.size() - 10) +
+                   " more stray entries");
     }
   rep.drives = view->reports();
   if (!keyed_chunks_opened) {

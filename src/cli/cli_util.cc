@@ -3,6 +3,7 @@
 #include "common/escape.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -133,62 +135,146 @@ static bool OnlyRepairLeftovers(const std::string& d) {
   return !ec;
 }
 
-static bool Inside(const fs::path& child, const fs::path& parent) {
-  auto c = child.begin(), p = parent.begin();
-  for (; p != parent.end(); ++p, ++c) {
-    if (p->empty()) continue;
-    if (c == child.end() || *c != *p) return false;
+Result<DirId> IdentifyDir(const std::string& path) {
+  if (path.empty()) return InvalidArgument("an empty directory name");
+  // The nearest part of the path, as spelled, that exists: the anchor.
+  fs::path p(path), anchor = p;
+  std::vector<std::string> below;
+  struct stat st;
+  for (;;) {
+    if (::stat(anchor.c_str(), &st) == 0) break;
+    const int err = errno;
+    struct stat lst;
+    if (::lstat(anchor.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      std::error_code ec;
+      auto target = fs::read_symlink(anchor, ec);
+      return InvalidArgument(anchor.string() + " is a symlink to " + target.string() +
+                             ", which does not exist (is its disk mounted?)");
+    }
+    // ENOTDIR: a file on the way ("afile/e3"): named below, as the anchor.
+    if (err != ENOENT && err != ENOTDIR) return InvalidArgument(anchor.string() + ": " + std::strerror(err));
+    below.push_back(anchor.filename().string());
+    fs::path up = anchor.parent_path();
+    if (up.empty() || up == anchor) {
+      anchor = p.is_absolute() ? fs::path("/") : fs::path(".");
+      if (::stat(anchor.c_str(), &st) != 0) return InvalidArgument(anchor.string() + ": " + std::strerror(errno));
+      break;
+    }
+    anchor = up;
   }
-  return true;
+  if (!S_ISDIR(st.st_mode)) return InvalidArgument(anchor.string() + " is not a directory");
+  DirId id;
+  id.anchor = anchor.string();
+  for (auto it = below.rbegin(); it != below.rend(); ++it) {
+    if (it->empty() || *it == ".") continue;
+    if (*it == "..") {
+      if (!id.rest.empty()) id.rest.pop_back();
+      continue;
+    }
+    id.rest.push_back(*it);
+  }
+  // Up through "..", as the kernel walks it: a bind mount, a symlink or a
+  // second spelling reaches the same (st_dev, st_ino) as the real path.
+  int fd = ::open(anchor.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return InvalidArgument(anchor.string() + ": " + std::strerror(errno));
+  for (int depth = 0; depth < 4096; depth++) {
+    if (::fstat(fd, &st) != 0) break;
+    std::pair<dev_t, ino_t> here{st.st_dev, st.st_ino};
+    if (!id.chain.empty() && id.chain.back() == here) break;  // "/" is its own parent
+    id.chain.push_back(here);
+    int up = ::openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ::close(fd);
+    fd = up;
+    if (fd < 0) break;
+  }
+  if (fd >= 0) ::close(fd);
+  if (id.chain.empty()) return InvalidArgument(anchor.string() + ": cannot tell where it is");
+  return id;
+}
+
+bool Within(const DirId& a, const DirId& b) {
+  if (!b.rest.empty()) {
+    // b does not exist yet: only a path through the same new directories is in it.
+    if (a.chain.front() != b.chain.front() || a.rest.size() < b.rest.size()) return false;
+    return std::equal(b.rest.begin(), b.rest.end(), a.rest.begin());
+  }
+  return std::find(a.chain.begin(), a.chain.end(), b.chain.front()) != a.chain.end();
+}
+
+static bool SameDir(const DirId& a, const DirId& b) { return Within(a, b) && Within(b, a); }
+
+Status CreateDirs(const std::string& dir, std::vector<std::string>* created) {
+  VALISE_ASSIGN_OR_RETURN(DirId id, IdentifyDir(dir));
+  fs::path at(id.anchor);
+  for (auto& part : id.rest) {
+    at /= part;
+    if (::mkdir(at.c_str(), 0777) == 0) created->push_back(at.string());
+    else if (errno != EEXIST) return IOError("cannot create " + at.string() + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+void RemoveCreated(const std::vector<std::string>& created) {
+  for (auto it = created.rbegin(); it != created.rend(); ++it) ::rmdir(it->c_str());  // only if still empty
 }
 
 Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<std::string>& dirs,
-                                                             const std::string& source,
+                                                             const std::string& source, const std::string& work_dir,
+                                                             std::vector<std::string>* created,
                                                              std::vector<std::string>* warnings) {
-  std::error_code ec;
-  fs::path src = fs::weakly_canonical(source, ec);
-  std::map<std::string, std::string> seen;
-  std::map<dev_t, std::vector<std::string>> devices;
+  // Every check that can refuse runs before the first directory is made.
+  auto src = IdentifyDir(source);
+  if (!src.ok()) return InvalidArgument("source " + source + ": " + src.status().message());
+  if (!work_dir.empty()) {
+    auto work = IdentifyDir(work_dir);
+    if (!work.ok()) return InvalidArgument("--work-dir " + work_dir + ": " + work.status().message());
+    if (Within(*work, *src))
+      return InvalidArgument("the state directory " + work_dir + " (where the pack keeps its catalog until the set "
+                             "is sealed) is inside the source " + source +
+                             ": it would pack its own files; give --work-dir DIR outside the source");
+  }
+  std::vector<DirId> ids;
   for (size_t i = 0; i < dirs.size(); i++) {
     const std::string& d = dirs[i];
     std::string num = "drive " + std::to_string(i + 1) + " (" + d + ")";
-    fs::path canon = fs::weakly_canonical(d, ec);
-    if (ec) return InvalidArgument(num + ": " + ec.message());
-    auto [it, fresh] = seen.insert({canon.string(), d});
-    if (!fresh) return InvalidArgument(num + " is the same directory as " + it->second + ": each drive needs its own");
-    if (!src.empty() && (Inside(canon, src) || Inside(src, canon)))
-      return InvalidArgument(num + " overlaps the source directory " + source + ": the drives must be outside it");
     struct stat st;
-    if (::stat(d.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) return InvalidArgument(num + " exists and is not a directory");
+    if (::stat(d.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return InvalidArgument(num + " exists and is not a directory");
+    auto id = IdentifyDir(d);
+    if (!id.ok()) {
+      if (id.status().message().rfind(d + " ", 0) == 0) return InvalidArgument(num + id.status().message().substr(d.size()));
+      return InvalidArgument(num + ": " + id.status().message());
+    }
+    for (size_t j = 0; j < ids.size(); j++) {
+      std::string other = "drive " + std::to_string(j + 1) + " (" + dirs[j] + ")";
+      if (SameDir(*id, ids[j])) return InvalidArgument(num + " is the same directory as " + other + ": each drive needs its own");
+      if (Within(*id, ids[j]))
+        return InvalidArgument(num + " is inside " + other + ": each drive needs a directory of its own, on its own disk");
+      if (Within(ids[j], *id))
+        return InvalidArgument(other + " is inside " + num + ": each drive needs a directory of its own, on its own disk");
+    }
+    if (Within(*id, *src) || Within(*src, *id))
+      return InvalidArgument(num + " overlaps the source directory " + source + ": the drives must be outside it");
+    if (id->rest.empty()) {
       // A valise drive is allowed through: pack resumes an interrupted pack
       // of its own and refuses anything else (a complete or foreign set).
       if (!IsEmptyDir(d) && ::access((d + "/valise.label").c_str(), F_OK) != 0 && !OnlyValiseLeftovers(d))
         return InvalidArgument(num + " is not empty and is not a valise drive; refusing to write into it");
       if (::access(d.c_str(), W_OK) != 0) return InvalidArgument(num + " is not writable");
+    } else if (::access(id->anchor.c_str(), W_OK) != 0) {
+      return InvalidArgument(num + " cannot be created: " + id->anchor + " is not writable");
     }
+    ids.push_back(std::move(id).value());
   }
   std::vector<std::unique_ptr<Drive>> out;
-  std::vector<std::string> created;
-  std::map<std::pair<dev_t, ino_t>, size_t> inodes;
+  std::map<dev_t, std::vector<std::string>> devices;
   for (size_t i = 0; i < dirs.size(); i++) {
     const std::string& d = dirs[i];
-    bool existed = ::access(d.c_str(), F_OK) == 0;
-    fs::create_directories(d, ec);
-    if (ec) return IOError("cannot create drive " + std::to_string(i + 1) + " (" + d + "): " + ec.message());
-    if (!existed) created.push_back(d);
-    struct stat st;
-    if (::stat(d.c_str(), &st) == 0) {
-      devices[st.st_dev].push_back(std::to_string(i + 1));
-      // Two spellings of one directory ("k/d1", "./k/../k/d1/") are found
-      // only once it exists: compare device and inode, and undo.
-      auto [it, fresh] = inodes.insert({{st.st_dev, st.st_ino}, i});
-      if (!fresh) {
-        for (auto c = created.rbegin(); c != created.rend(); ++c) ::rmdir(c->c_str());
-        return InvalidArgument("drive " + std::to_string(i + 1) + " (" + d + ") is the same directory as drive " +
-                               std::to_string(it->second + 1) + " (" + dirs[it->second] + "): each drive needs its own");
-      }
+    if (Status st = CreateDirs(d, created); !st.ok()) {
+      RemoveCreated(*created);
+      return st.With("drive " + std::to_string(i + 1));
     }
+    struct stat st;
+    if (::stat(d.c_str(), &st) == 0) devices[st.st_dev].push_back(std::to_string(i + 1));
     out.push_back(NewPosixDrive(d));
   }
   for (auto& [dev, nums] : devices) {
@@ -201,16 +287,18 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
 }
 
 Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives) {
-  std::error_code ec;
-  fs::path target = fs::weakly_canonical(to, ec);
-  if (ec) return InvalidArgument("--to " + to + ": " + ec.message());
-  for (auto& d : drives) {
-    fs::path drive = fs::weakly_canonical(d, ec);
-    if (ec) continue;
-    if (Inside(target, drive) || Inside(drive, target))
-      return InvalidArgument("--to " + to + " is inside (or around) the drive " + d +
-                             ": restore into a directory outside the set's drives");
+  // Compared by identity: a bind mount or a symlink of a drive is that drive.
+  auto target = IdentifyDir(to);
+  if (target.ok()) {
+    for (auto& d : drives) {
+      auto drive = IdentifyDir(d);
+      if (!drive.ok() || !drive->rest.empty()) continue;  // not there: nothing of it to overwrite
+      if (Within(*target, *drive) || Within(*drive, *target))
+        return InvalidArgument("--to " + to + " is inside (or around) the drive " + d +
+                               ": restore into a directory outside the set's drives");
+    }
   }
+  std::error_code ec;
   fs::path parent = fs::path(to).parent_path();
   if (!parent.empty()) {
     fs::create_directories(parent, ec);
@@ -219,28 +307,33 @@ Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir, const std::vector<std::string>& drives) {
-  struct stat st;
-  std::error_code ec;
+Status CheckReplacement(const std::string& dir, const std::vector<std::string>& drives) {
   // A replacement nested in a drive given (or around one) would put two
-  // drives on one disk, one inside the other's directory.
-  fs::path target = fs::weakly_canonical(dir, ec);
-  if (ec) return InvalidArgument(dir + ": " + ec.message());
+  // drives on one disk, one inside the other's directory. Compared by
+  // identity, so a bind mount of a drive is that drive.
+  auto target = IdentifyDir(dir);
+  if (!target.ok()) return InvalidArgument("--replace " + dir + ": " + target.status().message());
   for (auto& d : drives) {
-    fs::path drive = fs::weakly_canonical(d, ec);
-    if (ec) continue;
-    if (target != drive && (Inside(target, drive) || Inside(drive, target)))
+    auto drive = IdentifyDir(d);
+    if (!drive.ok() || !drive->rest.empty()) continue;
+    // The same directory as a drive given: Repair names the drive it is.
+    if (!SameDir(*target, *drive) && (Within(*target, *drive) || Within(*drive, *target)))
       return InvalidArgument("the replacement " + dir + " is inside (or around) the drive " + d +
                              ": give a directory of its own, on its own disk");
   }
+  struct stat st;
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir + " exists and is not a directory");
     if (!IsEmptyDir(dir) && ::access((dir + "/valise.label").c_str(), F_OK) != 0 && !OnlyRepairLeftovers(dir))
       return InvalidArgument(dir + " is not empty and is not a valise drive; refusing to write into it");
-  } else {
-    fs::create_directories(dir, ec);
-    if (ec) return IOError("cannot create " + dir + ": " + ec.message());
+  } else if (::access(target->anchor.c_str(), W_OK) != 0) {
+    return InvalidArgument("--replace " + dir + " cannot be created: " + target->anchor + " is not writable");
   }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Drive>> CreateReplacement(const std::string& dir, std::vector<std::string>* created) {
+  VALISE_RETURN_IF_ERROR(CreateDirs(dir, created));
   return NewPosixDrive(dir);
 }
 

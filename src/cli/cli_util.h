@@ -2,6 +2,8 @@
 // directory checks, progress lines, sizes.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,17 +24,42 @@ int ExitCodeOf(const Status& st);
 // exist is warned about and left out (it counts as a missing drive).
 std::vector<std::unique_ptr<Drive>> OpenDrives(const std::vector<std::string>& dirs);
 
-// Write side (pack): every directory must be new or empty, distinct, not a
-// file, and not inside the source (or the source inside it). Checks all of
-// them before creating any. Returns the drives or InvalidArgument.
+// Where a directory is by identity, not by spelling: the (st_dev, st_ino)
+// of its nearest existing ancestor (the anchor, spelled as given) and of
+// every directory above that up to "/", reached through ".." as the kernel
+// walks it; and the components below the anchor that do not exist yet. A
+// bind mount, a symlink or another spelling of a directory has its identity.
+// InvalidArgument when the anchor is not a directory or is a dangling symlink.
+struct DirId {
+  std::string anchor;
+  std::vector<std::pair<dev_t, ino_t>> chain;  // chain[0]: the anchor
+  std::vector<std::string> rest;              // below the anchor, not there yet
+};
+Result<DirId> IdentifyDir(const std::string& path);
+// a is b or inside it.
+bool Within(const DirId& a, const DirId& b);
+// mkdir -p that records the directories it made (outermost first).
+Status CreateDirs(const std::string& dir, std::vector<std::string>* created);
+// Removes them again, innermost first, each only if still empty.
+void RemoveCreated(const std::vector<std::string>& created);
+
+// Write side (pack): every directory must be new or empty, distinct, not
+// inside another, not a file or a dangling symlink, and neither inside the
+// source nor around it; the state directory (work_dir) must not be inside
+// the source. Everything is checked before any directory is created; those
+// created are added to `created` (to undo when the pack then refuses).
+// Returns the drives or InvalidArgument.
 Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<std::string>& dirs,
-                                                             const std::string& source,
+                                                             const std::string& source, const std::string& work_dir,
+                                                             std::vector<std::string>* created,
                                                              std::vector<std::string>* warnings);
 // Repair's replacement directory: new, empty, or already a valise drive, and
-// neither inside nor around one of the drives given.
-Result<std::unique_ptr<Drive>> PrepareReplacement(const std::string& dir, const std::vector<std::string>& drives);
+// neither inside nor around one of the drives given. Creates nothing.
+Status CheckReplacement(const std::string& dir, const std::vector<std::string>& drives);
+// Creates it (recording what it made in `created`) and opens it as a drive.
+Result<std::unique_ptr<Drive>> CreateReplacement(const std::string& dir, std::vector<std::string>* created);
 // restore --to: refused (InvalidArgument) inside or around one of the set's
-// drive directories; its missing parents are created.
+// drive directories (by identity); its missing parents are created.
 Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives);
 
 // "8MiB", "512k", "1G", "4096": binary units for sizes given to valise.

@@ -146,12 +146,24 @@ Status CheckSourceNotADrive(const PackArgs& a) {
     if (g_argv[i] == "--to") to_at = int(i);
     if (g_argv[i] == a.source) src_at = int(i);
   }
-  if (to_at < 0 || src_at < to_at) return Status::Ok();
+  if (to_at < 0 || src_at < 0) return Status::Ok();
+  // "pack --to D1 D2 --progress never": --progress takes its value only
+  // when it is given with '=' or is last, so CLI11 took "never" as SRC.
+  bool after_progress_only = true;
+  for (size_t i = 1; i < g_argv.size(); i++)
+    if (g_argv[i] == a.source && g_argv[i - 1] != "--progress") after_progress_only = false;
+  if (after_progress_only)
+    return InvalidArgument("no SRC given: '" + a.source + "' after --progress was taken as SRC. Write 'valise pack SRC "
+                           "--to D1 D2 ...' (and --progress=" + a.source + ")");
+  if (src_at < to_at) return Status::Ok();
   for (int i = to_at + 1; i < src_at; i++)
     if (!g_argv[size_t(i)].empty() && g_argv[size_t(i)][0] == '-') return Status::Ok();
   return InvalidArgument("no SRC given before --to: '" + a.source +
                          "' would be packed as the source and not be a drive. Write 'valise pack SRC --to D1 D2 ...'");
 }
+
+// Names from a set in --json output (defined with the other JSON helpers below).
+json NameList(const std::vector<std::string>& names);
 
 int CmdPack(const PackArgs& a) {
   std::vector<std::string> warnings;
@@ -183,7 +195,9 @@ int CmdPack(const PackArgs& a) {
   if (auto id = RecipientOf(a.identity); !id.ok()) return Fail(id.status());
   for (auto& r : a.recipients)
     if (Status st = ValidateRecipient(r); !st.ok()) return Fail(st.With("--recipient"));
-  auto drives = PrepareNewDrives(a.to, a.source, &warnings);
+  std::vector<std::string> created;  // removed again if the pack then refuses (only if still empty)
+  auto drives = PrepareNewDrives(a.to, a.source, a.work_dir.empty() ? DefaultStateDir() : a.work_dir, &created,
+                                 &warnings);
   if (!drives.ok()) return Fail(drives.status());
   for (auto& w : warnings) PrintWarning(w);
   const int k = int(a.to.size()) - a.parity;
@@ -222,12 +236,20 @@ int CmdPack(const PackArgs& a) {
   };
   auto r = Pack(o, std::move(drives).value());
   progress.Done();
-  if (!r.ok()) return Fail(r.status());
+  if (!r.ok()) {
+    // The drives had to exist to be locked; a pack that refuses (unreadable
+    // entries, too little space, drives in use) leaves none it made.
+    RemoveCreated(created);  // the drive directories this run made
+    return Fail(r.status());
+  }
   const PackStats& s = *r;
   double mbps = s.seconds > 0 ? double(s.bytes_in_this_run) / s.seconds / 1e6 : 0;
   // Packed without some drives (--continue-degraded): done, but the set
   // needs a repair before it has its full parity again.
   int code = s.failed_drives.empty() ? kExitOk : kExitRecoverable;
+  // Files that changed while being read: stored as read, the set is valid,
+  // but what it holds of them may not be what the operator wants (tar: 1).
+  if (!s.changed_files.empty()) code = std::max(code, int(kExitRecoverable));
   // --verify: every byte of every drive read back and checked, keyless, as
   // 'valise verify --signer <the packer>' does.
   std::string verify_line;
@@ -268,6 +290,7 @@ int CmdPack(const PackArgs& a) {
               {"small_files_deduped", s.small_files_deduped}, {"stripes", s.stripes},
               {"bytes_per_drive", s.bytes_per_drive}, {"seconds", s.seconds}, {"warnings", s.warnings},
               {"failed_drives", s.failed_drives}, {"resumed", s.resumed},
+              {"changed_files", NameList(s.changed_files)},
               {"files_this_run", s.files_this_run}, {"dirs_this_run", s.dirs_this_run},
               {"symlinks_this_run", s.symlinks_this_run}, {"bytes_in_this_run", s.bytes_in_this_run},
               {"verified", a.verify}, {"exit_code", code}};
@@ -296,6 +319,13 @@ int CmdPack(const PackArgs& a) {
     std::printf("  skipped %llu unreadable entries (--skip-unreadable): recorded in the set, 'valise ls' lists them\n",
                 (unsigned long long)s.unreadable);
   if (!s.warnings.empty()) std::printf("  %zu warnings (see above)\n", s.warnings.size());
+  if (!s.changed_files.empty()) {
+    std::printf("  %zu files changed while being packed, stored as read (exit 1; re-pack them if that version "
+                "matters):\n", s.changed_files.size());
+    for (size_t i = 0; i < s.changed_files.size() && i < 20; i++)
+      std::printf("    %s\n", EscapeForTerminal(s.changed_files[i]).c_str());
+    if (s.changed_files.size() > 20) std::printf("    ... and %zu more (--json lists all)\n", s.changed_files.size() - 20);
+  }
   if (!verify_line.empty()) std::printf("  %s\n", verify_line.c_str());
   if (!s.failed_drives.empty()) {
     std::string list;
@@ -517,7 +547,8 @@ int CmdRepair(const std::vector<std::string>& dirs,
   o.set_id = g_trust.set_id;
   o.resume.restart = restart;
   o.resume.note = PrintNote;
-  std::vector<std::string> created;  // removed again if repair refuses to start
+  // Every --replace is checked before any directory is made.
+  std::vector<std::pair<int, std::string>> wanted;
   for (auto& r : replace) {
     size_t eq = r.find('=');
     int number = 0;
@@ -531,20 +562,40 @@ int CmdRepair(const std::vector<std::string>& dirs,
     }
     std::string dir = r.substr(eq + 1);
     if (dir.empty()) return Fail(InvalidArgument("--replace '" + r + "' names no directory"));
-    if (o.replacements.count(number)) return Fail(InvalidArgument("--replace names drive " + std::to_string(number) + " twice"));
-    bool existed = ::access(dir.c_str(), F_OK) == 0;
-    auto d = PrepareReplacement(dir, dirs);
-    if (!d.ok()) return Fail(d.status());
+    for (auto& [n, d] : wanted)
+      if (n == number) return Fail(InvalidArgument("--replace names drive " + std::to_string(number) + " twice"));
+    if (Status st = CheckReplacement(dir, dirs); !st.ok()) return Fail(st);
+    // Two replacements in one directory (or one inside the other) would
+    // put two drives where one is rebuilt.
+    auto id = IdentifyDir(dir);
+    for (auto& [n, d] : wanted) {
+      auto other = IdentifyDir(d);
+      if (!id.ok() || !other.ok()) continue;
+      std::string mine = "--replace " + std::to_string(number) + "=" + dir, theirs = "--replace " + std::to_string(n) + "=" + d;
+      if (Within(*id, *other) && Within(*other, *id))
+        return Fail(InvalidArgument(mine + " is the same directory as " + theirs + ": each drive needs its own directory"));
+      if (Within(*id, *other)) return Fail(InvalidArgument(mine + " is inside " + theirs + ": each drive needs a directory of its own"));
+      if (Within(*other, *id)) return Fail(InvalidArgument(theirs + " is inside " + mine + ": each drive needs a directory of its own"));
+    }
+    wanted.push_back({number, dir});
+  }
+  std::vector<std::string> created;  // removed again if repair refuses to start
+  for (auto& [number, dir] : wanted) {
+    auto d = CreateReplacement(dir, &created);
+    if (!d.ok()) {
+      RemoveCreated(created);
+      return Fail(d.status());
+    }
     o.replacements[number] = std::move(d).value();
-    if (!existed) created.push_back(dir);
   }
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
   auto r = Repair(OpenDrives(dirs), std::move(o));
   progress.Done();
   if (!r.ok()) {
-    if (r.status().code() == Code::kInvalidArgument)
-      for (auto& d : created) ::rmdir(d.c_str());  // only if still empty
+    // The replacements had to exist to be locked: a repair that refuses
+    // (a slip, drives in use) leaves none it made. Only empty ones go.
+    RemoveCreated(created);  // the replacements this run made
     return Fail(r.status());
   }
   const RepairReport& rep = *r;
@@ -803,7 +854,8 @@ int main(int argc, char** argv) {
   pack->add_option("--threads", pa.threads, "Worker threads (0 = one per core)")->check(CLI::Range(0, 256));
   pack->add_option("--work-dir", pa.work_dir,
                    "Where the pack's state is kept until the set is sealed; an interrupted pack resumes from it "
-                   "when the same command is run again (default $VALISE_STATE_DIR, else ~/.local/state/valise)");
+                   "when the same command is run again (default $VALISE_STATE_DIR, else ~/.local/state/valise); "
+                   "never inside SOURCE");
   pack->add_option("--checkpoint-every", pa.checkpoint,
                    "Data between checkpoints: at most this much is packed again after a crash")->capture_default_str();
   pack->add_option("--progress", pa.progress, "auto (on a terminal), always, never, json")
@@ -953,6 +1005,19 @@ int main(int argc, char** argv) {
   auto* trust_ls = trust->add_subcommand("ls", "List the trusted signers and where they are kept");
   trust_ls->add_flag("--json", trust_json, "Print as JSON");
 
+  // An unknown option before any command: named, with the commands, before
+  // CLI11 would say only "A subcommand is required".
+  if (argc > 1 && argv[1][0] == '-') {
+    std::string opt = argv[1];
+    if (opt != "-h" && opt != "--help" && opt != "--version") {
+      std::fprintf(stderr, "valise: unknown option '%s': give a command first (commands: ", opt.c_str());
+      bool first = true;
+      for (auto* sc : app.get_subcommands([](CLI::App*) { return true; }))
+        std::fprintf(stderr, "%s%s", first ? "" : ", ", sc->get_name().c_str()), first = false;
+      std::fprintf(stderr, "; see 'valise --help')\n");
+      return kExitUsage;
+    }
+  }
   // A mistyped command is named, with the nearest one, before CLI11 would
   // say only "A subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {

@@ -89,7 +89,33 @@ std::string HostName() {
   return host;
 }
 
+// "pid P (COMMAND) on host H since T", from a lock file's text.
+std::string Holder(const std::string& text) {
+  std::string pid = Field(text, "pid");
+  return pid.empty() ? "another process (it has not said which yet)"
+                     : "pid " + pid + " (" + Field(text, "command") + ") on host " + Field(text, "host") +
+                           " since " + Field(text, "since");
+}
+
 }  // namespace
+
+Status CheckLockFree(int dirfd, const std::string& name, const std::string& shown, const std::string& what) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Status::Ok();  // no lock file: no writer (or none we can see)
+  Status st = Status::Ok();
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      std::string text(4096, '\0');
+      ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+      text.resize(n > 0 ? size_t(n) : 0);
+      st = Busy(what + " is in use by " + Holder(text) + " (lock file " + shown + ")");
+    }
+  } else {
+    ::flock(fd, LOCK_UN);
+  }
+  ::close(fd);
+  return st;
+}
 
 std::string LockHolderText() {
   char host[256] = {0};
@@ -131,10 +157,7 @@ Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& 
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         continue;
       }
-      std::string who = pid.empty() ? "another process (it has not said which yet)"
-                                     : "pid " + pid + " (" + Field(text, "command") + ") on host " +
-                                           Field(text, "host") + " since " + Field(text, "since");
-      return Busy(what + " is in use by " + who + " (lock file " + shown +
+      return Busy(what + " is in use by " + Holder(text) + " (lock file " + shown +
                   "): wait for it to finish, or stop it, and run this again");
     }
     // Locked. The holder before us may have unlinked the file just before

@@ -37,6 +37,11 @@ class LockFile : public HeldLock {
 Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& name, const std::string& shown,
                                                   const std::string& what);
 
+// Whether a writer holds the lock `name` now, without taking it or
+// creating anything: Busy("<what> is in use by pid P (COMMAND) on HOST since
+// TIME (lock file SHOWN)") if so, else Ok (no lock file, or a free one).
+Status CheckLockFree(int dirfd, const std::string& name, const std::string& shown, const std::string& what);
+
 // Who this process is, as a lock file records it (one "key=value" a line).
 std::string LockHolderText();
 

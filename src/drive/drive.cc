@@ -155,6 +155,14 @@ Result<std::vector<std::string>> FaultDrive::ListFiles(const std::string& dir) {
   return base_->ListFiles(dir);
 }
 
+Result<std::vector<std::string>> FaultDrive::ListOtherEntries(const std::string& dir) {
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (state_->plan.offline) return IOError(Where() + ": drive offline (injected)");
+  }
+  return base_->ListOtherEntries(dir);
+}
+
 Result<uint64_t> FaultDrive::FreeBytes() {
   int64_t budget = -1, written = 0;
   {

@@ -248,6 +248,12 @@ class PosixDrive : public Drive {
     return id;
   }
 
+  Status CheckNoWriter(const std::string& what) override {
+    auto root = RootFd();
+    if (!root.ok()) return Status::Ok();
+    return CheckLockFree(*root, kLockFile, Path(kLockFile), what);
+  }
+
   Result<std::unique_ptr<HeldLock>> LockWriter(const std::string& what) override {
     VALISE_ASSIGN_OR_RETURN(int root, RootFd());
     VALISE_ASSIGN_OR_RETURN(auto lock, AcquireLockFile(root, kLockFile, Path(kLockFile), what));
@@ -256,7 +262,13 @@ class PosixDrive : public Drive {
 
   // Regular files only: symlinks (to anything), FIFOs, devices and
   // directories are never listed.
-  Result<std::vector<std::string>> ListFiles(const std::string& dir) override {
+  Result<std::vector<std::string>> ListFiles(const std::string& dir) override { return List(dir, true); }
+  Result<std::vector<std::string>> ListOtherEntries(const std::string& dir) override { return List(dir, false); }
+
+ private:
+  // The regular files under `dir` (files), or every other entry, directories
+  // with a trailing '/' (!files).
+  Result<std::vector<std::string>> List(const std::string& dir, bool files) {
     std::vector<std::string> comps;
     if (!dir.empty()) {
       VALISE_ASSIGN_OR_RETURN(comps, Split(dir));
@@ -271,14 +283,13 @@ class PosixDrive : public Drive {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
       struct stat st;
-      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-        out.push_back(name);
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISREG(st.st_mode) == files) out.push_back(S_ISDIR(st.st_mode) ? name + "/" : name);
     }
     ::closedir(d);
     return out;
   }
 
- private:
   std::string Path(const std::string& file) const { return root_ + "/" + file; }
   std::string ParentPath(const std::string& file) const {
     size_t slash = file.rfind('/');

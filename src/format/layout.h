@@ -63,6 +63,33 @@ inline std::vector<std::string> StrayFiles(Drive& d, uint64_t stripes) {
   return out;
 }
 
+// What else is on a drive that the set does not hold and no writer makes:
+// a directory (or symlink, device...) at the root other than seg/ (and a
+// file system's lost+found), any
+// file directly in seg/, and any entry in seg/ that is not one of its
+// NNNNNN directories. Directories end in '/'. Verify names them; nothing
+// removes them (they may be the operator's).
+inline std::vector<std::string> StrayOthers(Drive& d, uint64_t stripes) {
+  std::vector<std::string> out;
+  if (auto root = d.ListOtherEntries(""); root.ok())
+    for (auto& e : *root)
+      if (e != "seg/" && e != "lost+found/") out.push_back(e);  // lost+found: a fresh ext4 drive's own
+  if (auto files = d.ListFiles("seg"); files.ok())
+    for (auto& f : *files) out.push_back("seg/" + f);
+  uint64_t dirs = stripes / 1000 + 2;
+  if (auto others = d.ListOtherEntries("seg"); others.ok())
+    for (auto& e : *others) {
+      bool ours = e.size() == 7 && e.back() == '/';
+      uint64_t n = 0;
+      for (size_t i = 0; ours && i < 6; i++) {
+        if (e[i] < '0' || e[i] > '9') ours = false;
+        else n = n * 10 + uint64_t(e[i] - '0');
+      }
+      if (!ours || n >= dirs) out.push_back("seg/" + e);
+    }
+  return out;
+}
+
 inline int SlotOfShard(uint64_t stripe, int shard, int n) { return int((stripe + shard) % n); }
 inline int ShardOfSlot(uint64_t stripe, int slot, int n) {
   return int((uint64_t(slot) + n - stripe % n) % n);

@@ -164,6 +164,8 @@ class Packer {
   Status Preflight(int k);
   uint64_t NeedPerDrive(int k) const;
   void Warn(const std::string& w);
+  // A file that changed while it was read: warned, and counted (exit 1).
+  void Changed(const std::string& path, const std::string& w);
 
   const PackOptions& o_;
   std::vector<std::unique_ptr<Drive>> drives_;
@@ -281,6 +283,14 @@ void Packer::Warn(const std::string& w) {
   std::lock_guard<std::mutex> l(warn_mu_);
   stats_.warnings.push_back(w);
   if (o_.warn) o_.warn(w);
+}
+
+void Packer::Changed(const std::string& path, const std::string& w) {
+  {
+    std::lock_guard<std::mutex> l(warn_mu_);
+    stats_.changed_files.push_back(path);
+  }
+  Warn(w);
 }
 
 // A file or symlink belongs to the part its middle byte falls in, counting
@@ -457,7 +467,7 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e, uint64_t* size_out) {
     data.resize(got);
     if (got >= small_limit_) {
       // It grew past the small limit while we read it: still bundled, as read.
-      Warn(w.rel_path + " changed while being packed; stored as read (" + std::to_string(got) + " bytes)");
+      Changed(w.rel_path, w.rel_path + " changed while being packed; stored as read (" + std::to_string(got) + " bytes)");
     }
     if (got > 0) {
       Hash32 mac = HmacSha256(ByteSpan(keys_.dedup.data(), 32), data);
@@ -591,7 +601,7 @@ Status Packer::EmitFile(const WalkEntry& w, Entry e, uint64_t* size_out) {
     return st;
   }
   if (changed)
-    Warn(w.rel_path + " changed while being packed: stored the " + std::to_string(got) +
+    Changed(w.rel_path, w.rel_path + " changed while being packed: stored the " + std::to_string(got) +
          " bytes read; re-pack it if that version matters");
   if (size < small_limit_) read_bytes_ += got;
   read_files_++;
@@ -1369,7 +1379,12 @@ Result<PackStats> Pack(const PackOptions& options, std::vector<std::unique_ptr<D
   if (o.work_dir.empty()) o.work_dir = DefaultStateDir();
   if (o.checkpoint_bytes == 0) o.checkpoint_bytes = 256u << 20;
   Packer p(o, std::move(drives));
-  return p.Run();
+  auto r = p.Run();
+  // The pack's own catalog lives in the state directory, not on a drive: a
+  // full or failing state directory is named as such.
+  if (!r.ok() && r.status().code() == Code::kIOError && r.status().message().rfind("catalog", 0) == 0)
+    return r.status().With("the pack's state directory " + o.work_dir + " (--work-dir; is its file system full?)");
+  return r;
 }
 
 }  // namespace valise

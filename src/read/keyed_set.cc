@@ -25,7 +25,7 @@ KeyedSet::~KeyedSet() {
 Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& id, const std::string& identity_path,
                                                  const std::string& work_dir) {
   if (!view->complete())
-    return Incomplete("the pack of this set never finished (no signed root on any drive): re-run the pack");
+    return view->NotSealed("the pack of this set never finished (no signed root on any drive): re-run the pack");
   std::optional<Key32> data_key;
   for (auto& w : view->set().wrapped_keys) {
     data_key = UnwrapKey(w, id);

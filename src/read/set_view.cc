@@ -579,4 +579,15 @@ Status SetView::CheckShard(uint64_t stripe, int slot, std::vector<uint8_t>* buf)
   return Status::Ok();
 }
 
+Status SetView::NotSealed(const std::string& message) const {
+  for (int s = 0; s < int(slots_.size()); s++) {
+    if (!slots_[s]) continue;
+    Status busy = slots_[s]->CheckNoWriter("drive " + std::to_string(s + 1) + " (" + slots_[s]->Where() + ")");
+    if (!busy.ok())
+      return Busy("the set is not sealed yet: its pack is still running: " + busy.message() +
+                  "; wait for it to finish and run this again");
+  }
+  return Incomplete(message);
+}
+
 }  // namespace valise

@@ -54,6 +54,9 @@ class SetView {
                                 : std::vector<std::string>();
   }
   void Warn(const std::string& w);
+  // Why an incomplete set cannot be read: Busy naming the pack that holds
+  // one of its drives now (it is still running), else Incomplete(`message`).
+  Status NotSealed(const std::string& message) const;
 
   // Stripes [first, end) of a log kind, and the log length in bytes.
   uint64_t FirstStripe(StripeKind kind) const;
