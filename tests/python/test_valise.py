@@ -663,7 +663,9 @@ class WeightsHomeTest(unittest.TestCase):
         self.assert_same_state(valise.load(self.home, identity=self.sender, signer=[self.stranger_r, self.site_r],
                                            path="weights.pt"))
         s = valise.Set(self.home, identity=self.sender, signer=self.site_r, samples="file")
+        self.assertEqual((s.signer, s.trust), (self.site_r, "--signer"))
         self.assertEqual(s.open("notes.txt").read(), b"trained 3 epochs\n")
+        self.assertEqual(valise.Set(self.home, identity=self.site).trust, "your identity")
         with self.assertRaises(valise.errors.NotFoundError):
             valise.load(self.home, identity=self.sender, signer=self.site_r, path="other.pt")
         # restore(signer=) pins the same way.
