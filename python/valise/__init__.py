@@ -114,11 +114,11 @@ class Set(_Set):
         cache), so ``seek`` + ``read`` of a few bytes of a large file decodes a chunk, not the
         file. As the built-in ``open``: ``buffering=0`` returns the raw ``SetFile``
         (an ``io.RawIOBase``), otherwise an ``io.BufferedReader`` around it (``buffering`` bytes
-        of buffer, default 1 MiB). Both work with ``torch.load``, PIL and ``zipfile``. A path that
+        of buffer, default 1 MiB). Both work with ``torch.load`` and PIL (tested). A path that
         is not in the set is ``errors.NotFoundError``; a directory or symlink
         ``errors.InvalidArgumentError``; damage beyond parity ``errors.DataLossError`` naming the
         path and byte."""
-        if mode not in ("rb", "r"):
+        if mode != "rb":
             raise errors.InvalidArgumentError(f"a set is read-only and binary: mode must be 'rb', not {mode!r}",
                                               "invalid argument")
         raw = SetFile(self.open_file(_os.fspath(path)))
