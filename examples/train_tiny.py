@@ -3,21 +3,28 @@
 
   PYTHONPATH=build/python /usr/bin/python3 examples/train_tiny.py [--device cpu|cuda] [--work DIR]
 
+Two parties, each with its own identity: the *sender* owns the data, the
+*site* trains on it. Each pins the other as the signer it expects (as
+`valise trust add` would, for good), so neither reads a set a stranger packed.
+
 1. Generates a dataset of small 16x16 grayscale images (raw bytes) with JSON
    labels: train/000123.img + train/000123.json, one sample per key.
-2. Packs it onto 6 drives (4 data + 2 parity), encrypted to a new identity.
-3. Loses two drives, then trains a small CNN straight from the remaining four
-   through valise.torch.ValiseDataset and a DataLoader with 2 worker processes
-   (shuffled per epoch; it would split across ranks under torch.distributed),
-   and reports how much of each step waited for data.
-4. Saves the weights and packs them onto a second, smaller set of 3 drives
-   (2 data + 1 parity): the trip home.
-5. Loses one of those, verifies the home set (recoverable), restores the
-   weights, loads them and checks they are identical to what was trained.
+2. The sender packs it onto 6 drives (4 data + 2 parity), signed by the sender
+   and encrypted to the site's recipient.
+3. Two drives are lost; the site trains a small CNN straight from the remaining
+   four through valise.torch.ValiseDataset (signer= the sender) and a
+   DataLoader with 2 worker processes (shuffled per epoch; it would split
+   across ranks under torch.distributed), and reports how much of each step
+   waited for data.
+4. The site sends the weights home in one call: valise.save(state_dict, 3
+   drives (2 data + 1 parity), identity=site, recipients=[sender]).
+5. One home drive breaks; the sender verifies the home set (recoverable) and
+   loads the weights in one call, valise.load(identity=sender, signer=site),
+   checks every tensor is identical to what was trained, and that a load
+   without the pin (an untrusted signer) is refused.
 Exits 0 only if every check holds.
 """
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -70,11 +77,6 @@ class TinyNet(nn.Module):
         return self.body(x)
 
 
-def sha256_file(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def step(msg):
     print(f"\n== {msg}", flush=True)
 
@@ -95,27 +97,34 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix="valise-train-tiny-")
     os.makedirs(work, exist_ok=True)
     keep = a.work is not None
+    # A trust store of the example's own, empty: trust here comes from the pins
+    # (signer=) alone, whatever the user's ~/.config/valise/trusted-signers says.
+    os.environ["VALISE_CONFIG_DIR"] = os.path.join(work, "config")
     try:
         step(f"1. a dataset of {a.samples} labelled 16x16 images")
         data = os.path.join(work, "dataset")
         shutil.rmtree(data, ignore_errors=True)
         make_dataset(data, a.samples, a.seed)
-        identity = os.path.join(work, "site.key")
-        if not os.path.exists(identity):
-            valise.keygen(identity)
-        print(f"   {data}: {a.samples} samples (.img + .json); identity {identity}")
+        site, sender = os.path.join(work, "site.key"), os.path.join(work, "sender.key")
+        for key in (site, sender):
+            if not os.path.exists(key):
+                valise.keygen(key)
+        site_r, sender_r = valise.recipient_of(site), valise.recipient_of(sender)
+        print(f"   {data}: {a.samples} samples (.img + .json)")
+        print(f"   sender {valise.fingerprint(sender_r)} ({sender}), site {valise.fingerprint(site_r)} ({site})")
 
-        step("2. pack it onto 6 drives, 2 of them parity")
+        step("2. the sender packs it for the site onto 6 drives, 2 of them parity")
         out = [os.path.join(work, "out", f"d{i}") for i in range(1, 7)]
         shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
-        st = valise.pack(data, out, identity=identity, parity=2, work_dir=os.path.join(work, "state"))
+        st = valise.pack(data, out, identity=sender, recipients=[site_r], parity=2,
+                         work_dir=os.path.join(work, "state"))
         print(f"   set {st['set_id'][:16]}: {st['files']} files, {st['bytes_in']} bytes in, "
               f"{st['bytes_per_drive']} bytes per drive")
 
-        step("3. two drives are lost on the way; train straight from the other four")
+        step("3. two drives are lost on the way; the site trains straight from the other four")
         shutil.rmtree(out[1])
         shutil.rmtree(out[4])
-        ds = ValiseDataset(out, identity=identity, prefix="train/", shuffle=True, seed=a.seed,
+        ds = ValiseDataset(out, identity=site, signer=sender_r, prefix="train/", shuffle=True, seed=a.seed,
                            batch_size=a.batch, transform=decode)
         loader = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers)
         model = TinyNet().to(a.device)
@@ -150,36 +159,32 @@ def main():
         if correct / seen < 0.9:
             sys.exit(f"train_tiny: accuracy {correct / seen:.1%} is too low: the data read back is wrong")
 
-        step("4. save the weights and pack them onto 3 drives (1 parity): the trip home")
-        wdir = os.path.join(work, "weights")
-        shutil.rmtree(wdir, ignore_errors=True)
-        os.makedirs(wdir)
-        weights = os.path.join(wdir, "tiny.pt")
-        torch.save(model.state_dict(), weights)
+        step("4. the site sends the weights home in one call: valise.save, for the sender")
         home = [os.path.join(work, "home", f"h{i}") for i in range(1, 4)]
         shutil.rmtree(os.path.join(work, "home"), ignore_errors=True)
-        valise.pack(wdir, home, identity=identity, parity=1, work_dir=os.path.join(work, "state"))
-        print(f"   {weights} ({os.path.getsize(weights)} bytes, sha256 {sha256_file(weights)[:16]}) "
-              f"packed onto {len(home)} drives")
-
-        step("5. one home drive breaks; verify, restore, load and compare")
-        shutil.rmtree(home[0])
-        report = valise.verify(home)
-        print(f"   verify: {report['verdict']}")
-        if report["verdict"] != "recoverable":
-            sys.exit(f"train_tiny: the home set should be recoverable with one drive lost, not {report['verdict']}")
-        back = os.path.join(work, "restored")
-        shutil.rmtree(back, ignore_errors=True)
-        valise.restore(home, back, identity=identity)
-        restored = os.path.join(back, "tiny.pt")
-        same_file = sha256_file(restored) == sha256_file(weights)
         trained = model.state_dict()
-        loaded = torch.load(restored, map_location=a.device)
+        hs = valise.save(trained, home, identity=site, recipients=[sender_r], parity=1,
+                         work_dir=os.path.join(work, "state"))
+        print(f"   {hs['paths']} ({hs['bytes_in']} bytes) packed onto {len(home)} drives, "
+              f"signed by the site {valise.fingerprint(hs['signer'])}")
+
+        step("5. one home drive breaks; the sender verifies, then loads pinning the site as signer")
+        shutil.rmtree(home[0])
+        report = valise.verify(home, signer=site_r)
+        print(f"   verify: {report['verdict']} (signer pinned: {report['signer_pinned']})")
+        if report["verdict"] != "recoverable" or not report["signer_pinned"]:
+            sys.exit(f"train_tiny: the home set should be recoverable with one drive lost, not {report['verdict']}")
+        try:
+            valise.load(home, identity=sender)
+            sys.exit("train_tiny: the sender loaded weights without pinning or trusting their signer")
+        except valise.errors.PermissionDeniedError as e:
+            print(f"   without signer=: refused (exit code {e.exit_code}): {str(e).splitlines()[0][:90]}...")
+        loaded = valise.load(home, identity=sender, signer=site_r, map_location=a.device)
         same_tensors = trained.keys() == loaded.keys() and all(torch.equal(trained[k], loaded[k]) for k in trained)
-        print(f"   restored file identical: {same_file}; every tensor equal: {same_tensors}")
-        if not (same_file and same_tensors):
+        print(f"   valise.load(signer=site): {len(loaded)} tensors, every tensor equal: {same_tensors}")
+        if not same_tensors:
             sys.exit("train_tiny: the weights that came home differ from the ones trained")
-        print("\ntrain_tiny: ok - trained from a set missing 2 of 6 drives, weights home bit-exact")
+        print("\ntrain_tiny: ok - trained from a set missing 2 of 6 drives, weights home bit-exact, each side pinning the other")
         return 0
     finally:
         if not keep:

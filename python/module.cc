@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -124,11 +125,23 @@ class PySet {
     return o;
   }
 
+  // The sample whose key is `key`, or -1: keys are sorted (SampleIndex::Build).
+  int64_t find(const std::string& key) const {
+    size_t lo = 0, hi = index_.size();
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (index_.key(mid) < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < index_.size() && index_.key(lo) == key ? int64_t(lo) : -1;
+  }
+
   SetReader& reader() { return *reader_; }
   const SampleIndex& index() const { return index_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
   std::string set_id() const { return reader_->set_id(); }
   std::string signer() const { return reader_->signer(); }
+  std::string trust() const { return reader_->trust(); }
 
  private:
   size_t Idx(size_t i) const {
@@ -140,6 +153,55 @@ class PySet {
   std::vector<std::string> warnings_;
   std::unique_ptr<SetReader> reader_;
   SampleIndex index_;
+};
+
+// One regular file of the set for ranged reads (Set.open in Python wraps it
+// in an io.RawIOBase): every read goes through SetReader::ReadAt, which
+// decodes only the chunks holding the bytes asked for.
+class PyFile {
+ public:
+  PyFile(PySet& set, const std::string& path) : set_(set) {
+    Result<FileInfo> r = InvalidArgument("");
+    {
+      py::gil_scoped_release nogil;
+      r = set.reader().Stat(path);
+    }
+    info_ = Take(std::move(r));
+    if (info_.type == FileType::kDir) throw StatusError(InvalidArgument("'" + path + "' is a directory, not a file"));
+    if (info_.type == FileType::kSymlink)
+      throw StatusError(InvalidArgument("'" + path + "' is a symbolic link (to '" + info_.target +
+                                        "'), not a regular file: open its target"));
+  }
+  const std::string& path() const { return info_.path; }
+  uint64_t size() const { return info_.size; }
+  // Up to n bytes at `offset` (fewer only at the end of the file).
+  py::bytes pread(uint64_t offset, size_t n) {
+    if (offset >= info_.size) return py::bytes();
+    n = size_t(std::min<uint64_t>(n, info_.size - offset));
+    std::string buf(n, '\0');
+    size_t got = ReadInto(offset, reinterpret_cast<uint8_t*>(buf.data()), n);
+    buf.resize(got);
+    return py::bytes(buf);
+  }
+  // Fills the writable buffer `b` from `offset`; returns the bytes read.
+  size_t preadinto(uint64_t offset, py::buffer b) {
+    py::buffer_info info = b.request(true);
+    if (info.ndim != 1 || info.itemsize != 1 || info.strides[0] != 1)
+      throw StatusError(InvalidArgument("readinto needs a contiguous byte buffer"));
+    return ReadInto(offset, static_cast<uint8_t*>(info.ptr), size_t(info.size));
+  }
+
+ private:
+  size_t ReadInto(uint64_t offset, uint8_t* buf, size_t n) {
+    Result<size_t> r = size_t(0);
+    {
+      py::gil_scoped_release nogil;
+      r = set_.reader().ReadAt(info_, offset, buf, n);
+    }
+    return Take(std::move(r));
+  }
+  PySet& set_;
+  FileInfo info_;
 };
 
 class PyLoader {
@@ -247,6 +309,11 @@ PYBIND11_MODULE(_valise, m) {
       .def_property_readonly("warnings", &PySet::warnings)
       .def_property_readonly("set_id", &PySet::set_id)
       .def_property_readonly("signer", &PySet::signer)
+      .def_property_readonly("trust", &PySet::trust)
+      .def("find", &PySet::find, py::arg("key"), "The index of the sample with this key, or -1.")
+      .def(
+          "open_file", [](PySet& s, const std::string& path) { return std::make_unique<PyFile>(s, path); },
+          py::keep_alive<0, 1>(), py::arg("path"))
       .def(
           "epoch_order",
           [](const PySet& s, uint64_t epoch, uint64_t seed, bool shuffle, uint64_t block_bytes,
@@ -284,6 +351,12 @@ PYBIND11_MODULE(_valise, m) {
           py::arg("num_workers") = 1, py::arg("worker_batch") = 1, py::arg("threads") = 2,
           py::arg("prefetch") = 32, py::arg("prefetch_bytes") = uint64_t(256) << 20);
 
+  py::class_<PyFile>(m, "File")
+      .def_property_readonly("path", &PyFile::path)
+      .def_property_readonly("size", &PyFile::size)
+      .def("pread", &PyFile::pread, py::arg("offset"), py::arg("n"))
+      .def("preadinto", &PyFile::preadinto, py::arg("offset"), py::arg("buffer"));
+
   py::class_<PyLoader>(m, "Loader")
       .def("__iter__", [](PyLoader& l) -> PyLoader& { return l; })
       .def("__next__", &PyLoader::Next)
@@ -293,6 +366,9 @@ PYBIND11_MODULE(_valise, m) {
   m.def(
       "keygen", [](const std::string& path) { return Take(Keygen(path)); }, py::arg("path"),
       "Writes a new identity file (mode 0600) and returns its recipient string.");
+  m.def(
+      "fingerprint", [](const std::string& recipient) { return RecipientFingerprint(recipient); },
+      py::arg("recipient"), "The short fingerprint of a recipient string, as refusals print it.");
   m.def(
       "recipient_of", [](const std::string& path) { return Take(RecipientOf(path)); }, py::arg("identity"));
   m.def(

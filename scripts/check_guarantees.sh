@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test named in docs/guarantees.md exists: a gtest `Suite.Name` is a
 # TEST(Suite, Name) or TEST_F(Suite, Name) in tests/; a `name_test.sh` or
-# `scripts/name.sh` is a file. Exit 1 naming each missing one.
+# `scripts/name.sh` is a file; a Python `path.py::Class::test_name` is a file
+# holding `class Class` and `def test_name`. Exit 1 naming each missing one.
 # Usage: scripts/check_guarantees.sh [docs/guarantees.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,11 @@ while read -r n; do
   if [[ $n =~ ^[A-Za-z0-9_/.-]+\.sh$ ]]; then
     checked=$((checked + 1))
     [[ -f $n || -f tests/$n || -f scripts/$n ]] || { echo "MISSING: script $n"; missing=$((missing + 1)); }
+  elif [[ $n =~ ^([A-Za-z0-9_/.-]+\.py)::([A-Za-z0-9_]+)::([A-Za-z0-9_]+)$ ]]; then
+    file=${BASH_REMATCH[1]} cls=${BASH_REMATCH[2]} test=${BASH_REMATCH[3]}
+    checked=$((checked + 1))
+    { [[ -f $file ]] && grep -Eq "^class $cls\b" "$file" && grep -Eq "^    def $test\(" "$file"; } ||
+      { echo "MISSING: python test $n"; missing=$((missing + 1)); }
   elif [[ $n =~ ^([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)$ ]]; then
     suite=${BASH_REMATCH[1]} test=${BASH_REMATCH[2]}
     checked=$((checked + 1))

@@ -22,6 +22,9 @@ dataset counts for itself and ``consumed`` may be left out). After
 position. The epoch and position are shared with worker processes, so
 ``persistent_workers=True`` follows them. Ranks get equal counts by default
 (``even="pad"``).
+
+``ValiseMapDataset`` is the map-style twin for evaluation (``ds[i]`` by sample
+number, any sampler: ``shuffle=True``, ``DistributedSampler``).
 """
 import multiprocessing
 import multiprocessing.context
@@ -32,7 +35,7 @@ import torch.utils.data
 
 from . import Set, errors
 
-__all__ = ["ValiseDataset"]
+__all__ = ["ValiseDataset", "ValiseMapDataset"]
 
 
 # Slots of the state a dataset shares with its DataLoader workers.
@@ -269,3 +272,61 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self._loaded_epoch = self.epoch
         self._shared[_WORKERS_RAN] = 0
         self._consumed = 0
+
+
+class ValiseMapDataset(torch.utils.data.Dataset):
+    """Samples of a valise set as a map-style ``Dataset``: ``ds[i]`` is sample ``i`` in key order.
+
+    For evaluation and anything that wants its own sampler: ``DataLoader(ds, shuffle=True)``,
+    ``DistributedSampler(ds)``. Random reads cost a chunk each where ``ValiseDataset``'s block
+    order reads runs, so training on big sets should prefer ``ValiseDataset``.
+
+    Args are ``Set``'s (drives, identity, prefix, samples, signer, set_id, allow_untrusted,
+    work_dir, cache_bytes) and ``transform`` (applied to each sample dict). Each process
+    (the main one, every DataLoader worker, forked or spawned) opens the set for itself on first
+    use; pickling sends what opens it (as ``Set`` pickles), never key material.
+    ``len(ds)``, ``ds.key(i)``, ``ds.index(key)``.
+    """
+
+    def __init__(self, drives, identity, prefix=None, samples="grouped", signer=(), set_id="",
+                 allow_untrusted=False, work_dir="", cache_bytes=0, transform=None):
+        super().__init__()
+        if isinstance(drives, (str, bytes, os.PathLike)):
+            raise errors.InvalidArgumentError("drives must be a list of drive directories, not one path")
+        self._kw = dict(drives=[os.fspath(d) for d in drives], identity=os.fspath(identity), prefix=prefix,
+                        samples=samples, signer=signer, set_id=set_id, allow_untrusted=allow_untrusted,
+                        work_dir=work_dir, cache_bytes=int(cache_bytes))
+        self.transform = transform
+        self._set = None
+        self._set_pid = None
+        s = self._open()  # fail early, in the caller's process, with the real message
+        if prefix and len(s) == 0:
+            raise errors.InvalidArgumentError(
+                f"no sample of the set has a path starting with prefix {prefix!r} "
+                "(valise ls lists the set's paths)")
+        self._len = len(s)
+
+    def _open(self):
+        if self._set is None or self._set_pid != os.getpid():
+            self._set = Set(**self._kw)
+            self._set_pid = os.getpid()
+        return self._set
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_set"] = None  # reopened in the worker
+        state["_set_pid"] = None
+        return state
+
+    def __len__(self):
+        return self._len
+
+    def __getitem__(self, i):
+        sample = self._open()[i]
+        return self.transform(sample) if self.transform else sample
+
+    def key(self, i):
+        return self._open().key(i)
+
+    def index(self, key):
+        return self._open().index(key)

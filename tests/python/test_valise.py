@@ -1,9 +1,12 @@
 """valise's Python package and PyTorch dataset on a real set (real files, real
 DataLoader worker processes). Run: PYTHONPATH=build/python VALISE_BIN=build/valise
 /usr/bin/python3 -m unittest tests/python/test_valise.py"""
+import collections
 import hashlib
+import io
 import json
 import os
+import pickle
 import random
 import shutil
 import subprocess
@@ -25,6 +28,15 @@ DRIVES = 6    # 4 data + 2 parity
 def keys_of(batch):
     """collate_fn: a batch of sample dicts -> their keys (module level: picklable)."""
     return [s["__key__"] for s in batch]
+
+
+def keys_and_hashes(batch):
+    """collate_fn: samples -> [(key, sha256 of every field)] (module level: picklable under spawn)."""
+    return [(s["__key__"], {ext: sha(v) for ext, v in s.items() if ext != "__key__"}) for s in batch]
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 def first_keys(loader, limit):
@@ -111,6 +123,84 @@ class ValiseSetTest(unittest.TestCase):
         for t in threads:
             t.join()
         self.assertEqual(errors, [])
+
+    # ---- random access, pickling, the map-style dataset ------------------------
+
+    def test_getitem_and_index_give_samples_by_number_and_key(self):
+        s = valise.Set(self.drives, identity=self.identity, prefix="train/")
+        for i, key in enumerate(sorted(self.expect)):
+            self.assertEqual(s.index(key), i)
+            d = s[i]
+            self.assertEqual(d.pop("__key__"), key)
+            self.assertEqual(d, self.expect[key], key)
+        self.assertEqual(s[-1]["__key__"], sorted(self.expect)[-1])
+        self.assertEqual(s[-N]["__key__"], sorted(self.expect)[0])
+        for bad in (N, -N - 1):
+            with self.assertRaises(IndexError):
+                s[bad]
+        with self.assertRaises(TypeError):
+            s["train/00003"]
+        for missing in ("train/0000", "train/00003.img", "train/99999", ""):
+            with self.assertRaises(valise.errors.NotFoundError) as caught:
+                s.index(missing)
+            self.assertIn(repr(missing), str(caught.exception))
+
+    def test_a_set_pickles_as_what_reopens_it_and_never_the_key(self):
+        s = valise.Set(self.drives, identity=self.identity, prefix="train/", cache_bytes=1 << 20)
+        blob = pickle.dumps(s)
+        self.assertIn(self.identity.encode(), blob, "the identity's path is pickled")
+        with open(self.identity, "rb") as f:
+            secret_lines = [line.strip() for line in f if line.strip() and not line.startswith(b"#")]
+        self.assertTrue(secret_lines)
+        for line in secret_lines:
+            self.assertNotIn(line, blob, "key material in the pickle")
+            for part in line.split():
+                if len(part) >= 16:
+                    self.assertNotIn(part, blob, "key material in the pickle")
+        twin = pickle.loads(blob)
+        self.assertIsInstance(twin, valise.Set)
+        self.assertEqual((twin.set_id, len(twin)), (s.set_id, N))
+        self.assertEqual(twin[5], s[5])
+        # A DataLoader over the Set itself, workers started by spawn: each
+        # worker unpickles the Set and opens it again. Every sample once.
+        dl = torch.utils.data.DataLoader(s, batch_size=5, num_workers=2, multiprocessing_context="spawn",
+                                         collate_fn=keys_and_hashes)
+        got = collections.Counter(key for b in dl for key, _ in b)
+        self.assertEqual(got, collections.Counter(list(self.expect)))
+        seen = dict(item for b in torch.utils.data.DataLoader(
+            s, batch_size=7, num_workers=2, multiprocessing_context="spawn", shuffle=True,
+            collate_fn=keys_and_hashes) for item in b)
+        self.assertEqual(seen, {k: {e: sha(v) for e, v in f.items()} for k, f in self.expect.items()})
+
+    def test_map_dataset_under_a_shuffling_dataloader_covers_each_index_once(self):
+        ds = valise.torch.ValiseMapDataset(self.drives, identity=self.identity, prefix="train/")
+        self.assertEqual(len(ds), N)
+        self.assertEqual(ds.index(ds.key(7)), 7)
+        want = {k: {e: sha(v) for e, v in f.items()} for k, f in self.expect.items()}
+        orders = []
+        for ctx in ("fork", "spawn"):
+            dl = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, num_workers=2,
+                                             multiprocessing_context=ctx, collate_fn=keys_and_hashes)
+            items = [item for b in dl for item in b]
+            self.assertEqual(collections.Counter(k for k, _ in items), collections.Counter(list(self.expect)), ctx)
+            self.assertEqual(dict(items), want, ctx)
+            orders.append([k for k, _ in items])
+        self.assertNotEqual(orders[0], sorted(self.expect), "shuffle=True shuffled")
+        # DistributedSampler over 3 ranks: equal counts, together every sample.
+        union = collections.Counter()
+        for rank in range(3):
+            sampler = torch.utils.data.distributed.DistributedSampler(ds, num_replicas=3, rank=rank, seed=4)
+            sampler.set_epoch(1)
+            dl = torch.utils.data.DataLoader(ds, batch_size=4, sampler=sampler, num_workers=2,
+                                             collate_fn=keys_and_hashes)
+            mine = [k for b in dl for k, _ in b]
+            self.assertEqual(len(mine), -(-N // 3))
+            self.assertEqual(mine, [ds.key(i) for i in sampler])
+            union.update(mine)
+        self.assertEqual(set(union), set(self.expect))
+        self.assertEqual(sum(union.values()), 3 * -(-N // 3))
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            valise.torch.ValiseMapDataset(self.drives, identity=self.identity, prefix="trian/")
 
     # ---- orders, ranks and workers -------------------------------------------
 
@@ -347,6 +437,294 @@ class ValiseSetTest(unittest.TestCase):
         self.assertEqual((r["files"], r["unchanged"]), (0, 2 * N))
         with open(os.path.join(out, "mine.txt")) as f:
             self.assertEqual(f.read(), "mine")
+
+
+class SetOpenTest(unittest.TestCase):
+    """Set.open(path): one file of the set as a seekable binary file, read by ranges."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="valise-pyopen-")
+        src = os.path.join(cls.tmp, "src")
+        os.makedirs(os.path.join(src, "data"))
+        rng = random.Random(23)
+        # Several content-defined chunks (1 MiB on average), so ranges cross chunk boundaries.
+        cls.big = rng.randbytes(5_500_000)
+        cls.small = b"a small file, bundled with others\n" * 20
+        cls.files = {"data/big.bin": cls.big, "data/small.txt": cls.small, "empty": b""}
+        cls.state = {"w": torch.arange(1000, dtype=torch.float32).view(10, 100), "b": torch.tensor([1, 2, 3])}
+        buf = io.BytesIO()
+        torch.save(cls.state, buf)
+        cls.files["model.pt"] = buf.getvalue()
+        from PIL import Image
+        cls.pixels = bytes(rng.randrange(256) for _ in range(40 * 30 * 3))
+        png = io.BytesIO()
+        Image.frombytes("RGB", (40, 30), cls.pixels).save(png, format="PNG")
+        cls.files["data/picture.png"] = png.getvalue()
+        for path, data in cls.files.items():
+            with open(os.path.join(src, path), "wb") as f:
+                f.write(data)
+        os.symlink("big.bin", os.path.join(src, "data", "link"))
+        cls.identity = os.path.join(cls.tmp, "me.key")
+        valise.keygen(cls.identity)
+        cls.drives = [os.path.join(cls.tmp, f"d{i}") for i in range(1, 6)]
+        valise.pack(src, cls.drives, identity=cls.identity, parity=2, work_dir=os.path.join(cls.tmp, "state"))
+        cls.set = valise.Set(cls.drives, identity=cls.identity)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_reads_at_random_offsets_are_bit_exact(self):
+        rng = random.Random(5)
+        size = len(self.big)
+        for buffering in (0, -1, 4096):
+            with self.set.open("data/big.bin", buffering=buffering) as f:
+                self.assertEqual(sha(f.read()), sha(self.big), buffering)
+                for _ in range(150):
+                    off = rng.randrange(size + 100)
+                    n = rng.choice((1, 7, 4096, rng.randrange(1, 3_000_000)))
+                    self.assertEqual(f.seek(off), off)
+                    got = f.read(n)
+                    self.assertEqual(sha(got), sha(self.big[off:off + n]), (buffering, off, n))
+                    self.assertEqual(f.tell(), min(off + n, size) if off < size else off)
+        raw = self.set.open("data/big.bin", buffering=0)
+        self.assertIsInstance(raw, io.RawIOBase)
+        for _ in range(50):
+            off, n = rng.randrange(size), rng.randrange(1, 2_000_000)
+            raw.seek(off)
+            b = bytearray(n)
+            got = raw.readinto(b)
+            self.assertEqual(got, min(n, size - off))
+            self.assertEqual(sha(bytes(b[:got])), sha(self.big[off:off + got]), (off, n))
+        whole = bytearray(size)
+        raw.seek(0)
+        self.assertEqual(raw.readinto(memoryview(whole)), size)
+        self.assertEqual(sha(bytes(whole)), sha(self.big))
+        for path, data in self.files.items():
+            with self.set.open(path) as f:
+                self.assertEqual(sha(f.read()), sha(data), path)
+
+    def test_seek_and_tell_follow_the_file_protocol(self):
+        f = self.set.open("data/small.txt", buffering=0)
+        size = len(self.small)
+        self.assertEqual((f.readable(), f.seekable(), f.writable()), (True, True, False))
+        self.assertEqual((f.name, f.size, f.tell()), ("data/small.txt", size, 0))
+        self.assertEqual(f.read(5), self.small[:5])
+        self.assertEqual(f.seek(3, io.SEEK_CUR), 8)
+        self.assertEqual(f.read(4), self.small[8:12])
+        self.assertEqual(f.seek(-4, io.SEEK_END), size - 4)
+        self.assertEqual(f.read(), self.small[-4:])
+        self.assertEqual(f.read(), b"")
+        self.assertEqual(f.seek(size + 50), size + 50)
+        self.assertEqual((f.read(10), f.tell()), (b"", size + 50))
+        with self.assertRaises(ValueError):
+            f.seek(-1)
+        with self.assertRaises(ValueError):
+            f.seek(-size - 1, io.SEEK_END)
+        with self.assertRaises(ValueError):
+            f.seek(0, 3)
+        f.seek(0)
+        self.assertEqual(f.readline(), self.small.splitlines(keepends=True)[0])
+        f.close()
+        self.assertTrue(f.closed)
+        with self.assertRaises(ValueError):
+            f.read(1)
+        with self.assertRaises(ValueError):
+            f.seek(0)
+        buffered = io.BufferedReader(self.set.open("data/small.txt", buffering=0), 16)
+        self.assertEqual(list(buffered), self.small.splitlines(keepends=True))
+        self.assertEqual(self.set.open("empty").read(), b"")
+
+    def test_torch_load_and_pil_read_through_open(self):
+        loaded = torch.load(self.set.open("model.pt"))
+        self.assertEqual(loaded.keys(), self.state.keys())
+        for k in self.state:
+            self.assertTrue(torch.equal(loaded[k], self.state[k]), k)
+        loaded = torch.load(self.set.open("model.pt", buffering=0))
+        self.assertTrue(torch.equal(loaded["w"], self.state["w"]))
+        from PIL import Image
+        with Image.open(self.set.open("data/picture.png")) as im:
+            self.assertEqual((im.size, im.mode), ((40, 30), "RGB"))
+            self.assertEqual(sha(im.tobytes()), sha(self.pixels))
+
+    def test_open_errors_name_the_path(self):
+        with self.assertRaises(valise.errors.NotFoundError) as caught:
+            self.set.open("data/nope.bin")
+        self.assertIn("data/nope.bin", str(caught.exception))
+        for path in ("data", "data/link"):
+            with self.assertRaises(valise.errors.InvalidArgumentError) as caught:
+                self.set.open(path)
+            self.assertIn(f"'{path}'", str(caught.exception))
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            self.set.open("data/big.bin", "wb")
+
+
+class RangedReadAroundDamageTest(unittest.TestCase):
+    """Set.open reads only the chunks holding the bytes asked for: with one stripe in the middle
+    of a big file lost beyond parity, every range outside it still reads bit-exact, and a range
+    inside it is DataLossError naming the file."""
+
+    def test_ranges_outside_a_lost_stripe_read_bit_exact(self):
+        tmp = tempfile.mkdtemp(prefix="valise-pydamage-")
+        try:
+            src = os.path.join(tmp, "src")
+            os.makedirs(src)
+            big = random.Random(41).randbytes(4_000_000)
+            with open(os.path.join(src, "big.bin"), "wb") as f:
+                f.write(big)
+            identity = os.path.join(tmp, "me.key")
+            valise.keygen(identity)
+            drives = [os.path.join(tmp, f"d{i}") for i in range(1, 6)]
+            # Small segments (3 x 64 KiB of data a stripe) so the file spans ~20 stripes.
+            subprocess.run([os.environ["VALISE_BIN"], "pack", src, "--to", *drives, "--parity", "2",
+                            "--identity", identity, "--segment-size", "64KiB"], check=True,
+                           capture_output=True, env=dict(os.environ, VALISE_STATE_DIR=os.path.join(tmp, "st")))
+            segs = sorted(os.path.relpath(os.path.join(r, n), drives[0])
+                          for r, _, ns in os.walk(os.path.join(drives[0], "seg")) for n in ns)
+            self.assertGreater(len(segs), 15, segs)
+            lost = segs[len(segs) // 2 - 2]  # inside big.bin's part of the data log
+            for d in drives[:3]:             # three shards of a stripe: beyond parity 2
+                os.remove(os.path.join(d, lost))
+            s = valise.Set(drives, identity=identity)
+            size = len(big)
+            ok, bad = [], []
+            step = 32_768
+            with s.open("big.bin", buffering=0) as f:
+                for off in range(0, size, step):
+                    f.seek(off)
+                    try:
+                        got = f.read(step)
+                    except valise.errors.DataLossError as e:
+                        self.assertIn("'big.bin'", str(e))
+                        bad.append(off)
+                        continue
+                    self.assertEqual(sha(got), sha(big[off:off + step]), off)
+                    ok.append(off)
+                with self.assertRaises(valise.errors.DataLossError):
+                    f.seek(0)
+                    f.read()
+            self.assertTrue(bad, "the lost stripe is inside the file")
+            # Good bytes before and after the damage: each read decoded only its own chunks.
+            self.assertTrue(any(o < min(bad) for o in ok) and any(o > max(bad) for o in ok), (ok, bad))
+            # The damage costs a few chunks (1 MiB on average), not the file.
+            self.assertLess(len(bad) * step, size // 2, bad)
+        finally:
+            shutil.rmtree(tmp)
+
+
+class WeightsHomeTest(unittest.TestCase):
+    """valise.save / valise.load: a site sends weights home to the sender in one call each."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="valise-pyhome-")
+        cls.old_config = os.environ.get("VALISE_CONFIG_DIR")
+        os.environ["VALISE_CONFIG_DIR"] = os.path.join(cls.tmp, "config")  # an empty trust store
+        cls.site, cls.sender, cls.stranger = (os.path.join(cls.tmp, n + ".key")
+                                              for n in ("site", "sender", "stranger"))
+        cls.site_r, cls.sender_r, cls.stranger_r = (valise.keygen(k) for k in (cls.site, cls.sender, cls.stranger))
+        torch.manual_seed(3)
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                    torch.nn.Linear(4 * 6 * 6, 3))
+        cls.state = dict(model.state_dict())
+        cls.state["extra.half"] = torch.randn(5, 7).half()
+        cls.state["extra.int"] = torch.randint(-1000, 1000, (33,), dtype=torch.int64)
+        cls.notes = os.path.join(cls.tmp, "notes.txt")
+        with open(cls.notes, "w") as f:
+            f.write("trained 3 epochs\n")
+        cls.home = [os.path.join(cls.tmp, "home", f"h{i}") for i in range(1, 4)]
+        cls.stats = valise.save([cls.state, cls.notes], cls.home, identity=cls.site, recipients=[cls.sender_r],
+                                work_dir=os.path.join(cls.tmp, "state"))
+        cls.forged = [os.path.join(cls.tmp, "forged", f"h{i}") for i in range(1, 4)]
+        valise.save({"w": torch.zeros(3)}, cls.forged, identity=cls.stranger, recipients=[cls.sender_r],
+                    work_dir=os.path.join(cls.tmp, "state"))
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.old_config is None:
+            os.environ.pop("VALISE_CONFIG_DIR", None)
+        else:
+            os.environ["VALISE_CONFIG_DIR"] = cls.old_config
+        shutil.rmtree(cls.tmp)
+
+    def assert_same_state(self, got):
+        self.assertEqual(list(got.keys()), list(self.state.keys()))
+        for k in self.state:
+            self.assertEqual(got[k].dtype, self.state[k].dtype, k)
+            self.assertTrue(torch.equal(got[k], self.state[k]), k)
+
+    def test_save_then_load_with_the_site_pinned_gives_every_tensor(self):
+        self.assertEqual(self.stats["paths"], ["notes.txt", "weights.pt"])
+        self.assertEqual(self.stats["signer"], self.site_r)
+        staged = [n for n in os.listdir(os.path.join(self.tmp, "state")) if n.startswith("valise-save-")]
+        self.assertEqual(staged, [], "the staging directory is removed")
+        self.assert_same_state(valise.load(self.home, identity=self.sender, signer=self.site_r))
+        self.assert_same_state(valise.load(self.home, identity=self.sender, signer=[self.stranger_r, self.site_r],
+                                           path="weights.pt"))
+        s = valise.Set(self.home, identity=self.sender, signer=self.site_r, samples="file")
+        self.assertEqual((s.signer, s.trust), (self.site_r, "--signer"))
+        self.assertEqual(s.open("notes.txt").read(), b"trained 3 epochs\n")
+        self.assertEqual(valise.Set(self.home, identity=self.site).trust, "your identity")
+        with self.assertRaises(valise.errors.NotFoundError):
+            valise.load(self.home, identity=self.sender, signer=self.site_r, path="other.pt")
+        # restore(signer=) pins the same way.
+        out = os.path.join(self.tmp, "restored")
+        with self.assertRaises(valise.errors.PermissionDeniedError):
+            valise.restore(self.home, out, identity=self.sender)
+        valise.restore(self.home, out, identity=self.sender, signer=self.site_r)
+        self.assert_same_state(torch.load(os.path.join(out, "weights.pt")))
+
+    def test_load_with_one_drive_lost(self):
+        work = os.path.join(self.tmp, "lost")
+        copies = [os.path.join(work, f"h{i}") for i in range(1, 4)]
+        for d, c in zip(self.home, copies):
+            shutil.copytree(d, c)
+        shutil.rmtree(copies[1])
+        with self.assertWarns(UserWarning):
+            got = valise.load(copies, identity=self.sender, signer=self.site_r)
+        self.assert_same_state(got)
+
+    def test_load_refuses_an_untrusted_signer_naming_it(self):
+        with self.assertRaises(valise.errors.PermissionDeniedError) as caught:
+            valise.load(self.home, identity=self.sender)
+        self.assertEqual(caught.exception.exit_code, 4)
+        self.assertIn(valise.fingerprint(self.site_r), str(caught.exception))
+        self.assertIn("not trusted", str(caught.exception))
+
+    def test_load_refuses_a_set_not_signed_by_the_pinned_signer(self):
+        # A stranger packed "weights" for the sender: pinning the site refuses them.
+        with self.assertRaises(valise.errors.PermissionDeniedError) as caught:
+            valise.load(self.forged, identity=self.sender, signer=self.site_r)
+        self.assertIn(valise.fingerprint(self.stranger_r), str(caught.exception))
+        # A pin is strict: the site's own identity would trust its own set, but
+        # a pin on someone else refuses it, naming both.
+        with self.assertRaises(valise.errors.PermissionDeniedError) as caught:
+            valise.load(self.home, identity=self.site, signer=self.stranger_r)
+        self.assertIn(valise.fingerprint(self.site_r), str(caught.exception))
+        self.assertIn(valise.fingerprint(self.stranger_r), str(caught.exception))
+        self.assertEqual(caught.exception.exit_code, 4)
+        # The right pin does not make a stranger a recipient.
+        with self.assertRaises(valise.errors.PermissionDeniedError):
+            valise.load(self.home, identity=self.stranger, signer=self.site_r)
+
+    def test_save_refuses_what_it_cannot_pack(self):
+        drives = [os.path.join(self.tmp, "bad", f"b{i}") for i in range(1, 4)]
+        with self.assertRaises(valise.errors.NotFoundError) as caught:
+            valise.save([os.path.join(self.tmp, "missing.pt")], drives, identity=self.site)
+        self.assertIn("missing.pt", str(caught.exception))
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            valise.save([self.notes, self.notes], drives, identity=self.site)
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            valise.save(42, drives, identity=self.site)
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            valise.save(self.state, drives, identity=self.site, name="../x.pt")
+        staging = os.path.join(self.tmp, "staging")
+        os.makedirs(staging)
+        with self.assertRaises(valise.errors.Error):
+            valise.save(self.state, self.home, identity=self.site, work_dir=staging)  # drives not empty
+        self.assertEqual([n for n in os.listdir(staging) if n.startswith("valise-save-")], [],
+                         "the staging directory is removed when the pack fails")
 
 
 if __name__ == "__main__":
