@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
+#include "cli/cmd_custody.h"
 #include "cli/cmd_plan.h"
 #include "common/escape.h"
 #include "valise/valise.h"
@@ -33,6 +34,7 @@ const char* kDescription =
     "  valise repair d1 d2 d4 d5 d6 --replace 3=new3\n"
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
     "  valise mount d1 d2 new3 d4 d5 d6 /mnt/dataset --identity site.id\n"
+    "  valise custody d1 d2 new3 d4 d5 d6   # who had the drives: the signed chain of custody\n"
     "\n"
     "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable (pack\n"
     "--continue-degraded: packed without a failed drive, repair it);\n"
@@ -89,6 +91,29 @@ struct TrustArgs {
   bool allow_untrusted = false;
 };
 TrustArgs g_trust;
+
+// --log-as IDENTITY (verify, repair, restore): the custody event to append,
+// and --note: more words for it (docs/custody.md).
+std::string g_log_as, g_custody_note;
+
+// The note of an automatic event: what the command did, then --note; cut
+// to the 512 bytes an event holds (at a character boundary).
+std::string WithNote(std::string what) {
+  if (!g_custody_note.empty()) what += "; " + g_custody_note;
+  if (what.size() > 512) {
+    what.resize(512);
+    while (!what.empty() && !IsValidUtf8(what)) what.pop_back();
+  }
+  return what;
+}
+
+// The identity of --log-as is loaded before the command runs, so a wrong
+// path or passphrase fails before hours of work instead of after.
+Status CheckLogAs() {
+  if (g_log_as.empty()) return Status::Ok();
+  auto r = RecipientOf(g_log_as);
+  return r.ok() ? Status::Ok() : r.status().With("--log-as");
+}
 
 
 int CmdTrustAdd(const std::string& name, const std::string& recipient) {
@@ -463,14 +488,30 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& identity,
   o.resume.note = PrintNote;
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
+  if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
   // Drives of several sets of one shipment: each part verified on its own.
   ShipmentGroups g = GroupBySet(OpenDrives(dirs));
   if (g.parts == 0) {
     auto r = Verify(std::move(g.groups.front().drives), o);
     progress.Done();
     if (!r.ok()) return Fail(r.status());
-    return ReportVerify(*r, as_json, nullptr);
+    int code = ReportVerify(*r, as_json, nullptr);
+    if (!g_log_as.empty()) {
+      int missing = 0, damaged = 0;
+      for (auto& d : r->drives) {
+        missing += d.state == DriveState::kMissing;
+        damaged += d.state == DriveState::kDamaged;
+      }
+      std::string note = std::string("verify") + (r->keyed ? " --identity" : "") + ": " + VerdictName(r->verdict) +
+                         " (" + std::to_string(missing) + " missing, " + std::to_string(damaged) + " damaged drives)";
+      code = std::max(code, AppendCustodyEvent(dirs, g_trust.signers, g_trust.set_id, g_log_as, "received",
+                                               WithNote(note)));
+    }
+    return code;
   }
+  if (!g_log_as.empty())
+    return Fail(InvalidArgument("--log-as: these drives hold several sets of a shipment; log each part's "
+                                "custody with 'valise custody' on its own drives"));
   json reports = json::array();
   int code = kExitOk;
   for (auto& group : g.groups) {
@@ -517,7 +558,9 @@ int CmdRepair(const std::vector<std::string>& dirs,
   o.set_id = g_trust.set_id;
   o.resume.restart = restart;
   o.resume.note = PrintNote;
+  if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
   std::vector<std::string> created;  // removed again if repair refuses to start
+  std::vector<std::string> all_dirs = dirs;  // and the replacements: the custody event goes on them too
   for (auto& r : replace) {
     size_t eq = r.find('=');
     int number = 0;
@@ -536,6 +579,7 @@ int CmdRepair(const std::vector<std::string>& dirs,
     auto d = PrepareReplacement(dir, dirs);
     if (!d.ok()) return Fail(d.status());
     o.replacements[number] = std::move(d).value();
+    all_dirs.push_back(dir);
     if (!existed) created.push_back(dir);
   }
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
@@ -549,6 +593,14 @@ int CmdRepair(const std::vector<std::string>& dirs,
   }
   const RepairReport& rep = *r;
   int code = rep.complete ? kExitOk : kExitFailed;
+  if (!g_log_as.empty()) {
+    std::string note = "repair: ";
+    for (int d : rep.drives_rebuilt) note += "rebuilt drive " + std::to_string(d) + "; ";
+    note += "rewrote " + std::to_string(rep.shards_rewritten) + " shards (" + std::to_string(rep.bytes_rewritten) +
+            " bytes); " + (rep.complete ? "complete" : std::to_string(rep.unrepaired.size()) + " problems remain");
+    code = std::max(code, AppendCustodyEvent(all_dirs, g_trust.signers, g_trust.set_id, g_log_as, "repaired",
+                                             WithNote(note)));
+  }
   if (as_json) {
     json drives = json::array();
     for (auto& d : rep.before.drives) drives.push_back(DriveJson(d));
@@ -672,6 +724,7 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
   if (Status st = PrepareRestoreTarget(to, dirs); !st.ok()) return Fail(st);
+  if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
   auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
   RestoreOptions o = flags;
@@ -694,6 +747,13 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   if (!paths.empty() && rep.files + rep.symlinks + rep.failed.size() + rep.unchanged + rep.kept == 0 && rep.dirs <= 1)
     return Fail(NotFound("nothing in the set matches the --path given"));
   double mbps = rep.seconds > 0 ? double(rep.bytes) / rep.seconds / 1e6 : 0;
+  int logged = kExitOk;
+  if (!g_log_as.empty()) {
+    std::string note = "restore: " + std::to_string(rep.files) + " files (" + std::to_string(rep.bytes) +
+                       " bytes) into " + Utf8ForJson(to) + (rep.failed.empty() ? "" : "; " + std::to_string(rep.failed.size()) +
+                                                                           " files could NOT be restored");
+    logged = AppendCustodyEvent(dirs, g_trust.signers, g_trust.set_id, g_log_as, "ingested", WithNote(note));
+  }
   if (rep.skipped)
     std::printf("resumed: %llu files were already restored by an interrupted run and still match; skipped\n",
                 (unsigned long long)rep.skipped);
@@ -718,7 +778,7 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
                  "same restore again); every file restored is bit-exact\n", missing.size());
     return kExitFailed;
   }
-  return 0;
+  return logged;
 }
 
 int CmdMount(const std::vector<std::string>& args, const std::string& identity,
@@ -833,6 +893,13 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "always", "never", "json"}))->default_str("auto");
   };
 
+  auto add_log_as = [&](CLI::App* c, const std::string& event) {
+    c->add_option("--log-as", g_log_as,
+                  "Append a signed '" + event + "' event to the set's custody log on every drive, signed by this "
+                  "identity (any identity: staff may have their own; docs/custody.md)");
+    c->add_option("--note", g_custody_note, "With --log-as: more words for the event (UTF-8)");
+  };
+
   bool restart = false;
   auto add_restart = [&](CLI::App* c, const std::string& what) {
     c->add_flag("--restart", restart,
@@ -848,6 +915,7 @@ int main(int argc, char** argv) {
   verify->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(verify);
   add_restart(verify, "verify");
+  add_log_as(verify, "received");
   verify->add_option("--part", g_part_arg,
                      "I/N: check only the I-th of N stripe ranges (labels and tables always); N runs on N hosts "
                      "together check the whole set (docs/slurm.md)");
@@ -861,6 +929,7 @@ int main(int argc, char** argv) {
   repair->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(repair);
   add_restart(repair, "repair");
+  add_log_as(repair, "repaired");
   repair->add_option("--part", g_part_arg,
                      "I/N: check and rewrite only the I-th of N stripe ranges (part 1 also fixes labels and "
                      "tables); the N parts may run at once");
@@ -911,6 +980,20 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> mount_args;
   bool allow_other = false, fuse_debug = false;
+  add_log_as(restore, "ingested");
+  std::string custody_append;
+  auto* custody = app.add_subcommand(
+      "custody",
+      "Print the set's chain of custody (valise.custody on every drive, no key needed) and check it: "
+      "signatures, the hash chain, and that the drives agree. Exit 0 intact, 1 some drives behind or no log, "
+      "3 an event altered, removed or reordered or the logs fork, 4 an event signed by an untrusted identity");
+  add_read_common(custody);
+  custody->add_flag("--json", as_json, "Print the history and each drive's state as one JSON document");
+  custody->add_option("--append", custody_append, "Append this event instead (handed-over, received, ingested, "
+                      "erased; with --log-as)")
+      ->check(CLI::IsMember({"handed-over", "received", "repaired", "ingested", "erased"}));
+  add_log_as(custody, "--append EVENT");
+
   auto* mount = app.add_subcommand("mount", "Serve the set as a read-only file system (FUSE) until unmounted");
   mount->add_option("drives_and_mountpoint", mount_args, "The set's drive directories, then the mount point")
       ->required()->expected(2, 65);
@@ -981,6 +1064,13 @@ int main(int argc, char** argv) {
                                 : overwrite_arg == "never"      ? Overwrite::kNever
                                                                 : Overwrite::kRefuse;
       return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads, restore_flags);
+    }
+    if (*custody) {
+      if (custody_append.empty() != g_log_as.empty())
+        return Fail(InvalidArgument("custody: --append EVENT and --log-as IDENTITY go together"));
+      if (!custody_append.empty())
+        return AppendCustodyEvent(dirs, g_trust.signers, g_trust.set_id, g_log_as, custody_append, g_custody_note);
+      return CmdCustody(dirs, g_trust.signers, g_trust.set_id, as_json);
     }
     if (*mount) return CmdMount(mount_args, identity, allow_other, fuse_debug);
   } catch (const std::exception& e) {
