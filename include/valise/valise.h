@@ -415,6 +415,38 @@ class SetReader {
   virtual std::vector<std::string> unreadable_parts() const { return {}; }
 };
 
+// ---- manifest (docs/custody.md, "The manifest") -----------------------------------
+
+// One entry of a set's bill of materials: every file, directory and symlink
+// with its size, mode, mtime and, for a regular file, the SHA-256 of its bytes.
+struct ManifestEntry {
+  std::string path;          // relative to the set's root, never ""
+  FileType type = FileType::kFile;
+  uint64_t size = 0;
+  uint32_t mode = 0;         // permission and special bits (& 07777)
+  int64_t mtime_ns = 0;
+  std::string sha256;        // hex, regular files only ("" otherwise)
+  std::string target;        // symlinks
+};
+enum class ManifestFormat { kCsv, kJson };
+
+// Writes the manifest of every entry of the set in tree order (the root
+// left out), reading every regular file to hash it; `out` takes the text
+// piece by piece. CSV: a header line, then one row each, names escaped as
+// EscapeForTerminal does (common/escape.h: injective, so non-UTF-8 names
+// survive) and quoted. JSON: one document, names as in every --json output
+// (a "path_b64" beside a name that is not UTF-8).
+Status WriteManifest(SetReader& reader, ManifestFormat format, const std::function<Status(std::string_view)>& out);
+// Parses a manifest in either format (told apart by its first byte).
+// Corruption naming the line or entry for anything malformed, and for a path
+// that is absolute or holds "." or ".." components.
+Result<std::vector<ManifestEntry>> ParseManifest(std::string_view text);
+// Compares the tree at `dir` (a restore's --to) with the manifest and
+// returns every difference, one line each: missing and extra entries, and
+// for each entry a type, size, mode, mtime (regular files), content
+// (SHA-256) or symlink target that differs. Empty: the tree matches.
+Result<std::vector<std::string>> CheckManifest(const std::vector<ManifestEntry>& manifest, const std::string& dir);
+
 // ---- shipments ------------------------------------------------------------------
 
 // The drives of one set, as sorted out of a mixed pile.

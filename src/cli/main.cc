@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -718,11 +720,77 @@ int CmdCat(const std::vector<std::string>& dirs, const std::string& identity,
   return 0;
 }
 
+// ---- manifest ----
+
+Result<std::vector<ManifestEntry>> LoadManifest(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return InvalidArgument("cannot open manifest " + path + ": " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  auto m = ParseManifest(text);
+  if (!m.ok()) return m.status().With(path);
+  return m;
+}
+
+// Prints every difference; 0 when the tree matches, 1 when it does not.
+int ReportManifestCheck(const std::string& manifest, const std::string& dir) {
+  auto m = LoadManifest(manifest);
+  if (!m.ok()) return Fail(m.status());
+  auto diffs = CheckManifest(*m, dir);
+  if (!diffs.ok()) return Fail(diffs.status());
+  for (auto& d : *diffs) std::printf("%s\n", d.c_str());
+  if (diffs->empty()) {
+    std::printf("%s matches the manifest %s: %zu entries\n", dir.c_str(), manifest.c_str(), m->size());
+    return kExitOk;
+  }
+  std::fprintf(stderr, "valise: %s differs from the manifest %s in %zu ways (listed above)\n", dir.c_str(),
+               manifest.c_str(), diffs->size());
+  return kExitRecoverable;
+}
+
+int CmdManifest(const std::vector<std::string>& dirs, const std::string& identity, const std::string& out_path,
+                const std::string& format) {
+  if (dirs.empty()) return Fail(InvalidArgument("manifest needs the set's drive directories"));
+  if (identity.empty()) return Fail(InvalidArgument("manifest needs --identity (it reads every file to hash it)"));
+  auto reader = OpenReader(dirs, identity);
+  if (!reader.ok()) return Fail(reader.status());
+  FILE* f = stdout;
+  std::string tmp;
+  if (!out_path.empty()) {
+    tmp = out_path + ".tmp";
+    f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return Fail(InvalidArgument("cannot create " + tmp + ": " + std::strerror(errno)));
+  }
+  Status st = WriteManifest(**reader, format == "json" ? ManifestFormat::kJson : ManifestFormat::kCsv,
+                            [&](std::string_view s) {
+                              if (std::fwrite(s.data(), 1, s.size(), f) != s.size())
+                                return IOError("cannot write the manifest");
+                              return Status::Ok();
+                            });
+  if (f != stdout) {
+    if (std::fclose(f) != 0 && st.ok()) st = IOError("cannot write " + tmp);
+    if (st.ok() && std::rename(tmp.c_str(), out_path.c_str()) != 0) st = IOError("cannot rename " + tmp);
+    if (!st.ok()) ::unlink(tmp.c_str());
+  }
+  if (!st.ok()) return Fail(st);
+  if (!out_path.empty()) std::fprintf(stderr, "valise: wrote the manifest of set %s to %s\n", (*reader)->set_id().c_str(), out_path.c_str());
+  return 0;
+}
+
+std::string g_check_manifest;  // restore --check-manifest FILE
+
 int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity,
                const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode,
                int threads, const RestoreOptions& flags) {
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
+  if (!g_check_manifest.empty() && (!paths.empty() || part->second > 0))
+    return Fail(InvalidArgument("--check-manifest checks a whole restored tree: not with --path or --part"));
+  if (!g_check_manifest.empty())
+    if (auto m = LoadManifest(g_check_manifest); !m.ok()) return Fail(m.status());
   if (Status st = PrepareRestoreTarget(to, dirs); !st.ok()) return Fail(st);
   if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
   auto reader = OpenReader(dirs, identity);
@@ -778,6 +846,7 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
                  "same restore again); every file restored is bit-exact\n", missing.size());
     return kExitFailed;
   }
+  if (!g_check_manifest.empty()) logged = std::max(logged, ReportManifestCheck(g_check_manifest, to));
   return logged;
 }
 
@@ -981,6 +1050,29 @@ int main(int argc, char** argv) {
   std::vector<std::string> mount_args;
   bool allow_other = false, fuse_debug = false;
   add_log_as(restore, "ingested");
+  restore->add_option("--check-manifest", g_check_manifest,
+                      "After restoring, check the tree against this manifest ('valise manifest'): every "
+                      "difference is listed, exit 1 if there is one");
+
+  std::string manifest_out, manifest_format = "csv", manifest_file, manifest_dir;
+  auto* manifest = app.add_subcommand(
+      "manifest", "Write the set's bill of materials: every file with size, mode, mtime and SHA-256 (reads and "
+                  "hashes every file); 'manifest check FILE DIR' checks a restored tree against it");
+  manifest->add_option("drives", dirs, "The set's drive directories, any order, missing ones left out");
+  manifest->add_option("--identity", identity, "An identity that is a recipient of the set");
+  manifest->add_option("--signer", g_trust.signers,
+                       "Trust sets signed by this recipient (valise1...; repeatable) for this command");
+  manifest->add_option("--set", g_trust.set_id, "Read only this set (its id or first 8+ hex digits)");
+  add_keyed_trust(manifest);
+  manifest->add_option("--out", manifest_out, "Write it to this file, replaced atomically (default: standard output)");
+  manifest->add_option("--format", manifest_format, "csv (names escaped as valise prints them, quoted) or json")
+      ->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
+  auto* manifest_check = manifest->add_subcommand(
+      "check", "Check a restored tree against a manifest: every missing, extra or different entry is listed; exit "
+               "0 when it matches, 1 when it does not");
+  manifest_check->add_option("manifest", manifest_file, "The manifest (CSV or JSON)")->required();
+  manifest_check->add_option("dir", manifest_dir, "The restored tree (a restore's --to)")->required();
+
   std::string custody_append;
   auto* custody = app.add_subcommand(
       "custody",
@@ -1065,6 +1157,8 @@ int main(int argc, char** argv) {
                                                                 : Overwrite::kRefuse;
       return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads, restore_flags);
     }
+    if (*manifest_check) return ReportManifestCheck(manifest_file, manifest_dir);
+    if (*manifest) return CmdManifest(dirs, identity, manifest_out, manifest_format);
     if (*custody) {
       if (custody_append.empty() != g_log_as.empty())
         return Fail(InvalidArgument("custody: --append EVENT and --log-as IDENTITY go together"));
