@@ -1081,10 +1081,12 @@ int main(int argc, char** argv) {
       "3 an event altered, removed or reordered or the logs fork, 4 an event signed by an untrusted identity");
   add_read_common(custody);
   custody->add_flag("--json", as_json, "Print the history and each drive's state as one JSON document");
-  custody->add_option("--append", custody_append, "Append this event instead (handed-over, received, ingested, "
-                      "erased; with --log-as)")
+  custody->add_option("--append", custody_append, "Append this event instead of printing (handed-over, received, "
+                      "repaired, ingested, erased; with --log-as)")
       ->check(CLI::IsMember({"handed-over", "received", "repaired", "ingested", "erased"}));
-  add_log_as(custody, "--append EVENT");
+  custody->add_option("--log-as", g_log_as, "With --append: the identity that acted and signs the event (any "
+                      "identity: staff may have their own; docs/custody.md)");
+  custody->add_option("--note", g_custody_note, "With --append: what happened, for people (UTF-8, at most 512 bytes)");
 
   auto* mount = app.add_subcommand("mount", "Serve the set as a read-only file system (FUSE) until unmounted");
   mount->add_option("drives_and_mountpoint", mount_args, "The set's drive directories, then the mount point")
