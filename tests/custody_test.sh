@@ -85,6 +85,7 @@ V trust add courier "$COURIER" >/dev/null
 V trust add site "$SITE" >/dev/null
 expect_rc 0 custody a1 a2 a3 a4
 check "a trust store entry vouches for the packer" has "trust store entry 'sender'"
+check "the keyless log names no file and counts none (format.md §10)" bash -c '! grep -Eq "big.bin|note.txt|files" a1/valise.custody'
 
 echo "== 2. custody --append, verify, restore --log-as append signed events"
 expect_rc 0 custody a1 a2 a3 a4 --append handed-over --log-as courier.id --note "to the courier, waybill 123"
@@ -196,6 +197,10 @@ expect_rc 0 repair t/a1 t/a2 t/a4 --replace 3=t/n3 --log-as site.id --progress n
 check "the replacement holds the log" test "$(fhash t/n3/valise.custody)" = "$(fhash t/a1/valise.custody)"
 expect_rc 0 custody t/a1 t/a2 t/n3 t/a4
 check "repaired names the rebuilt drive" grep -Eq '^ +5 .* repaired .*rebuilt drive 3' out
+
+copy_set t; rm -rf t/a3
+expect_rc 0 repair t/a1 t/a2 t/a4 --replace 3=t/n3 --progress never
+check "without --log-as, repair still puts the log on the replacement" test "$(fhash t/n3/valise.custody)" = "$(fhash t/a1/valise.custody)"
 
 echo "== 8. a set without a log (packed before valise wrote one) says so"
 copy_set t; rm t/a?/valise.custody

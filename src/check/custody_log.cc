@@ -4,6 +4,7 @@
 #include <ctime>
 #include <map>
 
+#include "check/custody_log.h"
 #include "common/escape.h"
 #include "crypto/identity_io.h"
 #include "format/custody.h"
@@ -34,7 +35,8 @@ struct DriveLog {
 
 // A set's drives and their logs, compared.
 struct Custody {
-  std::unique_ptr<SetView> view;
+  std::unique_ptr<SetView> owned;
+  SetView* view = nullptr;
   SetId set_id{};
   Hash32 root{};
   std::vector<DriveLog> drives;
@@ -47,26 +49,32 @@ std::string Range(size_t from, size_t to) {  // events [from, to)
                         : "events " + std::to_string(from) + ".." + std::to_string(to - 1);
 }
 
+// The set id, root and drives of c->view.
+void Attach(Custody* c) {
+  c->set_id = c->view->set().set_id;
+  c->root = CustodyRootHash(c->view->label());
+  for (int s = 0; s < c->view->n(); s++)
+    if (Drive* d = c->view->slot(s)) {
+      DriveLog dl;
+      dl.slot = s;
+      dl.drive = d;
+      dl.info.number = s + 1;
+      dl.info.where = d->Where();
+      c->drives.push_back(std::move(dl));
+    }
+}
+
 Result<Custody> OpenSet(std::vector<std::unique_ptr<Drive>> drives, const CustodyOptions& o) {
   CryptoInit();
   Custody c;
   VALISE_ASSIGN_OR_RETURN(SetPins pins, KeylessPins(o.signers, o.set_id));
   auto view = SetView::Open(std::move(drives), pins, [&](const std::string& w) { c.warnings.push_back(w); });
   if (!view.ok()) return view.status();
-  c.view = std::move(view).value();
+  c.owned = std::move(view).value();
+  c.view = c.owned.get();
   if (!c.view->label().root)
     return Incomplete("the set's pack never finished (no signed root), so it has no custody log yet: re-run the pack");
-  c.set_id = c.view->set().set_id;
-  c.root = CustodyRootHash(c.view->label());
-  for (int s = 0; s < c.view->n(); s++)
-    if (Drive* d = c.view->slot(s)) {
-      DriveLog dl;
-      dl.slot = s;
-      dl.drive = d;
-      dl.info.number = s + 1;
-      dl.info.where = d->Where();
-      c.drives.push_back(std::move(dl));
-    }
+  Attach(&c);
   return c;
 }
 
@@ -150,6 +158,24 @@ void ReadLogs(Custody* c) {
 }
 
 }  // namespace
+
+Result<std::vector<int>> CatchUpCustody(SetView& view) {
+  std::vector<int> written;
+  if (!view.label().root) return written;
+  Custody c;
+  c.view = &view;
+  Attach(&c);
+  ReadLogs(&c);
+  if (c.ref < 0) return written;
+  std::string text = FormatCustodyLog(c.drives[size_t(c.ref)].log->lines);
+  for (auto& d : c.drives) {
+    if (d.info.state != CustodyDriveState::kNoLog && d.info.state != CustodyDriveState::kBehind) continue;
+    VALISE_RETURN_IF_ERROR(d.drive->WriteFile(kCustodyFile, AsSpan(text))
+                               .With("custody log of drive " + std::to_string(d.info.number)));
+    written.push_back(d.info.number);
+  }
+  return written;
+}
 
 const char* CustodyDriveStateName(CustodyDriveState s) {
   switch (s) {

@@ -817,9 +817,11 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   double mbps = rep.seconds > 0 ? double(rep.bytes) / rep.seconds / 1e6 : 0;
   int logged = kExitOk;
   if (!g_log_as.empty()) {
-    std::string note = "restore: " + std::to_string(rep.files) + " files (" + std::to_string(rep.bytes) +
-                       " bytes) into " + Utf8ForJson(to) + (rep.failed.empty() ? "" : "; " + std::to_string(rep.failed.size()) +
-                                                                           " files could NOT be restored");
+    // No counts, sizes or paths: the log is readable without a key
+    // (docs/format.md §10); --note can say more.
+    std::string note = rep.failed.empty() ? std::string("restore: complete")
+                                          : "restore: " + std::to_string(rep.failed.size()) +
+                                                " files could NOT be restored";
     logged = AppendCustodyEvent(dirs, g_trust.signers, g_trust.set_id, g_log_as, "ingested", WithNote(note));
   }
   if (rep.skipped)

@@ -1298,11 +1298,11 @@ Result<PackStats> Packer::Run() {
   Label final_label = MakeLabel(1, h, root, identity_);
   // The custody log (docs/custody.md) goes on before the root, so every
   // sealed drive has one; a resumed pack writes it afresh.
-  std::string custody = PackCustodyLog(
-      final_label, identity_,
-      "k=" + std::to_string(h.k) + " m=" + std::to_string(h.m) + ": " + std::to_string(stats_.files) + " files, " +
-          std::to_string(stats_.bytes_in) + " bytes",
-      std::to_string(records.size()) + " stripes; root signed");
+  // Notes say nothing a keyless reader of the drive could not see already
+  // (docs/format.md §10): no file counts, no sizes, no names.
+  std::string custody = PackCustodyLog(final_label, identity_,
+                                       "k=" + std::to_string(h.k) + " m=" + std::to_string(h.m),
+                                       std::to_string(records.size()) + " stripes; root signed");
   for (int i = 0; i < n; i++) {
     if (writer_->dropped(i)) continue;
     Status ws = drives_[i]->WriteFile(kCustodyFile, AsSpan(custody));
