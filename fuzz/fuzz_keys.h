@@ -32,4 +32,12 @@ inline constexpr SetId kFuzzSetId = {'v', 'a', 'l', 'i', 's', 'e', '-', 'f',
                                      'u', 'z', 'z', '-', 's', 'e', 't', '1'};
 inline constexpr uint32_t kFuzzSegmentSize = 64 * 1024;
 
+// The root hash fuzz_custody checks logs against (with kFuzzSetId and the
+// fuzz identity as the set's signer).
+inline Hash32 FuzzCustodyRoot() {
+  Hash32 r;
+  r.fill(0x5a);
+  return r;
+}
+
 }  // namespace valise::fuzz

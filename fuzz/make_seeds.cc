@@ -19,6 +19,7 @@
 
 #include "catalog/catalog.h"
 #include "compress/compress.h"
+#include "format/custody.h"
 #include "format/label.h"
 #include "format/stripe_table.h"
 #include "fuzz_journal_key.h"
@@ -86,6 +87,29 @@ void Labels(const std::string& real_label) {
   h.shipment = sh;
   Write("fuzz_label/fuzz_shipment.json", FormatLabel(MakeLabel(3, h, r, id)));
   if (!real_label.empty()) Write("fuzz_label/pack_label.json", ReadAll(real_label));
+}
+
+// An honest custody log of the fuzz set (packed, sealed, handed over), and
+// the same with one event's note altered.
+void Custody() {
+  Identity id = fuzz::FuzzIdentity();
+  std::vector<std::string> lines;
+  const CustodyAction kinds[] = {CustodyAction::kPacked, CustodyAction::kSealed, CustodyAction::kHandedOver};
+  for (CustodyAction a : kinds) {
+    CustodyEvent e;
+    e.seq = lines.size();
+    e.action = a;
+    e.at = "2026-01-01T00:00:0" + std::to_string(lines.size()) + "Z";
+    e.set_id = fuzz::kFuzzSetId;
+    e.root = fuzz::FuzzCustodyRoot();
+    e.prev = lines.empty() ? CustodyGenesis(e.set_id, e.root) : CustodyLineHash(lines.back());
+    e.note = "seed event " + std::to_string(lines.size());
+    SignCustodyEvent(&e, id);
+    lines.push_back(EncodeCustodyEvent(e, true));
+  }
+  Write("fuzz_custody/honest_log", FormatCustodyLog(lines));
+  lines[1].replace(lines[1].find("seed event"), 4, "SEED");
+  Write("fuzz_custody/altered_log", FormatCustodyLog(lines));
 }
 
 void Tables(const std::string& real_table) {
@@ -331,7 +355,7 @@ int main(int argc, char** argv) {
   CryptoInit();
   g_out = argv[1];
   for (const char* d : {"fuzz_label", "fuzz_stripe_table", "fuzz_identity", "fuzz_chunk_open",
-                        "fuzz_catalog", "fuzz_safe_name", "fuzz_cli_sizes", "fuzz_check_journal"})
+                        "fuzz_catalog", "fuzz_safe_name", "fuzz_cli_sizes", "fuzz_check_journal", "fuzz_custody"})
     std::filesystem::create_directories(g_out + "/" + d);
   Labels(argc == 4 ? argv[2] : "");
   Tables(argc == 4 ? argv[3] : "");
@@ -340,5 +364,6 @@ int main(int argc, char** argv) {
   Catalogs();
   Simple();
   Journals();
+  Custody();
   return 0;
 }

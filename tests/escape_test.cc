@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <string>
 
@@ -34,6 +35,28 @@ TEST(Escape, InjectiveOnTrickyNames) {
   std::set<std::string> shown;
   for (auto& n : names) shown.insert(EscapeForTerminal(n));
   EXPECT_EQ(shown.size(), names.size());
+}
+
+// The manifest's CSV names are escaped and read back: UnescapeTerminal undoes
+// EscapeForTerminal exactly, on every byte string, and refuses what it never writes.
+TEST(Escape, UnescapeIsTheExactInverse) {
+  std::mt19937 rng(11);
+  const std::string tricky[] = {"", "plain", "a\\b", "caf\xe9", "c1\xc2\x9b" "2J", "bidi\xe2\x80\xae", "\n\t\r\x7f",
+                                std::string("nul\0x", 5), "\xef\xbf\xbd", "\xed\xa0\x80"};
+  for (auto& s : tricky) {
+    auto back = UnescapeTerminal(EscapeForTerminal(s));
+    ASSERT_TRUE(back.has_value()) << EscapeForTerminal(s);
+    EXPECT_EQ(*back, s);
+  }
+  for (int i = 0; i < 20000; i++) {
+    std::string s(rng() % 12, '\0');
+    for (auto& c : s) c = char(rng() % 4 == 0 ? 0x80 + rng() % 0x80 : rng() % 0x100);
+    auto back = UnescapeTerminal(EscapeForTerminal(s));
+    ASSERT_TRUE(back.has_value());
+    ASSERT_EQ(*back, s);
+  }
+  for (const char* bad : {"\\", "\\q", "\\x4", "\\xzz", "\\u12", "\\x41", "\\u0041", "a\x1b"})
+    EXPECT_FALSE(UnescapeTerminal(bad).has_value()) << bad;
 }
 
 TEST(Escape, Utf8ValidityAndJsonForm) {

@@ -263,6 +263,80 @@ struct RepairReport {
 
 Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOptions opts);
 
+// ---- custody log (docs/custody.md) ------------------------------------------------
+
+// Every drive carries `valise.custody`: who packed, sealed, handed over,
+// received, repaired, ingested and erased the set, each event signed by the
+// identity that acted and hash-chained to the one before. The log is outside
+// the signed root: nothing a reader accepts depends on it.
+struct CustodyOptions {
+  std::vector<std::string> signers;  // as VerifyOptions (pin the set's signer); also trusted actors
+  std::string set_id;
+  bool use_trust_store = true;       // actors in the trust store are trusted
+};
+
+struct CustodyEventInfo {
+  uint64_t seq = 0;
+  std::string event, at, by, by_fingerprint, note, hash;
+  std::string trust;     // why `by` is trusted ("trust store entry 'x'"), "" if not
+};
+
+enum class CustodyDriveState { kAgrees, kBehind, kNoLog, kTampered, kDiverges, kUnreadable };
+const char* CustodyDriveStateName(CustodyDriveState s);
+
+struct CustodyDriveInfo {
+  int number = 0;        // 1-based drive number
+  std::string where;
+  CustodyDriveState state = CustodyDriveState::kAgrees;
+  uint64_t events = 0;   // events in this drive's log
+  std::vector<std::string> problems;  // tampering found, or how it differs
+};
+
+// The verdict, worst first: kTampered (an altered, removed, reordered,
+// foreign or wrongly signed event, or logs that fork: exit 3), kUntrusted
+// (every log intact and agreeing, but an event is signed by an identity no
+// trust source vouches for: exit 4), kBehind (some drives lack the newest
+// events or the log: exit 1), kNoLog (no drive has a log, as on a set packed
+// before valise had them: exit 1), kIntact (exit 0).
+enum class CustodyVerdict { kIntact, kBehind, kNoLog, kUntrusted, kTampered };
+const char* CustodyVerdictName(CustodyVerdict v);
+
+struct CustodyReport {
+  std::string set_id, root_hash, signer;
+  std::vector<CustodyEventInfo> events;   // the longest intact log (the history)
+  std::vector<CustodyDriveInfo> drives;   // drives of the set that were given
+  int untrusted_events = 0;
+  CustodyVerdict verdict = CustodyVerdict::kIntact;
+  std::vector<std::string> warnings;
+};
+
+// Reads and checks every given drive's log (no key needed).
+Result<CustodyReport> CheckCustody(std::vector<std::unique_ptr<Drive>> drives, const CustodyOptions& opts);
+
+struct CustodyAppendOptions {
+  CustodyOptions set;            // which set, as for CheckCustody
+  std::string identity_path;     // who acts and signs (any identity; it need not read the set)
+  std::string event;             // "handed-over", "received", "repaired", "ingested", "erased"
+  std::string note;              // what happened (UTF-8, <= 512 bytes)
+};
+
+struct CustodyAppendReport {
+  uint64_t seq = 0;                 // the new event's number
+  std::string by;                   // the recipient that signed it
+  std::vector<int> written;         // drive numbers that now hold it
+  std::vector<std::string> skipped; // drives left as they are, and why
+};
+
+// Appends one event to the log of every given drive whose log is intact and
+// agrees with the history (a drive that lacks the newest events or the log
+// gets the whole history; a tampered or forked one is left alone, as
+// evidence, and named in `skipped`). Each drive's file is replaced
+// atomically and durably, under the drive's writer lock (Busy if another
+// writer holds it). Corruption when no given drive's log is intact but
+// some drive has one (appending would bury the evidence).
+Result<CustodyAppendReport> AppendCustody(std::vector<std::unique_ptr<Drive>> drives,
+                                          const CustodyAppendOptions& opts);
+
 // ---- reading (needs an identity that is a recipient) --------------------------
 
 struct OpenOptions {
@@ -344,6 +418,38 @@ class SetReader {
   virtual std::vector<SetReader*> parts() { return {this}; }
   virtual std::vector<std::string> unreadable_parts() const { return {}; }
 };
+
+// ---- manifest (docs/custody.md, "The manifest") -----------------------------------
+
+// One entry of a set's bill of materials: every file, directory and symlink
+// with its size, mode, mtime and, for a regular file, the SHA-256 of its bytes.
+struct ManifestEntry {
+  std::string path;          // relative to the set's root, never ""
+  FileType type = FileType::kFile;
+  uint64_t size = 0;
+  uint32_t mode = 0;         // permission and special bits (& 07777)
+  int64_t mtime_ns = 0;
+  std::string sha256;        // hex, regular files only ("" otherwise)
+  std::string target;        // symlinks
+};
+enum class ManifestFormat { kCsv, kJson };
+
+// Writes the manifest of every entry of the set in tree order (the root
+// left out), reading every regular file to hash it; `out` takes the text
+// piece by piece. CSV: a header line, then one row each, names escaped as
+// EscapeForTerminal does (common/escape.h: injective, so non-UTF-8 names
+// survive) and quoted. JSON: one document, names as in every --json output
+// (a "path_b64" beside a name that is not UTF-8).
+Status WriteManifest(SetReader& reader, ManifestFormat format, const std::function<Status(std::string_view)>& out);
+// Parses a manifest in either format (told apart by its first byte).
+// Corruption naming the line or entry for anything malformed, and for a path
+// that is absolute or holds "." or ".." components.
+Result<std::vector<ManifestEntry>> ParseManifest(std::string_view text);
+// Compares the tree at `dir` (a restore's --to) with the manifest and
+// returns every difference, one line each: missing and extra entries, and
+// for each entry a type, size, mode, mtime (regular files), content
+// (SHA-256) or symlink target that differs. Empty: the tree matches.
+Result<std::vector<std::string>> CheckManifest(const std::vector<ManifestEntry>& manifest, const std::string& dir);
 
 // ---- shipments ------------------------------------------------------------------
 

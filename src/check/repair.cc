@@ -9,6 +9,7 @@
 #include <set>
 #include <chrono>
 
+#include "check/custody_log.h"
 #include "check/journal.h"
 #include "check/scan.h"
 #include "common/share.h"
@@ -249,6 +250,11 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
     if (!view->slot(slot))
       rep.unrepaired.push_back("drive " + std::to_string(slot + 1) + " is missing: give --replace " +
                                std::to_string(slot + 1) + "=NEW_DIR to rebuild it");
+  // The custody log goes onto a rebuilt drive (and any that lost it or lag):
+  // a replacement carries what its original did (docs/custody.md).
+  if (writes_labels)
+    if (auto c = CatchUpCustody(*view); !c.ok())
+      rep.unrepaired.push_back(c.status().message() + "; run repair again");
   rep.complete = rep.unrepaired.empty();
   journal.Remove();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -4,11 +4,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
+#include "cli/cmd_custody.h"
 #include "cli/cmd_plan.h"
 #include "common/escape.h"
 #include "valise/valise.h"
@@ -33,6 +36,7 @@ const char* kDescription =
     "  valise repair d1 d2 d4 d5 d6 --replace 3=new3\n"
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
     "  valise mount d1 d2 new3 d4 d5 d6 /mnt/dataset --identity site.id\n"
+    "  valise custody d1 d2 new3 d4 d5 d6   # who had the drives: the signed chain of custody\n"
     "\n"
     "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable (pack\n"
     "--continue-degraded: packed without a failed drive, repair it);\n"
@@ -89,6 +93,29 @@ struct TrustArgs {
   bool allow_untrusted = false;
 };
 TrustArgs g_trust;
+
+// --log-as IDENTITY (verify, repair, restore): the custody event to append,
+// and --note: more words for it (docs/custody.md).
+std::string g_log_as, g_custody_note;
+
+// The note of an automatic event: what the command did, then --note; cut
+// to the 512 bytes an event holds (at a character boundary).
+std::string WithNote(std::string what) {
+  if (!g_custody_note.empty()) what += "; " + g_custody_note;
+  if (what.size() > 512) {
+    what.resize(512);
+    while (!what.empty() && !IsValidUtf8(what)) what.pop_back();
+  }
+  return what;
+}
+
+// The identity of --log-as is loaded before the command runs, so a wrong
+// path or passphrase fails before hours of work instead of after.
+Status CheckLogAs() {
+  if (g_log_as.empty()) return Status::Ok();
+  auto r = RecipientOf(g_log_as);
+  return r.ok() ? Status::Ok() : r.status().With("--log-as");
+}
 
 
 int CmdTrustAdd(const std::string& name, const std::string& recipient) {
@@ -493,14 +520,30 @@ int CmdVerify(const std::vector<std::string>& dirs, const std::string& identity,
   o.resume.note = PrintNote;
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
+  if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
   // Drives of several sets of one shipment: each part verified on its own.
   ShipmentGroups g = GroupBySet(OpenDrives(dirs));
   if (g.parts == 0) {
     auto r = Verify(std::move(g.groups.front().drives), o);
     progress.Done();
     if (!r.ok()) return Fail(r.status());
-    return ReportVerify(*r, as_json, nullptr);
+    int code = ReportVerify(*r, as_json, nullptr);
+    if (!g_log_as.empty()) {
+      int missing = 0, damaged = 0;
+      for (auto& d : r->drives) {
+        missing += d.state == DriveState::kMissing;
+        damaged += d.state == DriveState::kDamaged;
+      }
+      std::string note = std::string("verify") + (r->keyed ? " --identity" : "") + ": " + VerdictName(r->verdict) +
+                         " (" + std::to_string(missing) + " missing, " + std::to_string(damaged) + " damaged drives)";
+      code = std::max(code, AppendCustodyEvent(dirs, g_trust.signers, g_trust.set_id, g_log_as, "received",
+                                               WithNote(note)));
+    }
+    return code;
   }
+  if (!g_log_as.empty())
+    return Fail(InvalidArgument("--log-as: these drives hold several sets of a shipment; log each part's "
+                                "custody with 'valise custody' on its own drives"));
   json reports = json::array();
   int code = kExitOk;
   for (auto& group : g.groups) {
@@ -547,6 +590,8 @@ int CmdRepair(const std::vector<std::string>& dirs,
   o.set_id = g_trust.set_id;
   o.resume.restart = restart;
   o.resume.note = PrintNote;
+  if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
+  std::vector<std::string> all_dirs = dirs;  // and the replacements: the custody event goes on them too
   // Every --replace is checked before any directory is made.
   std::vector<std::pair<int, std::string>> wanted;
   for (auto& r : replace) {
@@ -587,6 +632,7 @@ int CmdRepair(const std::vector<std::string>& dirs,
       return Fail(d.status());
     }
     o.replacements[number] = std::move(d).value();
+    all_dirs.push_back(dir);
   }
   ProgressPrinter progress(WantProgress(progress_mode), progress_mode == "json");
   o.progress = progress.fn();
@@ -600,6 +646,14 @@ int CmdRepair(const std::vector<std::string>& dirs,
   }
   const RepairReport& rep = *r;
   int code = rep.complete ? kExitOk : kExitFailed;
+  if (!g_log_as.empty()) {
+    std::string note = "repair: ";
+    for (int d : rep.drives_rebuilt) note += "rebuilt drive " + std::to_string(d) + "; ";
+    note += "rewrote " + std::to_string(rep.shards_rewritten) + " shards (" + std::to_string(rep.bytes_rewritten) +
+            " bytes); " + (rep.complete ? "complete" : std::to_string(rep.unrepaired.size()) + " problems remain");
+    code = std::max(code, AppendCustodyEvent(all_dirs, g_trust.signers, g_trust.set_id, g_log_as, "repaired",
+                                             WithNote(note)));
+  }
   if (as_json) {
     json drives = json::array();
     for (auto& d : rep.before.drives) drives.push_back(DriveJson(d));
@@ -717,12 +771,79 @@ int CmdCat(const std::vector<std::string>& dirs, const std::string& identity,
   return 0;
 }
 
+// ---- manifest ----
+
+Result<std::vector<ManifestEntry>> LoadManifest(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return InvalidArgument("cannot open manifest " + path + ": " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  auto m = ParseManifest(text);
+  if (!m.ok()) return m.status().With(path);
+  return m;
+}
+
+// Prints every difference; 0 when the tree matches, 1 when it does not.
+int ReportManifestCheck(const std::string& manifest, const std::string& dir) {
+  auto m = LoadManifest(manifest);
+  if (!m.ok()) return Fail(m.status());
+  auto diffs = CheckManifest(*m, dir);
+  if (!diffs.ok()) return Fail(diffs.status());
+  for (auto& d : *diffs) std::printf("%s\n", d.c_str());
+  if (diffs->empty()) {
+    std::printf("%s matches the manifest %s: %zu entries\n", dir.c_str(), manifest.c_str(), m->size());
+    return kExitOk;
+  }
+  std::fprintf(stderr, "valise: %s differs from the manifest %s in %zu ways (listed above)\n", dir.c_str(),
+               manifest.c_str(), diffs->size());
+  return kExitRecoverable;
+}
+
+int CmdManifest(const std::vector<std::string>& dirs, const std::string& identity, const std::string& out_path,
+                const std::string& format) {
+  if (dirs.empty()) return Fail(InvalidArgument("manifest needs the set's drive directories"));
+  if (identity.empty()) return Fail(InvalidArgument("manifest needs --identity (it reads every file to hash it)"));
+  auto reader = OpenReader(dirs, identity);
+  if (!reader.ok()) return Fail(reader.status());
+  FILE* f = stdout;
+  std::string tmp;
+  if (!out_path.empty()) {
+    tmp = out_path + ".tmp";
+    f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return Fail(InvalidArgument("cannot create " + tmp + ": " + std::strerror(errno)));
+  }
+  Status st = WriteManifest(**reader, format == "json" ? ManifestFormat::kJson : ManifestFormat::kCsv,
+                            [&](std::string_view s) {
+                              if (std::fwrite(s.data(), 1, s.size(), f) != s.size())
+                                return IOError("cannot write the manifest");
+                              return Status::Ok();
+                            });
+  if (f != stdout) {
+    if (std::fclose(f) != 0 && st.ok()) st = IOError("cannot write " + tmp);
+    if (st.ok() && std::rename(tmp.c_str(), out_path.c_str()) != 0) st = IOError("cannot rename " + tmp);
+    if (!st.ok()) ::unlink(tmp.c_str());
+  }
+  if (!st.ok()) return Fail(st);
+  if (!out_path.empty()) std::fprintf(stderr, "valise: wrote the manifest of set %s to %s\n", (*reader)->set_id().c_str(), out_path.c_str());
+  return 0;
+}
+
+std::string g_check_manifest;  // restore --check-manifest FILE
+
 int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity,
                const std::string& to, const std::vector<std::string>& paths, const std::string& progress_mode,
                int threads, const RestoreOptions& flags) {
   auto part = PartArg();
   if (!part.ok()) return Fail(part.status());
+  if (!g_check_manifest.empty() && (!paths.empty() || part->second > 0))
+    return Fail(InvalidArgument("--check-manifest checks a whole restored tree: not with --path or --part"));
+  if (!g_check_manifest.empty())
+    if (auto m = LoadManifest(g_check_manifest); !m.ok()) return Fail(m.status());
   if (Status st = PrepareRestoreTarget(to, dirs); !st.ok()) return Fail(st);
+  if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
   auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());
   // Every --path names something in the set: a typo is named before
@@ -759,6 +880,15 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   if (!paths.empty() && rep.files + rep.symlinks + rep.failed.size() + rep.unchanged + rep.kept == 0 && rep.dirs <= 1)
     return Fail(NotFound("nothing in the set matches the --path given"));
   double mbps = rep.seconds > 0 ? double(rep.bytes) / rep.seconds / 1e6 : 0;
+  int logged = kExitOk;
+  if (!g_log_as.empty()) {
+    // No counts, sizes or paths: the log is readable without a key
+    // (docs/format.md §10); --note can say more.
+    std::string note = rep.failed.empty() ? std::string("restore: complete")
+                                          : "restore: " + std::to_string(rep.failed.size()) +
+                                                " files could NOT be restored";
+    logged = AppendCustodyEvent(dirs, g_trust.signers, g_trust.set_id, g_log_as, "ingested", WithNote(note));
+  }
   if (rep.skipped)
     std::printf("resumed: %llu files were already restored by an interrupted run and still match; skipped\n",
                 (unsigned long long)rep.skipped);
@@ -783,7 +913,8 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
                  "same restore again); every file restored is bit-exact\n", missing.size());
     return kExitFailed;
   }
-  return 0;
+  if (!g_check_manifest.empty()) logged = std::max(logged, ReportManifestCheck(g_check_manifest, to));
+  return logged;
 }
 
 int CmdMount(const std::vector<std::string>& args, const std::string& identity,
@@ -899,6 +1030,13 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "always", "never", "json"}))->default_str("auto");
   };
 
+  auto add_log_as = [&](CLI::App* c, const std::string& event) {
+    c->add_option("--log-as", g_log_as,
+                  "Append a signed '" + event + "' event to the set's custody log on every drive, signed by this "
+                  "identity (any identity: staff may have their own; docs/custody.md)");
+    c->add_option("--note", g_custody_note, "With --log-as: more words for the event (UTF-8)");
+  };
+
   bool restart = false;
   auto add_restart = [&](CLI::App* c, const std::string& what) {
     c->add_flag("--restart", restart,
@@ -914,6 +1052,7 @@ int main(int argc, char** argv) {
   verify->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(verify);
   add_restart(verify, "verify");
+  add_log_as(verify, "received");
   verify->add_option("--part", g_part_arg,
                      "I/N: check only the I-th of N stripe ranges (labels and tables always); N runs on N hosts "
                      "together check the whole set (docs/slurm.md)");
@@ -927,6 +1066,7 @@ int main(int argc, char** argv) {
   repair->add_flag("--json", as_json, "Print the report as JSON");
   add_progress(repair);
   add_restart(repair, "repair");
+  add_log_as(repair, "repaired");
   repair->add_option("--part", g_part_arg,
                      "I/N: check and rewrite only the I-th of N stripe ranges (part 1 also fixes labels and "
                      "tables); the N parts may run at once");
@@ -977,6 +1117,45 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> mount_args;
   bool allow_other = false, fuse_debug = false;
+  add_log_as(restore, "ingested");
+  restore->add_option("--check-manifest", g_check_manifest,
+                      "After restoring, check the tree against this manifest ('valise manifest'): every "
+                      "difference is listed, exit 1 if there is one");
+
+  std::string manifest_out, manifest_format = "csv", manifest_file, manifest_dir;
+  auto* manifest = app.add_subcommand(
+      "manifest", "Write the set's bill of materials: every file with size, mode, mtime and SHA-256 (reads and "
+                  "hashes every file); 'manifest check FILE DIR' checks a restored tree against it");
+  manifest->add_option("drives", dirs, "The set's drive directories, any order, missing ones left out");
+  manifest->add_option("--identity", identity, "An identity that is a recipient of the set");
+  manifest->add_option("--signer", g_trust.signers,
+                       "Trust sets signed by this recipient (valise1...; repeatable) for this command");
+  manifest->add_option("--set", g_trust.set_id, "Read only this set (its id or first 8+ hex digits)");
+  add_keyed_trust(manifest);
+  manifest->add_option("--out", manifest_out, "Write it to this file, replaced atomically (default: standard output)");
+  manifest->add_option("--format", manifest_format, "csv (names escaped as valise prints them, quoted) or json")
+      ->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
+  auto* manifest_check = manifest->add_subcommand(
+      "check", "Check a restored tree against a manifest: every missing, extra or different entry is listed; exit "
+               "0 when it matches, 1 when it does not");
+  manifest_check->add_option("manifest", manifest_file, "The manifest (CSV or JSON)")->required();
+  manifest_check->add_option("dir", manifest_dir, "The restored tree (a restore's --to)")->required();
+
+  std::string custody_append;
+  auto* custody = app.add_subcommand(
+      "custody",
+      "Print the set's chain of custody (valise.custody on every drive, no key needed) and check it: "
+      "signatures, the hash chain, and that the drives agree. Exit 0 intact, 1 some drives behind or no log, "
+      "3 an event altered, removed or reordered or the logs fork, 4 an event signed by an untrusted identity");
+  add_read_common(custody);
+  custody->add_flag("--json", as_json, "Print the history and each drive's state as one JSON document");
+  custody->add_option("--append", custody_append, "Append this event instead of printing (handed-over, received, "
+                      "repaired, ingested, erased; with --log-as)")
+      ->check(CLI::IsMember({"handed-over", "received", "repaired", "ingested", "erased"}));
+  custody->add_option("--log-as", g_log_as, "With --append: the identity that acted and signs the event (any "
+                      "identity: staff may have their own; docs/custody.md)");
+  custody->add_option("--note", g_custody_note, "With --append: what happened, for people (UTF-8, at most 512 bytes)");
+
   auto* mount = app.add_subcommand("mount", "Serve the set as a read-only file system (FUSE) until unmounted");
   mount->add_option("drives_and_mountpoint", mount_args, "The set's drive directories, then the mount point")
       ->required()->expected(2, 65);
@@ -1060,6 +1239,15 @@ int main(int argc, char** argv) {
                                 : overwrite_arg == "never"      ? Overwrite::kNever
                                                                 : Overwrite::kRefuse;
       return CmdRestore(dirs, identity, to, paths, progress_mode, restore_threads, restore_flags);
+    }
+    if (*manifest_check) return ReportManifestCheck(manifest_file, manifest_dir);
+    if (*manifest) return CmdManifest(dirs, identity, manifest_out, manifest_format);
+    if (*custody) {
+      if (custody_append.empty() != g_log_as.empty())
+        return Fail(InvalidArgument("custody: --append EVENT and --log-as IDENTITY go together"));
+      if (!custody_append.empty())
+        return AppendCustodyEvent(dirs, g_trust.signers, g_trust.set_id, g_log_as, custody_append, g_custody_note);
+      return CmdCustody(dirs, g_trust.signers, g_trust.set_id, as_json);
     }
     if (*mount) return CmdMount(mount_args, identity, allow_other, fuse_debug);
   } catch (const std::exception& e) {

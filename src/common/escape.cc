@@ -83,6 +83,51 @@ std::string Escape(std::string_view s, bool keep_newlines) {
 std::string EscapeForTerminal(std::string_view s) { return Escape(s, false); }
 std::string EscapeMessage(std::string_view s) { return Escape(s, true); }
 
+std::optional<std::string> UnescapeTerminal(std::string_view s) {
+  auto hex = [](std::string_view h, uint32_t* v) {
+    *v = 0;
+    for (char c : h) {
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return false;
+      *v = *v * 16 + uint32_t(d);
+    }
+    return true;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] != '\\') {
+      out += s[i];
+      continue;
+    }
+    if (++i >= s.size()) return std::nullopt;
+    char c = s[i];
+    uint32_t v;
+    if (c == '\\') out += '\\';
+    else if (c == 'n') out += '\n';
+    else if (c == 't') out += '\t';
+    else if (c == 'r') out += '\r';
+    else if (c == 'x' && i + 2 < s.size() && hex(s.substr(i + 1, 2), &v)) {
+      out += char(v);
+      i += 2;
+    } else if (c == 'u' && i + 4 < s.size() && hex(s.substr(i + 1, 4), &v)) {
+      if (v < 0x80 || (v >= 0xd800 && v <= 0xdfff)) return std::nullopt;
+      if (v < 0x800) {
+        out += char(0xc0 | (v >> 6));
+      } else {
+        out += char(0xe0 | (v >> 12));
+        out += char(0x80 | ((v >> 6) & 0x3f));
+      }
+      out += char(0x80 | (v & 0x3f));
+      i += 4;
+    } else {
+      return std::nullopt;
+    }
+  }
+  // Only what Escape writes: escaping it again gives the input back.
+  if (EscapeForTerminal(out) != s) return std::nullopt;
+  return out;
+}
+
 bool IsValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;

@@ -6,6 +6,7 @@
 // a name that is not UTF-8 cannot go into JSON as a string at all.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,10 @@ namespace valise {
 // becomes \\. Valid printable UTF-8 is kept as it is. The escaping is
 // injective, so two different names never print the same.
 std::string EscapeForTerminal(std::string_view s);
+
+// The inverse of EscapeForTerminal: nullopt if `s` is not something it
+// could have written.
+std::optional<std::string> UnescapeTerminal(std::string_view s);
 
 // The same for a message of several lines: '\n' is kept, all else as above.
 std::string EscapeMessage(std::string_view s);

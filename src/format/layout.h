@@ -21,6 +21,9 @@ inline constexpr const char* kSegmentDir = "seg";
 // A writer's lock (pack, repair): not part of the set, never sealed, removed
 // when the writer ends; a killed writer may leave it (docs/format.md).
 inline constexpr const char* kLockFile = "valise.lock";
+// The custody log (docs/custody.md): outside the signed root, it grows
+// after sealing; never a stray file, never removed by a sealing pack.
+inline constexpr const char* kCustodyFile = "valise.custody";
 
 inline std::string SegmentFile(uint64_t stripe) {
   char buf[64];
@@ -41,8 +44,8 @@ inline bool IsSegmentOf(const std::string& dir, const std::string& name, uint64_
 }
 
 // Regular files on a drive of a sealed set of `stripes` stripes that the set
-// does not hold: anything at the root but the label, the stripe table and a
-// writer's lock file (which a writer running now holds: never removed),
+// does not hold: anything at the root but the label, the stripe table, the
+// custody log and a writer's lock file (which a writer running now holds: never removed),
 // and anything in seg/NNNNNN/ (up to one directory past the last stripe's)
 // that is not a segment of the set -- e.g. the temporaries a killed pack or
 // repair left. Unlistable directories are skipped.
@@ -50,7 +53,7 @@ inline std::vector<std::string> StrayFiles(Drive& d, uint64_t stripes) {
   std::vector<std::string> out;
   if (auto root = d.ListFiles(""); root.ok())
     for (auto& f : *root)
-      if (f != kLabelFile && f != kTableFile && f != kLockFile) out.push_back(f);
+      if (f != kLabelFile && f != kTableFile && f != kLockFile && f != kCustodyFile) out.push_back(f);
   uint64_t dirs = stripes / 1000 + 2;
   for (uint64_t i = 0; i < dirs; i++) {
     char dir[32];

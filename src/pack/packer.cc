@@ -36,6 +36,7 @@
 #include "crypto/identity_io.h"
 #include "common/budget.h"
 #include "common/share.h"
+#include "format/custody.h"
 #include "format/label.h"
 #include "format/layout.h"
 #include "pack/pack_test_hook.h"
@@ -1305,6 +1306,18 @@ Result<PackStats> Packer::Run() {
   root.set_sha256 = SetHeaderHash(start.set_bytes);
   root.finished = NowUtc();
   Label final_label = MakeLabel(1, h, root, identity_);
+  // The custody log (docs/custody.md) goes on before the root, so every
+  // sealed drive has one; a resumed pack writes it afresh.
+  // Notes say nothing a keyless reader of the drive could not see already
+  // (docs/format.md §10): no file counts, no sizes, no names.
+  std::string custody = PackCustodyLog(final_label, identity_,
+                                       "k=" + std::to_string(h.k) + " m=" + std::to_string(h.m),
+                                       std::to_string(records.size()) + " stripes; root signed");
+  for (int i = 0; i < n; i++) {
+    if (writer_->dropped(i)) continue;
+    Status ws = drives_[i]->WriteFile(kCustodyFile, AsSpan(custody));
+    if (!ws.ok()) VALISE_RETURN_IF_ERROR(seal_failed(i, ws));
+  }
   for (int i = 0; i < n; i++) {
     if (writer_->dropped(i)) continue;
     std::string text = FormatLabel(Relabel(final_label, i + 1));
