@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=${MUTATE_DIR:-/tmp/valise-mutate}
+WORK=${MUTATE_DIR:-/tmp/valise-mutate-$(basename "$ROOT")}  # one copy per checkout: worktrees can mutate at once
 PY=/usr/bin/python3
 
 if [[ ${1:-} == --list ]]; then
