@@ -13,6 +13,7 @@
 #include "cli/cli_util.h"
 #include "cli/cmd_custody.h"
 #include "cli/cmd_plan.h"
+#include "cli/completion.h"
 #include "common/escape.h"
 #include "valise/valise.h"
 
@@ -1184,6 +1185,11 @@ int main(int argc, char** argv) {
   auto* trust_ls = trust->add_subcommand("ls", "List the trusted signers and where they are kept");
   trust_ls->add_flag("--json", trust_json, "Print as JSON");
 
+  std::string completion_shell;
+  auto* completion = app.add_subcommand(
+      "completion", "Print a shell completion script: valise completion bash > ~/.local/share/bash-completion/completions/valise");
+  completion->add_option("shell", completion_shell, "The shell (bash)")->required()->check(CLI::IsMember({"bash"}));
+
   // An unknown option before any command: named, with the commands, before
   // CLI11 would say only "A subcommand is required".
   if (argc > 1 && argv[1][0] == '-') {
@@ -1222,6 +1228,10 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kExitUsage);
   }
   try {
+    if (*completion) {
+      std::fputs(BashCompletion(app).c_str(), stdout);
+      return 0;
+    }
     if (*keygen) return CmdKeygen(keygen_out, keygen_ask, keygen_pass_file);
     if (*plan) return RunPlanCommand();
     if (*trust_add) return CmdTrustAdd(trust_name, trust_recipient);
