@@ -295,7 +295,15 @@ TEST_F(Journey, WrongIdentityIsAKeyProblem) {
   o.work_dir = root_.string();
   auto r = SetReader::Open(Drives(), o);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);  // the signer is not trusted by this identity
+  // With the signer trusted, the refusal is the key itself: not a recipient.
+  auto signer = RecipientOf(id_path_);
+  ASSERT_TRUE(signer.ok()) << signer.status().ToString();
+  o.trust.signers = {*signer};
+  r = SetReader::Open(Drives(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("is not a recipient of this set"), std::string::npos) << r.status().ToString();
 }
 
 TEST_F(Journey, DriveFullStopsPackNamingTheDrive) {
