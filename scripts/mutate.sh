@@ -9,8 +9,12 @@
 #   scripts/mutate.sh NAME...         only these (names as in mutants.txt)
 #   scripts/mutate.sh --list          the names, one per line
 #
-# The copy and its build live in ${MUTATE_DIR:-/tmp/valise-mutate} and are
-# reused across runs (only what a mutant touches is rebuilt). Exit 0 when
+# The copy lives in ${MUTATE_DIR:-/tmp/valise-mutate-<checkout's directory
+# name>}/src, its build in src/build, and both are reused across runs (only
+# what a mutant touches is rebuilt; with ccache, the file put back after a
+# mutant comes from the cache). MUTATE_CMAKE_ARGS adds options to the first
+# configure (-DVALISE_PYTHON=OFF: no Python module to relink per mutant, for
+# runs whose tests are not the Python ones). Exit 0 when
 # every mutant run was killed; 1 otherwise. Runs outside CI (docs/guarantees.md
 # has the command and the last result).
 set -euo pipefail
@@ -32,17 +36,28 @@ mkdir -p "$WORK/src"
 # Tracked and untracked-but-not-ignored files, as they are now (uncommitted edits included).
 git ls-files -co --exclude-standard -z | rsync -a --checksum --from0 --files-from=- ./ "$WORK/src/"
 echo "== building the unmutated copy"
-if [[ ! -f $WORK/build/CMakeCache.txt ]]; then
+# The build sits inside the copy, as build/ does in a checkout: with ccache and
+# CCACHE_BASEDIR, the copy's compiles then hit the cache of your own build
+# (the same options: e.g. MUTATE_CMAKE_ARGS=-DVALISE_WERROR=ON as on CI).
+B=$WORK/src/build
+if [[ ! -f $B/CMakeCache.txt ]]; then
   GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
-  cmake -S "$WORK/src" -B "$WORK/build" "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVALISE_TESTS=ON >/dev/null
+  # With ccache, a file put back after its mutant recompiles from the cache.
+  CC_LAUNCH=(); command -v ccache >/dev/null && CC_LAUNCH=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  # MUTATE_CMAKE_ARGS: more configure options, e.g. -DVALISE_PYTHON=OFF when no
+  # mutant run needs the Python tests (the module is the slowest to relink).
+  # shellcheck disable=SC2086
+  cmake -S "$WORK/src" -B "$B" "${GEN[@]}" "${CC_LAUNCH[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVALISE_TESTS=ON \
+    ${MUTATE_CMAKE_ARGS:-} >/dev/null
 fi
-cmake --build "$WORK/build" -j"$(nproc)" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; echo "the unmutated tree does not build"; exit 2; }
+cmake --build "$B" -j"$(nproc)" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; echo "the unmutated tree does not build"; exit 2; }
 
 exec "$PY" - "$ROOT/scripts/mutants.txt" "$WORK" "$@" <<'EOF'
 import os, subprocess, sys, time
 
 spec, work, only = sys.argv[1], sys.argv[2], set(sys.argv[3:])
-src, build = os.path.join(work, "src"), os.path.join(work, "build")
+src = os.path.join(work, "src")
+build = os.path.join(src, "build")
 
 def parse(path):
     muts, cur = [], None

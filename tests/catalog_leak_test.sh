@@ -58,11 +58,16 @@ done
 fresh_tmp
 TMPDIR=$T/tmp "$VALISE" cat "${DRIVES[@]}" "${KEYED[@]}" --path big.bin > >(sleep 5) 2>/dev/null &
 pid=$!
-sleep 1
+# Until it holds its catalog open (up to 30 s: a loaded machine is slow to get there).
+targets=""
+for _ in $(seq 60); do
+  sleep 0.5
+  targets=$(for f in /proc/$pid/fd/*; do readlink "$f"; done 2>/dev/null | grep "^$T/tmp/" || true)
+  [[ -n $targets ]] && break
+done
 left=$(leftovers "$T/tmp")
 check "a live reader has no named file in TMPDIR${left:+ (has: $left)}" test -z "$left"
 # ... and the catalog it holds open in TMPDIR has no name (O_TMPFILE).
-targets=$(for f in /proc/$pid/fd/*; do readlink "$f"; done 2>/dev/null | grep "^$T/tmp/" || true)
 check "the live reader holds its catalog open in TMPDIR (${targets:-nothing})" test -n "$targets"
 named=$(grep -v ' (deleted)$' <<<"$targets" || true)
 check "the file it holds open there has no name${named:+ (named: $named)}" test -z "$named"

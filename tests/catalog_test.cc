@@ -196,6 +196,11 @@ TEST_F(CatalogListing, HostileRowsAreCorruption) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->ForEachEntry(none).code(), Code::kCorruption);
   EXPECT_EQ(r->ForEachEntryUnder("d", none).code(), Code::kCorruption);
+  // A name holding a '/' (two components in one row: "a/b" under d).
+  r = Make({{1, 0, "", EntryKind::kDir}, {2, 1, "d", EntryKind::kDir}, {3, 2, "a/b", EntryKind::kFile}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->ForEachEntry(none).code(), Code::kCorruption);
+  EXPECT_EQ(r->ForEachEntryUnder("d", none).code(), Code::kCorruption);
 }
 
 }  // namespace

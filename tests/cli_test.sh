@@ -281,6 +281,7 @@ truncate -s 1000 "$SEG5"
 expect_rc 1 v verify "${SD[@]}"
 check "verify names drive 2 as damaged" drive_line_flagged 2
 check "verify names drive 5 as damaged" drive_line_flagged 5
+check "verify says drive 5's segment is truncated" out_has 'segment is 1000 bytes, expected [0-9]+ \(truncated or padded\)'
 check "verify leaves drives 1,3,4,6 ok" bash -c '! grep -E "^[[:space:]]*drive [1346][[:space:]]" "$1" | grep -Evq "[[:space:]]ok[[:space:]]"' _ "$LAST_OUT"
 restore_exact "corrupt segments" "${SD[@]}"
 expect_rc 0 v repair "${SD[@]}"

@@ -329,6 +329,18 @@ TEST_F(Format, UnknownFieldsAreRefusedEvenWhenSigned) {
   ExpectCorruptionSaying(Parse(edited([](json& j) { j["set"]["x"] = json::object(); })), "set.x object", "'x'");
 }
 
+// format.md §3.2 and §11: a label whose format is not 2 is refused,
+// naming its format, even when it is correctly signed (format 1 lacked
+// owners, xattrs, hard links, holes and skipped paths in the catalog).
+TEST_F(Format, OtherFormatVersionIsRefusedEvenWhenSigned) {
+  for (int f : {1, kFormatVersion + 1}) {
+    const std::string text = Resigned(Edited([&](json& j) { j["set"]["format"] = f; }), signer_);
+    ExpectCorruptionSaying(Parse(text), "format " + std::to_string(f),
+                           "label format " + std::to_string(f) + " is not supported");
+  }
+  EXPECT_TRUE(Parse(Resigned(Edited([](json&) {}), signer_)).ok());
+}
+
 TEST_F(Format, NonScalarWhereAScalarBelongsIsCorruption) {
   SetHeader shipped = set_;
   shipped.shipment = Shipment{ShipmentId("trip", signer_.public_key), "trip", 1, 2};
@@ -369,7 +381,7 @@ TEST_F(Format, LabelSizeKeysAndStringsAreBounded) {
   EXPECT_TRUE(Parse(most).ok());
   EXPECT_LT(most.size(), kMaxLabelBytes);
   ExpectCorruptionSaying(Parse(with_keys(kMaxWrappedKeys + 1)), "one key too many", "keys");
-  ExpectCorruptionSaying(Parse(with_keys(5000)), "5000 keys (815 KB)", "");
+  ExpectCorruptionSaying(Parse(with_keys(5000)), "5000 keys (815 KB)", "more than any valid one");  // refused for its size
   ExpectCorruption(Parse(Resigned(Edited([](json& j) { j["set"]["keys"][1] = std::string(162, 'a'); }), signer_)),
                    "81-byte key");
   ExpectCorruption(Parse(Resigned(Edited([](json& j) { j["set"]["keys"][1] = "010203"; }), signer_)),

@@ -199,7 +199,10 @@ TEST_F(Journey, BitFlipIsLocatedAndReadAround) {
 
 TEST_F(Journey, SilentDamageOnTwoDrivesPlusNoneMissingStillReads) {
   PackOnto(6, 2);
-  for (int d : {0, 4}) {
+  // Two data shards of stripe 5 (both read by the chunk that covers them), so
+  // only leaving out both drives at once reads it: one at a time is not enough.
+  for (int shard : {0, 1}) {
+    const int d = SlotOfShard(5, shard, 6);
     FaultPlan flip;
     flip.flip_file = SegmentFile(5);
     flip.flip_offset = 77 + d;
@@ -295,7 +298,15 @@ TEST_F(Journey, WrongIdentityIsAKeyProblem) {
   o.work_dir = root_.string();
   auto r = SetReader::Open(Drives(), o);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);  // the signer is not trusted by this identity
+  // With the signer trusted, the refusal is the key itself: not a recipient.
+  auto signer = RecipientOf(id_path_);
+  ASSERT_TRUE(signer.ok()) << signer.status().ToString();
+  o.trust.signers = {*signer};
+  r = SetReader::Open(Drives(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("is not a recipient of this set"), std::string::npos) << r.status().ToString();
 }
 
 TEST_F(Journey, DriveFullStopsPackNamingTheDrive) {
