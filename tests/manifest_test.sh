@@ -105,4 +105,18 @@ printf '"../escape",file,1,0644,0,%064d,""\n' 0 | cat <(echo "path,type,size,mod
 expect_rc 3 manifest check bad.csv r2
 check "a path with .. is refused" has "absolute or holds \\. or \\.\\."
 
+echo "== 5. an entry reached through a symlink in the checked tree is not followed"
+# sub/ replaced by a symlink to a directory outside the tree that holds the
+# same note.txt: the check must not read through it (a restored set may hold
+# such a link: reading /etc/shadow's hash through 'link -> /etc' must not happen).
+cp -a r2 r4 && mkdir -p outside && cp -a r4/sub/note.txt outside/ && rm -rf r4/sub && ln -s "$T/outside" r4/sub
+expect_rc 1 manifest check m.csv r4
+check "the entry under the symlink is named, not followed" has "^sub/note.txt: reached through the symlink sub \\(not followed\\)$"
+check "the symlink itself is named as not a directory" has "^sub: is a symlink, the manifest says dir"
+mkfifo fifo.csv
+expect_rc 2 manifest check fifo.csv r2
+check "a FIFO as the manifest is refused at once (no hang)" has "manifest fifo.csv is not a regular file"
+expect_rc 2 manifest check /dev/zero r2
+check "/dev/zero as the manifest is refused" has "is not a regular file"
+
 finish

@@ -292,6 +292,18 @@ Result<std::vector<std::string>> CheckManifest(const std::vector<ManifestEntry>&
   auto shown = [](const std::string& p) { return EscapeForTerminal(p); };
   for (auto& [path, e] : want) {
     std::string full = dir + "/" + path;
+    // An entry reached through a symlink in the tree is not in the tree: the
+    // link is never followed (a restored set may hold 'link -> /etc').
+    std::string through;
+    for (size_t cut = path.find('/'); cut != std::string::npos && through.empty(); cut = path.find('/', cut + 1)) {
+      struct stat as;
+      if (::lstat((dir + "/" + path.substr(0, cut)).c_str(), &as) == 0 && S_ISLNK(as.st_mode))
+        through = path.substr(0, cut);
+    }
+    if (!through.empty()) {
+      diffs.push_back(shown(path) + ": reached through the symlink " + shown(through) + " (not followed)");
+      continue;
+    }
     struct stat st;
     if (::lstat(full.c_str(), &st) != 0) {
       diffs.push_back("missing: " + shown(path));
