@@ -415,6 +415,12 @@ check "a --path typo writes nothing (no --to made)" test ! -e "$T/typo"
 expect_rc 3 v restore "${DRIVES[@]}" --identity "$SITE_ID" --to "$T/typo" --path docs/sub --path dcos
 check "one --path of several matching nothing is named" out_has "--path dcos matches nothing"
 check "nothing was restored for the others either" test ! -e "$T/typo"
+# Another spelling of a path in the set ('//', '.', '..', a leading '/')
+# would match nothing: a usage error naming it, nothing written.
+for bad in docs//sub docs/./sub /docs/sub docs/sub/. docs/../docs; do
+  expect_rc 2 v restore "${DRIVES[@]}" --identity "$SITE_ID" --to "$T/typo" --path "$bad"
+  check "--path $bad is refused as another spelling, nothing written" test ! -e "$T/typo"
+done
 
 ############################################################################
 echo "== 12. bad arguments"

@@ -1,4 +1,5 @@
 // The valise command. Uses only the public API (include/valise/).
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -775,8 +776,19 @@ int CmdCat(const std::vector<std::string>& dirs, const std::string& identity,
 // ---- manifest ----
 
 Result<std::vector<ManifestEntry>> LoadManifest(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return InvalidArgument("cannot open manifest " + path + ": " + std::strerror(errno));
+  // Only a regular file: a FIFO would hang the open, /dev/zero never ends.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return InvalidArgument("cannot open manifest " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument("manifest " + path + " is not a regular file");
+  }
+  FILE* f = ::fdopen(fd, "rb");
+  if (!f) {
+    ::close(fd);
+    return InvalidArgument("cannot read manifest " + path + ": " + std::strerror(errno));
+  }
   std::string text;
   char buf[65536];
   size_t n;
@@ -854,7 +866,14 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
     std::string clean = p;
     while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
     while (clean.size() >= 2 && clean.compare(0, 2, "./") == 0) clean.erase(0, 2);
-    if (clean.empty() || clean == "." || clean == "/") continue;
+    if (clean.empty() || clean == ".") continue;
+    // Paths in the set are relative, with no empty, '.' or '..' component:
+    // another spelling would match nothing and restore nothing.
+    std::string padded = "/" + clean + "/";
+    if (clean[0] == '/' || padded.find("//") != std::string::npos || padded.find("/./") != std::string::npos ||
+        padded.find("/../") != std::string::npos)
+      return Fail(InvalidArgument("--path " + EscapeForTerminal(p) +
+                                  ": give a path as 'valise ls' shows it (relative, no '//', '.' or '..' parts)"));
     if (auto info = (*reader)->Stat(clean); !info.ok()) {
       if (info.status().code() != Code::kNotFound) return Fail(info.status());
       return Fail(NotFound("--path " + EscapeForTerminal(p) +
