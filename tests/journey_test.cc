@@ -448,25 +448,32 @@ TEST_F(Journey, VerifyStoppedMidScanResumesWithTheSameReport) {
   ASSERT_EQ(ref->verdict, Verdict::kRecoverable);
   ASSERT_EQ(ref->drives[1].bad_stripes, std::vector<uint64_t>{1});
 
-  // Stop once drive 2 has moved on to stripe 2 (so its finding in stripe 1
-  // is in the journal, whatever the threads' pace) and about 8 segments per
-  // drive were checked.
-  auto past_stripe_1 = std::make_shared<std::atomic<bool>>(false);
+  // Stop once drive 2's scan has moved on to stripe 2 (so its finding in
+  // stripe 1 is in the journal, whatever the threads' pace) and about 8
+  // segments per drive were checked. Opening the set probes a few segments
+  // (placing drives by their data), stripe 2's among them maybe: only the
+  // calls after the scan began count (the first stop() call marks it).
+  auto seen = std::make_shared<std::atomic<int>>(0);
   class Watch : public DriveRef {
    public:
-    Watch(Drive* d, std::shared_ptr<std::atomic<bool>> flag) : DriveRef(d), flag_(std::move(flag)) {}
+    Watch(Drive* d, std::shared_ptr<std::atomic<int>> seen) : DriveRef(d), seen_(std::move(seen)) {}
     Result<uint64_t> FileSize(const std::string& f) override {
-      if (f == SegmentFile(2)) *flag_ = true;
+      if (f == SegmentFile(2)) ++*seen_;
       return DriveRef::FileSize(f);
     }
    private:
-    std::shared_ptr<std::atomic<bool>> flag_;
+    std::shared_ptr<std::atomic<int>> seen_;
   };
   std::vector<std::unique_ptr<Drive>> watched = Drives({2, 4});
-  watched.push_back(std::make_unique<Watch>(faults_[1].get(), past_stripe_1));
+  watched.push_back(std::make_unique<Watch>(faults_[1].get(), seen));
   VerifyOptions o;
   auto calls = std::make_shared<std::atomic<uint64_t>>(0);
-  o.resume.stop = [calls, past_stripe_1] { return ++*calls > 5 * 8 && *past_stripe_1; };
+  auto at_scan_start = std::make_shared<std::atomic<int>>(-1);
+  o.resume.stop = [calls, seen, at_scan_start] {
+    int unset = -1;
+    at_scan_start->compare_exchange_strong(unset, seen->load());
+    return ++*calls > 5 * 8 && seen->load() > at_scan_start->load();
+  };
   auto stopped = Verify(std::move(watched), o);
   ASSERT_FALSE(stopped.ok());
   EXPECT_EQ(stopped.status().code(), Code::kUnavailable);
