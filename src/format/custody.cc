@@ -30,27 +30,6 @@ bool IsUtcTime(const std::string& s) {
   return true;
 }
 
-// Whether brackets nest more than one deep (an event is one flat object);
-// counted outside strings, before nlohmann ever builds a value.
-bool NestsDeeperThanOne(std::string_view s) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > 1) return true;
-    } else if (c == ']' || c == '}') {
-      depth--;
-    }
-  }
-  return false;
-}
-
 template <size_t N>
 bool HexField(const json& j, const char* key, std::array<uint8_t, N>* out) {
   auto b = FromHex(j.at(key).get_ref<const std::string&>());
@@ -64,7 +43,8 @@ Result<CustodyEvent> ParseEventLine(const std::string& line) {
   if (line.size() > kMaxCustodyLine)
     return Corruption("longer than " + std::to_string(kMaxCustodyLine) + " bytes");
   if (!IsValidUtf8(line)) return Corruption("not UTF-8");
-  if (NestsDeeperThanOne(line)) return Corruption("nested objects or arrays");
+  // An event is one flat object: bounded before nlohmann builds a value.
+  if (NestsDeeperThan(AsSpan(line), 1)) return Corruption("nested objects or arrays");
   json j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Corruption("not a JSON object");
   static const char* kFields[] = {"at", "by", "event", "note", "prev", "root", "seq", "set_id", "sig"};

@@ -243,8 +243,6 @@ std::string FormatLabel(const Label& l) {
   return j.dump(1) + "\n";
 }
 
-namespace {
-
 // Whether objects and arrays in `bytes` nest deeper than `limit`, counting
 // brackets outside strings. Exact for valid JSON; on invalid JSON the answer
 // does not matter, since the parse fails. nlohmann::json parses deep input
@@ -268,8 +266,6 @@ bool NestsDeeperThan(ByteSpan bytes, int limit) {
   }
   return false;
 }
-
-}  // namespace
 
 Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) {
   // Bounded before anything is parsed: the size (a valid label is < 44 KB),

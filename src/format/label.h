@@ -96,4 +96,8 @@ std::string FormatLabel(const Label& label);
 // drive in messages. Corruption for anything malformed or badly signed.
 Result<Label> ParseLabel(ByteSpan bytes, const std::string& where);
 
+// Whether JSON brackets nest deeper than `limit`, counted outside strings,
+// before nlohmann ever builds a value (labels, custody events).
+bool NestsDeeperThan(ByteSpan bytes, int limit);
+
 }  // namespace valise
