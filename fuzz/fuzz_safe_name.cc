@@ -11,6 +11,11 @@
 //    Restore in a sandbox for that).
 //  - Agreement with an independent lexical check: normalising
 //    "to/" + path component by component never climbs above "to".
+//  - The same input as a top-level name of --to: ParseRestoreMark
+//    (src/read/restore_marker.h) never crashes, and a name it takes for a
+//    restore mark is exactly the name that mark is written as (so no two
+//    spellings of one mark, and nothing else, count as a restore's own).
+#include "read/restore_marker.h"
 #include "read/safe_path.h"
 
 #include <string>
@@ -20,6 +25,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string rel(reinterpret_cast<const char*>(data), size);
+  if (auto mark = valise::ParseRestoreMark(rel))
+    FUZZ_CHECK(valise::RestoreMarkName(*mark) == rel, "a restore mark parsed from a name it is not written as");
   bool safe = valise::SafeName(rel);
   if (!safe) return 0;
   if (rel.empty()) return 0;

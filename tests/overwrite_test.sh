@@ -38,6 +38,7 @@ echo "cee cee" >src/sub/c.txt
 echo "read only" >src/ro.txt && chmod 444 src/ro.txt
 echo inside >src/locked/f && echo deeper >src/locked/deeper/g
 for i in $(seq 1 12); do echo "file $i" >src/many/f$i; done
+ln src/sub/b.txt src/many/blink  # a hard link, first in catalog order
 chmod 555 src/locked/deeper src/locked
 "$VALISE" keygen -o s.id >/dev/null 2>&1
 expect_rc 0 pack src --to d1 d2 d3 --parity 1 --identity s.id --progress never
@@ -62,6 +63,10 @@ VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:4 "$VALISE" restore "${
 rc=$?
 check "the kill fired (rc $rc)" test $rc -eq 137 -o $rc -eq 134
 check "the killed run left files" test -n "$(find tk -type f | head -1)"
+# A restored file rewritten since (same size, mtime put back) is not what
+# the journal vouched for: its change time says so, and it is written again.
+check "the killed run restored a.bin" test "$(h tk/a.bin)" = "$(h src/a.bin)"
+head -c 2000000 /dev/urandom >tk/a.bin && touch -r src/a.bin tk/a.bin
 expect_rc 0 restore "${R[@]}" --to tk
 check "the re-run resumed (skipped what was restored)" has "resumed: [1-9][0-9]* files"
 check "the resumed tree equals the source" same_as_src tk
@@ -74,6 +79,40 @@ rm -rf tj && mkdir -p tj/sub && echo PRECIOUS >tj/sub/b.txt && echo mine >tj/not
 expect_rc 2 restore "${R[@]}" --to tj
 check "the directory made again is refused as not empty" has "--to tj is not empty"
 check "the file in it is untouched" test "$(cat tj/sub/b.txt)" = PRECIOUS
+
+echo "== 2b. a journal resumes only the output its own run marked"
+# Every run marks the top of its --to (valise-restore-incomplete.<token>),
+# the journal holds the token, and resume needs both: emptying a killed
+# run's output and filling it again, or a later run finishing there, ends
+# the exception (the directory keeps its device and inode, so the journal's
+# key alone still matches).
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:4 "$VALISE" restore "${R[@]}" --to tm1 >/dev/null 2>&1
+check "a killed run leaves a visible marker at the top of --to" test "$(ls tm1 | grep -c '^valise-restore-incomplete\.[0-9a-f]\{32\}$')" -eq 1
+rm -rf tm1/* && mkdir -p tm1/sub && echo PRECIOUS >tm1/sub/b.txt
+expect_rc 2 restore "${R[@]}" --to tm1
+check "emptied (rm -rf out/*) and refilled: refused as not empty" has "--to tm1 is not empty"
+check "the user's file is untouched" test "$(cat tm1/sub/b.txt)" = PRECIOUS
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:4 "$VALISE" restore "${R[@]}" --path many --to tm2 >/dev/null 2>&1
+expect_rc 0 restore "${R[@]}" --to tm2 --overwrite always
+check "a finished restore removes every marker at the top" test "$(ls -A tm2 | grep -c '^valise-restore')" -eq 0
+echo PRECIOUS >tm2/many/f12
+expect_rc 2 restore "${R[@]}" --path many --to tm2
+check "the older --path run's journal no longer resumes there" has "--to tm2 is not empty"
+check "the user's edit is untouched" test "$(cat tm2/many/f12)" = PRECIOUS
+check "a finished restore leaves no marker" test "$(ls -A t0 | grep -c '^valise-restore')" -eq 0
+
+echo "== 2c. --part: another part's output is accepted, a look-alike is not"
+mkdir -p tq/sub && echo PRECIOUS >tq/sub/b.txt
+expect_rc 2 restore "${R[@]}" --part 1/2 --to tq
+check "a directory whose names the set has, but no part made, is refused" has "--to tq is not empty"
+check "its file is untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
+expect_rc 0 restore "${R[@]}" --part 2/2 --to tr
+check "one part done: the top says the parts are incomplete" test "$(ls tr | grep -c '^valise-restore-part-')" -ge 1
+expect_rc 0 restore "${R[@]}" --part 1/2 --to tr
+check "both parts restore the whole tree" same_as_src tr
+check "the last part removes every part marker" test "$(ls -A tr | grep -c '^valise-restore')" -eq 0
+expect_rc 2 restore "${R[@]}" --part 1/2 --to tr
+check "a finished parts restore is not reopened by a part" has "--to tr is not empty"
 
 fresh() { rm -rf "$1" && "$VALISE" restore "${R[@]}" --to "$1" >/dev/null 2>&1; }
 
@@ -102,6 +141,16 @@ check "the changed file (other size) was replaced (new inode)" test "$(stat -c %
 check "the same-size same-mtime file with other bytes was replaced" test "$(h t3/a.bin)" = "$(h src/a.bin)"
 check "the changed 0444 file was replaced" test "$(h t3/ro.txt)" = "$(h src/ro.txt)"
 check "the summary counts the untouched files" has "if-changed: [1-9][0-9]* existing files matched"
+# Same bytes, size and mtime, but the wrong mode, or a hard link split
+# into two copies: the bytes are kept, the rest is made as the set says.
+fresh t5
+chmod 600 t5/sub/c.txt && touch -r src/sub/c.txt t5/sub/c.txt
+cp -p t5/many/blink t5/x && mv t5/x t5/many/blink
+check "the link was split" test "$(stat -c %i t5/many/blink)" != "$(stat -c %i t5/sub/b.txt)"
+expect_rc 0 restore "${R[@]}" --to t5 --overwrite if-changed
+check "an identical file's wrong mode is restored" test "$(stat -c %a t5/sub/c.txt)" = "$(stat -c %a src/sub/c.txt)"
+check "a split hard link is one inode again" test "$(stat -c %i t5/many/blink)" = "$(stat -c %i t5/sub/b.txt)"
+check "every file equals the source's" same_as_src t5
 
 echo "== 5. --overwrite never: existing files kept, missing ones restored"
 fresh t4

@@ -298,12 +298,8 @@ Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string
                                ": restore into a directory outside the set's drives");
     }
   }
-  std::error_code ec;
-  fs::path parent = fs::path(to).parent_path();
-  if (!parent.empty()) {
-    fs::create_directories(parent, ec);
-    if (ec) return IOError("cannot create the parents of --to " + to + ": " + ec.message());
-  }
+  // Missing parents are made by the restore itself, after every check (a
+  // refused restore leaves nothing behind).
   return Status::Ok();
 }
 

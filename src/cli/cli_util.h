@@ -59,7 +59,8 @@ Status CheckReplacement(const std::string& dir, const std::vector<std::string>& 
 // Creates it (recording what it made in `created`) and opens it as a drive.
 Result<std::unique_ptr<Drive>> CreateReplacement(const std::string& dir, std::vector<std::string>* created);
 // restore --to: refused (InvalidArgument) inside or around one of the set's
-// drive directories (by identity); its missing parents are created.
+// drive directories (by identity). Creates nothing (the restore makes --to
+// and its missing parents once every check has passed).
 Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives);
 
 // "8MiB", "512k", "1G", "4096": binary units for sizes given to valise.

@@ -38,10 +38,10 @@ class OutputTree {
   // ---- The tree as a whole (before and after the writer) ----
   // The destination as the user named it, for messages.
   virtual std::string Where() const = 0;
-  // What names this destination in the restore journal's key (POSIX: its
-  // real path, and the directory's device, inode and birth time, so a
-  // directory made again at the same path is another destination). Called
-  // once the tree exists.
+  // What names this destination in the restore journal's key (POSIX: the
+  // directory's device, inode and birth time, so a directory made again at
+  // the same path is another destination, and one reached through another
+  // path or a bind mount is the same). Called once the tree exists.
   virtual std::string Identity() const = 0;
   virtual bool Exists() const = 0;
   // The names directly under the root ("." and ".." left out), or nullopt

@@ -41,16 +41,19 @@ class PosixOutputTree : public OutputTree {
   // directory removed and made again at the same path is another
   // destination, so a killed restore's journal never vouches for it.
   std::string Identity() const override {
-    char real[PATH_MAX];
-    std::string id = ::realpath(to_.c_str(), real) ? real : to_;
+    // The directory itself, however it is reached (another spelling, a
+    // bind mount): device, inode and, where the file system keeps it, birth
+    // time. Its real path only when it cannot be stat'ed.
     struct statx sx;
     if (::statx(AT_FDCWD, to_.c_str(), 0, STATX_INO | STATX_BTIME, &sx) == 0) {
-      id += "\n" + std::to_string(sx.stx_dev_major) + ":" + std::to_string(sx.stx_dev_minor) + ":" +
-            std::to_string(sx.stx_ino);
+      std::string id = "dir " + std::to_string(sx.stx_dev_major) + ":" + std::to_string(sx.stx_dev_minor) + ":" +
+                       std::to_string(sx.stx_ino);
       if (sx.stx_mask & STATX_BTIME)
         id += ":" + std::to_string(sx.stx_btime.tv_sec) + "." + std::to_string(sx.stx_btime.tv_nsec);
+      return id;
     }
-    return id;
+    char real[PATH_MAX];
+    return ::realpath(to_.c_str(), real) ? real : to_;
   }
   bool Exists() const override {
     struct stat st;

@@ -25,6 +25,7 @@
 #include "read/read_ahead.h"
 #include "read/restore_internal.h"
 #include "read/restore_journal.h"
+#include "read/restore_marker.h"
 #include "read/restore_plan.h"
 #include "read/restore_writer.h"
 #include "read/safe_path.h"
@@ -39,65 +40,94 @@ std::string Trimmed(std::string to) {
   return to;
 }
 
+// The set's own top-level names (never taken for anything else at the top).
+Result<std::set<std::string>> TopNamesOf(SetReader& reader, const RestoreOptions& opts) {
+  std::set<std::string> ours;
+  VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
+    if (!f.path.empty()) ours.insert(f.path.substr(0, f.path.find('/')));
+    return Status::Ok();
+  }));
+  return ours;
+}
+
+// The token of a killed run of this restore that `tree` holds the output
+// of: a journal of one of its sets whose token the run's mark at the top
+// still carries. "" when there is none.
+std::string ResumableToken(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree,
+                           const RestoreMarks& marks, const std::vector<std::string>& top) {
+  for (SetReader* part : reader.parts()) {
+    RestoreJournal j(RestoreJournalPath(*part, tree.Identity(), opts));
+    if (!j.Exists()) continue;
+    j.Load();
+    if (marks.Holds(top, j.token())) return j.token();
+  }
+  return "";
+}
+
 // kRefuse: a destination holding anything is a slip (restoring over the
-// wrong directory), refused before anything is written, unless it is a
-// killed restore of this set (its journal: the re-run resumes) or, with
-// --part, every name at its top is one this restore makes (another part's
-// output).
-Status CheckTarget(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree) {
-  if (opts.overwrite != Overwrite::kRefuse) return Status::Ok();
+// wrong directory), refused before anything is written, unless it is this
+// restore's killed run (its mark and its journal agree: resumed) or, with
+// --part, another part's output (a part mark of the set, and nothing at
+// the top but the set's names and marks).
+Status CheckTarget(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree, const RestoreMarks& marks,
+                   bool resuming) {
+  if (opts.overwrite != Overwrite::kRefuse || resuming) return Status::Ok();
   auto names = tree.TopNames();
   if (!names || names->empty()) return Status::Ok();  // missing (created), or not a directory (refused later)
-  for (SetReader* part : reader.parts())
-    if (RestoreJournal(RestoreJournalPath(*part, tree.Identity(), opts)).Exists()) return Status::Ok();
-  if (opts.parts > 0) {
-    std::set<std::string> ours;
-    VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
-      if (!f.path.empty()) ours.insert(f.path.substr(0, f.path.find('/')));
-      return Status::Ok();
-    }));
+  if (opts.parts > 0 && marks.PartsOf(*names)) {
+    VALISE_ASSIGN_OR_RETURN(auto ours, TopNamesOf(reader, opts));
     bool all_ours = true;
-    for (auto& n : *names) all_ours = all_ours && (ours.count(n) || IsRestoreTemp(n.c_str()));
+    for (auto& n : *names) all_ours = all_ours && (ours.count(n) || IsRestoreTemp(n.c_str()) || ParseRestoreMark(n));
     if (all_ours) return Status::Ok();
   }
   std::sort(names->begin(), names->end());
+  std::string unfinished;
+  for (auto& n : *names)
+    if (ParseRestoreMark(n)) unfinished = n;
+  const std::string modes = "--overwrite always|if-changed|never";
+  if (!unfinished.empty())
+    return InvalidArgument("--to " + tree.Where() + " is not empty: it holds the output of a restore that did not " +
+                           "finish ('" + unfinished + "'), which this command cannot resume (it was another " +
+                           "--path, --part or --state-dir, or its journal is gone): run that restore again, or " +
+                           "pass " + modes);
   return InvalidArgument("--to " + tree.Where() + " is not empty (it holds '" + names->front() + "'" +
                          (names->size() > 1 ? " and " + std::to_string(names->size() - 1) + " more" : "") +
-                         "): restore into a new or empty directory, or pass --overwrite always|if-changed|never");
+                         "): restore into a new or empty directory, or pass " + modes);
 }
 
 // Opens the journal of this (set, destination, options) and takes its lock:
 // Busy when another restore holds it.
-Status OpenJournal(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree, RestoreJournal& journal) {
+// A journal of another run (its token differs) vouches for nothing here.
+Status OpenJournal(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree, const std::string& token,
+                   RestoreJournal& journal) {
   std::string state_dir = RestoreStateDir(opts);
   for (size_t pos = 1; pos <= state_dir.size(); pos++)
     if (pos == state_dir.size() || state_dir[pos] == '/') ::mkdir(state_dir.substr(0, pos).c_str(), 0700);
   journal.set_path(RestoreJournalPath(reader, tree.Identity(), opts));
   VALISE_RETURN_IF_ERROR(journal.Lock(reader.set_id(), tree.Where()));
   journal.Load();
+  journal.Adopt(token);
   return Status::Ok();
 }
 
-// Totals for progress, and the bytes this run will write: per file, its
-// data (holes left out, when the catalog says where they are) rounded up to
-// whole blocks; a hard-linked content once; nothing for a file resume skips,
-// --overwrite never keeps or if-changed probably keeps (same size and
-// mtime: written only if its bytes differ). Too little space is
-// ResourceExhausted, before anything is written.
-Result<RestoreWriter::Totals> CountAndCheckSpace(SetReader& reader, const RestoreOptions& opts,
-                                                 const OutputTree& tree, ReadAhead* ra, Sharer share,
-                                                 const Existing& existing, const RestoreJournal::Marks& marks) {
-  uint64_t block = 4096, avail = 0;
-  if (!opts.no_space_check) {
-    VALISE_ASSIGN_OR_RETURN(avail, tree.FreeBytes(&block));
-  }
+// Totals for progress, and the bytes this run will write into `tree`
+// (blocks of `block` bytes): per file, its data (holes left out, when the
+// catalog says where they are) rounded up to whole blocks; a hard-linked
+// content once; nothing for a file resume skips, --overwrite never keeps or
+// if-changed probably keeps (same size and mtime: written only if its bytes
+// differ).
+struct Count {
   RestoreWriter::Totals totals;
   uint64_t needed = 0;
+};
+Result<Count> CountRestore(SetReader& reader, const RestoreOptions& opts, ReadAhead* ra, Sharer share,
+                           const Existing& existing, const RestoreJournal::Marks& marks, uint64_t block) {
+  Count c;
   std::unordered_set<int64_t> counted_links;
   VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) -> Status {
     if (!share.Mine(f)) return Status::Ok();
     if (f.type != FileType::kFile) return Status::Ok();
-    totals.bytes += f.size, totals.files++;
+    c.totals.bytes += f.size, c.totals.files++;
     if (opts.no_space_check || existing.AlreadyRestored(f, marks) || existing.KeptByNever(f)) return Status::Ok();
     if (opts.overwrite == Overwrite::kIfChanged && SafeName(f.path) && existing.Matches(f)) return Status::Ok();
     if (f.link && !counted_links.insert(f.link).second) return Status::Ok();
@@ -109,38 +139,81 @@ Result<RestoreWriter::Totals> CountAndCheckSpace(SetReader& reader, const Restor
       for (auto& x : *xs)
         if (x.chunk != kHoleChunk) data += x.len;
     }
-    needed += (data + block - 1) / block * block;
+    c.needed += (data + block - 1) / block * block;
     return Status::Ok();
   }));
-  if (!opts.no_space_check && needed > avail)
-    return ResourceExhausted("not enough space for the restore: it will write " + std::to_string(needed) +
-                             " bytes and the file system of " + tree.Where() + " has " + std::to_string(avail) +
-                             " free; free space, restore with --path parts elsewhere, or pass --no-space-check");
-  return totals;
+  return c;
+}
+
+// Too little space for `needed` bytes is ResourceExhausted, before
+// anything is written. `what`: "the restore" or the shipment's.
+Status CheckSpace(const RestoreOptions& opts, const OutputTree& tree, uint64_t needed, uint64_t avail,
+                  const std::string& what) {
+  if (opts.no_space_check || needed <= avail) return Status::Ok();
+  return ResourceExhausted("not enough space for " + what + ": it will write " + std::to_string(needed) +
+                           " bytes and the file system of " + tree.Where() + " has " + std::to_string(avail) +
+                           " free; free space, restore with --path parts elsewhere, or pass --no-space-check");
+}
+
+std::unique_ptr<ReadAhead> NewReadAheadFor(SetReader& reader, const RestoreOptions& opts) {
+  int threads = opts.threads > 0 ? opts.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  size_t budget = opts.memory_budget ? opts.memory_budget : size_t(64) << 20;
+  if (auto* src = dynamic_cast<ReadAheadSource*>(&reader)) return src->NewReadAhead(threads, budget);
+  return nullptr;
+}
+
+// A shipment's sets all go into one tree: what they write together must
+// fit before the first of them writes anything (each set checks its own
+// share again when its turn comes).
+Status CheckShipmentSpace(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree,
+                          const std::string& token) {
+  auto parts = reader.parts();
+  if (opts.no_space_check || parts.size() < 2) return Status::Ok();
+  uint64_t block = 4096;
+  VALISE_ASSIGN_OR_RETURN(uint64_t avail, tree.FreeBytes(&block));
+  uint64_t needed = 0;
+  Existing existing(tree, opts);
+  for (SetReader* part : parts) {
+    RestoreJournal journal(RestoreJournalPath(*part, tree.Identity(), opts));
+    if (tree.Exists()) journal.Load();
+    journal.Adopt(token);
+    VALISE_ASSIGN_OR_RETURN(Sharer share, Sharer::For(*part, opts));
+    auto ra = NewReadAheadFor(*part, opts);
+    VALISE_ASSIGN_OR_RETURN(Count c, CountRestore(*part, opts, ra.get(), share, existing, journal.marks(), block));
+    if (ra) ra->Stop();
+    needed += c.needed;
+  }
+  return CheckSpace(opts, tree, needed, avail,
+                    "the restore of the shipment's " + std::to_string(parts.size()) + " sets");
 }
 
 // One set into `tree`.
-Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, OutputTree& tree) {
+Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, OutputTree& tree,
+                                 RestoreMarks& marks, const std::string& token) {
   auto t0 = std::chrono::steady_clock::now();
   RestoreReport rep;
   // The journal, when the destination exists, is opened (and locked) first:
   // the space check counts what resume skips. A new destination has none.
   bool existed = tree.Exists();
   RestoreJournal journal;
-  if (existed) VALISE_RETURN_IF_ERROR(OpenJournal(reader, opts, tree, journal));
+  if (existed) VALISE_RETURN_IF_ERROR(OpenJournal(reader, opts, tree, token, journal));
   VALISE_ASSIGN_OR_RETURN(Sharer share, Sharer::For(reader, opts));
   Existing existing(tree, opts);
-  int threads = opts.threads > 0 ? opts.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  size_t budget = opts.memory_budget ? opts.memory_budget : size_t(64) << 20;
-  std::unique_ptr<ReadAhead> ra;
-  if (auto* src = dynamic_cast<ReadAheadSource*>(&reader)) ra = src->NewReadAhead(threads, budget);
-  VALISE_ASSIGN_OR_RETURN(auto totals, CountAndCheckSpace(reader, opts, tree, ra.get(), share, existing,
-                                                          journal.marks()));
+  std::unique_ptr<ReadAhead> ra = NewReadAheadFor(reader, opts);
+  uint64_t block = 4096, avail = 0;
+  if (!opts.no_space_check) {
+    VALISE_ASSIGN_OR_RETURN(avail, tree.FreeBytes(&block));
+  }
+  VALISE_ASSIGN_OR_RETURN(Count count, CountRestore(reader, opts, ra.get(), share, existing, journal.marks(), block));
+  VALISE_RETURN_IF_ERROR(CheckSpace(opts, tree, count.needed, avail, "the restore"));
+  const RestoreWriter::Totals& totals = count.totals;
   VALISE_RETURN_IF_ERROR(tree.Create());
-  if (!existed) VALISE_RETURN_IF_ERROR(OpenJournal(reader, opts, tree, journal));
-  // The journal is there from the start: a run killed before its first save
-  // still leaves a destination that a re-run recognises as its own.
-  if (!journal.Exists()) journal.Save(tree);
+  if (!existed) VALISE_RETURN_IF_ERROR(OpenJournal(reader, opts, tree, token, journal));
+  // The mark, then the journal, are there before anything else: a run
+  // killed before its first save still leaves a destination that a re-run
+  // recognises as its own (Save syncs the tree, so the mark first).
+  VALISE_RETURN_IF_ERROR(marks.Begin(token));
+  journal.Save(tree);
 
   Planner planner(reader, opts, ra.get(), share, existing, journal.marks());
   planner.Start();
@@ -164,15 +237,18 @@ Result<RestoreReport> RestoreInto(SetReader& reader, const RestoreOptions& opts,
   if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
     return InvalidArgument("restore part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) +
                            " is not a part");
-  VALISE_RETURN_IF_ERROR(CheckTarget(reader, opts, tree));
+  RestoreMarks marks(tree, reader.set_id(), opts);
+  std::string token;
+  if (auto top = tree.TopNames(); top && !top->empty()) token = ResumableToken(reader, opts, tree, marks, *top);
+  VALISE_RETURN_IF_ERROR(CheckTarget(reader, opts, tree, marks, !token.empty()));
+  if (token.empty()) token = NewRestoreToken();
+  VALISE_RETURN_IF_ERROR(CheckShipmentSpace(reader, opts, tree, token));
   // A shipment: each of its sets in turn, into the same directory (every
   // set holds every directory and its own share of the files).
-  auto parts = reader.parts();
-  if (parts.size() == 1 && parts[0] == &reader) return RestoreSet(reader, opts, tree);
   RestoreReport all;
   auto t0 = std::chrono::steady_clock::now();
-  for (SetReader* part : parts) {
-    VALISE_ASSIGN_OR_RETURN(RestoreReport r, RestoreSet(*part, opts, tree));
+  for (SetReader* part : reader.parts()) {
+    VALISE_ASSIGN_OR_RETURN(RestoreReport r, RestoreSet(*part, opts, tree, marks, token));
     all.files += r.files;
     all.symlinks += r.symlinks;
     all.bytes += r.bytes;
@@ -182,6 +258,8 @@ Result<RestoreReport> RestoreInto(SetReader& reader, const RestoreOptions& opts,
     all.dirs = std::max(all.dirs, r.dirs);
     all.failed.insert(all.failed.end(), r.failed.begin(), r.failed.end());
   }
+  VALISE_ASSIGN_OR_RETURN(auto own_names, TopNamesOf(reader, opts));
+  marks.Finish(own_names);
   all.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return all;
 }

@@ -1,6 +1,7 @@
 #include "read/restore_journal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -38,14 +39,24 @@ Status RestoreJournal::Lock(const std::string& set_id, const std::string& where)
 
 void RestoreJournal::Load() {
   std::ifstream in(path_);
-  if (!(in >> marks_.watermark)) marks_.watermark = 0;
+  std::string word;
+  token_.clear();
+  marks_ = Marks{};
+  if (!(in >> word) || word != "token" || !(in >> token_) || !(in >> marks_.watermark)) {
+    token_.clear();  // another format, or torn: no journal
+    marks_ = Marks{};
+    return;
+  }
   int64_t id;
   while (in >> id) marks_.failed.insert(id);
+  struct stat st;
+  if (::stat(path_.c_str(), &st) == 0)
+    marks_.saved_ns = int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
 void RestoreJournal::Save(OutputTree& tree) {
   tree.Sync();  // the files the watermark vouches for are on disk first
-  std::string text = std::to_string(marks_.watermark) + "\n";
+  std::string text = "token " + token_ + "\n" + std::to_string(marks_.watermark) + "\n";
   for (int64_t id : marks_.failed) text += std::to_string(id) + "\n";
   (void)WriteFileDurably(path_, text);  // fsync, rename, fsync of the state dir; best effort
 }

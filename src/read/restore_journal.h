@@ -1,7 +1,10 @@
 // The restore journal: where a killed or stopped restore got to, so the same
 // restore run again resumes there. One per (set, destination, --path
 // prefixes, --part), in the state directory:
-//   restore-<24 hex digits>.journal   "<watermark id>\n" then one failed id a line
+//   restore-<24 hex digits>.journal   "token <32 hex>\n" "<watermark id>\n" then one
+//                                     failed id a line
+// The token is the run's, also in its mark at the top of the destination
+// (restore_marker.h): the journal applies only while that mark is there.
 //   restore-<24 hex digits>.lock      held (flock) by the restore writing it
 // Every file entry with an id up to the watermark was handled: restored, or
 // failed and listed. The journal is saved only after the files it vouches for
@@ -38,8 +41,18 @@ class RestoreJournal {
   // destination `where`). Held until this object goes. Where the lock file
   // cannot be made at all, Ok without a lock (the journal is best effort too).
   Status Lock(const std::string& set_id, const std::string& where);
-  // Reads the journal (a missing or unreadable one is an empty journal).
+  // Reads the journal (a missing or unreadable one is an empty journal,
+  // with no token).
   void Load();
+  // The token of the run that wrote it ("" for none).
+  const std::string& token() const { return token_; }
+  // The journal belongs to the run with `token`: another token's marks are
+  // thrown away (its output is not what the destination holds).
+  void Adopt(const std::string& token) {
+    if (token == token_) return;
+    token_ = token;
+    marks_ = Marks{};
+  }
   // Syncs `tree` (the files the watermark vouches for are on disk first),
   // then writes the journal atomically and durably; best effort.
   void Save(OutputTree& tree);
@@ -50,6 +63,9 @@ class RestoreJournal {
   struct Marks {
     int64_t watermark = 0;
     std::set<int64_t> failed;
+    // When the journal was last saved (its file's mtime, ns): a file it
+    // vouches for changed after that is not done.
+    int64_t saved_ns = 0;
     // Handled by a run, and not failed there.
     bool Done(int64_t id) const { return id <= watermark && !failed.count(id); }
   };
@@ -63,6 +79,7 @@ class RestoreJournal {
 
  private:
   std::string path_;
+  std::string token_;
   Marks marks_;
   std::unique_ptr<LockFile> lock_;
 };

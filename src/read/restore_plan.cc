@@ -72,8 +72,14 @@ bool Existing::Matches(const FileInfo& f) const {
          int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec == f.mtime_ns;
 }
 
+// Restored by the run that saved the journal, and not changed since: its
+// size and mtime are the set's, and its status last changed before that
+// save (a rewrite that puts the mtime back still moves the change time).
 bool Existing::AlreadyRestored(const FileInfo& f, const RestoreJournal::Marks& marks) const {
-  return marks.Done(f.id) && SafeName(f.path) && Matches(f);
+  if (!marks.Done(f.id) || !SafeName(f.path) || !Matches(f)) return false;
+  struct stat st;
+  if (tree_.LstatPath(f.path, &st) != 0) return false;
+  return int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec <= marks.saved_ns;
 }
 
 bool Existing::KeptByNever(const FileInfo& f) const {

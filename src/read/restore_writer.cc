@@ -182,13 +182,18 @@ Status FileWrite::Sink(uint64_t pos, const uint8_t* p, size_t n) {
 }
 
 Status FileWrite::Run(bool* unchanged) {
-  if (!same_ && !OpenTemp().ok()) return w_.Failed(head_, "cannot create a temporary file", err_);
+  if (!same_ && !OpenTemp().ok()) {
+    if (old_ >= 0) t_.Close(old_);
+    return w_.Failed(head_, "cannot create a temporary file", err_);
+  }
   Status st = w_.ReadFile(head_, [this](uint64_t pos, const uint8_t* p, size_t n) { return Sink(pos, p, n); });
-  if (old_ >= 0) t_.Close(old_);
-  if (st.ok() && same_) {  // every byte matched: the existing file stays as it is
-    *unchanged = true;
+  if (st.ok() && same_) {  // every byte matched: the existing file keeps its bytes, and gets the set's
+    *unchanged = true;     // mode, owner, xattrs and mtime (as rsync -a would)
+    w_.meta_.Apply(head_.info, OutputTree::Ref{old_, pfd_, name_});
+    t_.Close(old_);
     return Status::Ok();
   }
+  if (old_ >= 0) t_.Close(old_);
   return Finish(std::move(st));
 }
 
@@ -418,10 +423,24 @@ Status RestoreWriter::HandleFile(const Rec& head, int pfd, const std::string& na
   }
   // if-changed: a regular file of the same size and mtime is compared byte
   // for byte with the set's content, and kept when it matches.
+  // A hard link whose inode is restored already: the same inode here is
+  // unchanged; anything else (a copy of the same bytes: a split link) is
+  // replaced by a link.
   int old = -1;
-  if (exists && opts_.overwrite == Overwrite::kIfChanged && S_ISREG(ls.st_mode) && uint64_t(ls.st_size) == f.size &&
-      MtimeNs(ls) == f.mtime_ns)
+  bool linked_before = f.link && !head.planned && link_paths_.count(f.link);
+  if (exists && linked_before && opts_.overwrite == Overwrite::kIfChanged) {
+    struct stat ss;
+    const std::string& src = link_paths_[f.link];
+    int sfd = link_fd_.Get(ParentOf(src));
+    if (sfd >= 0 && tree_.Stat(sfd, BaseOf(src), &ss) == 0 && ss.st_dev == ls.st_dev && ss.st_ino == ls.st_ino) {
+      rep_.unchanged++;
+      FileDone(f);
+      return Status::Ok();
+    }
+  } else if (exists && opts_.overwrite == Overwrite::kIfChanged && S_ISREG(ls.st_mode) &&
+             uint64_t(ls.st_size) == f.size && MtimeNs(ls) == f.mtime_ns) {
     old = tree_.OpenRead(pfd, name);
+  }
   return WriteOrLink(head, pfd, name, old);
 }
 

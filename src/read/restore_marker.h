@@ -1,0 +1,64 @@
+// The marks a restore leaves at the top of its --to while it runs, so that
+// a non-empty --to is taken for a killed restore's output only when that
+// restore's own mark is there (docs/architecture.md, "Resuming a restore"):
+//   valise-restore-incomplete.<token>                 a restore without --part
+//                                                     is under way, or was killed
+//   valise-restore-part-<set>-<I>-of-<N>.<token>      part I of N of the set is
+//                                                     under way, or was killed
+//   valise-restore-part-<set>-<I>-of-<N>.done         part I of N finished
+// <token> is 32 hex digits, random per run and kept in the run's journal;
+// <set> is the first 24 hex digits of the set id. A restore that finishes
+// removes every run mark at the top; the last part to finish removes every
+// part mark of its set. The names are visible on purpose: a person listing a
+// half-restored tree sees it is one, and `rm -rf out/*` clears the marks with
+// the output.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "read/output_tree.h"
+#include "valise/valise.h"
+
+namespace valise {
+
+struct RestoreMark {
+  enum Kind { kRun, kPart } kind = kRun;
+  std::string token;  // 32 hex digits; "" for a finished part (.done)
+  std::string set;    // 24 hex digits (kPart only)
+  int part = 0, parts = 0;
+  bool operator==(const RestoreMark&) const = default;
+};
+
+// The mark a name is, or nullopt when it is none (pure; fuzzed by fuzz_safe_name).
+std::optional<RestoreMark> ParseRestoreMark(const std::string& name);
+std::string RestoreMarkName(const RestoreMark& m);
+// A fresh random token.
+std::string NewRestoreToken();
+
+// The marks of one restore (a set or a shipment, with its --part) in one tree.
+class RestoreMarks {
+ public:
+  RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts);
+  // Whether `top` (the names at the top of --to) holds this restore's
+  // running mark with `token`: its output, killed, that the journal holding
+  // `token` may resume.
+  bool Holds(const std::vector<std::string>& top, const std::string& token) const;
+  // Whether `top` holds a mark of any part of this set split the same way:
+  // another part's output, which a part may share.
+  bool PartsOf(const std::vector<std::string>& top) const;
+  // Writes this run's mark (the tree exists). Idempotent.
+  Status Begin(const std::string& token);
+  // The run finished. `set_names`: the set's own top names, never removed.
+  void Finish(const std::set<std::string>& set_names);
+
+ private:
+  RestoreMark Mine(const std::string& token) const;
+  OutputTree& tree_;
+  std::string set24_;
+  const RestoreOptions& opts_;
+};
+
+}  // namespace valise
