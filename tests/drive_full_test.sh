@@ -4,7 +4,9 @@
 #  2. with --force, pack stops when the drive fills, naming the drive and how much more is needed;
 #     verify calls the drives an incomplete pack (exit 3);
 #  3. the file system is grown (remount) and the same command resumes and finishes:
-#     verify 0, restore bit-exact.
+#     verify 0, restore bit-exact;
+#  4. repair onto a replacement without room for the lost drive refuses before
+#     writing anything (exit 3), naming needed and free bytes.
 # Needs root (mount -t tmpfs). Usage: tests/drive_full_test.sh path/to/valise
 set -u
 V=$(readlink -f "$1")
@@ -13,7 +15,7 @@ ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
 T=$(mktemp -d /tmp/valise-full-test.XXXXXX)
 SMALL=$T/small
-cleanup() { umount "$SMALL" 2>/dev/null; rm -rf "$T"; }
+cleanup() { umount "$SMALL" 2>/dev/null; umount "$T/tiny" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 cd "$T"
 mkdir -p "$SMALL"
@@ -51,5 +53,22 @@ grep -q "resuming" err3 && ok "it says it resumed" || bad "no resume message: $(
 "$V" verify d1 "$SMALL/d2" d3 >/dev/null 2>&1 && ok "verify 0" || bad "verify after resume"
 "$V" restore d1 "$SMALL/d2" d3 --identity id --to out >/dev/null 2>&1
 diff -r src out >/dev/null && ok "restore bit-exact" || bad "restore differs"
+
+# 4. repair onto a replacement too small for the lost drive: refused before
+#    anything is written (exit 3), naming the drive, the bytes needed and free;
+#    onto one with room it rebuilds the drive.
+TINY=$T/tiny
+mkdir -p "$TINY" && mount -t tmpfs -o size=1m tmpfs "$TINY"
+mv d1 d1.lost
+VALISE_STATE_DIR="$T/rstate" "$V" repair "$SMALL/d2" d3 --replace 1="$TINY/r1" --progress never >out4 2>err4
+rc=$?
+[[ $rc -eq 3 ]] && ok "repair onto a 1 MiB replacement refuses (exit 3)" || bad "repair onto a small replacement: exit $rc: $(cat err4)"
+grep -q "replacement for drive 1 .* needs [0-9]* bytes .* has [0-9]* free" err4 && ok "the refusal names the drive, needed and free bytes" || bad "space message: $(cat err4)"
+[[ -z "$(ls -A "$TINY" 2>/dev/null)" ]] && ok "nothing was written onto it" || bad "repair wrote $(ls -A "$TINY")"
+umount "$TINY"
+VALISE_STATE_DIR="$T/rstate" "$V" repair "$SMALL/d2" d3 --replace 1="$T/r1" --progress never >out5 2>err5
+rc=$?
+[[ $rc -eq 0 ]] && ok "repair onto a replacement with room rebuilds drive 1" || bad "repair: exit $rc: $(cat err5)"
+"$V" verify "$T/r1" "$SMALL/d2" d3 >/dev/null 2>&1 && ok "verify 0 after the repair" || bad "verify after repair"
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]

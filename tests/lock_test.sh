@@ -5,7 +5,8 @@
 # (pid, command, host, since when); the first pack completes and verifies.
 # A holder killed with SIGKILL leaves the lock free: the next run goes ahead.
 # Two restores of the same set into the same --to (one restore journal): the
-# second refuses at once (exit 2) naming the first, which finishes bit-exact.
+# second refuses at once (exit 2) naming the first, which finishes bit-exact;
+# so does one through a bind mount of that --to (as root).
 # Usage: tests/lock_test.sh path/to/valise
 set -u
 V=$(readlink -f "$1")
@@ -14,7 +15,7 @@ ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
 T=$(mktemp -d /tmp/valise-lock-test.XXXXXX)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; mountpoint -q "$T/outb" 2>/dev/null && umount "$T/outb"; rm -rf "$T"' EXIT
 mkdir "$T/tmp" && export TMPDIR=$T/tmp
 cd "$T"
 mkdir src
@@ -48,6 +49,10 @@ wait_for d/1/valise.label
 "$V" restore "${D[@]}" --identity id --to rout --progress never >restore.out 2>&1; rc=$?
 [[ $rc -eq 2 ]] && grep -q "its pack is still running: drive [0-9] (.*) is in use by pid $FIRST" restore.out \
   && ok "a restore during the pack refuses (2), naming pid $FIRST" || bad "restore during the pack: exit $rc: $(cat restore.out)"
+"$V" verify "${D[@]}" >verify.out 2>&1; rc=$?
+[[ $rc -eq 2 ]] && grep -q "its pack is still running: drive [0-9] (.*) is in use by pid $FIRST" verify.out \
+  && ! grep -q "INCOMPLETE PACK" verify.out \
+  && ok "a verify during the pack says it is running (2), naming pid $FIRST" || bad "verify during the pack: exit $rc: $(cat verify.out)"
 wait $FIRST; rc=$?
 [[ $rc -eq 0 ]] && ok "the first pack completes (0)" || bad "the first pack exited $rc: $(tail -3 first.out)"
 "$V" verify "${D[@]}" >verify.out 2>&1 && ok "the first pack's set verifies intact" || bad "the set does not verify: $(cat verify.out)"
@@ -97,6 +102,16 @@ E=$(date +%s.%N)
 [[ $rc -eq 2 ]] && grep -q "restore journal of set .* is in use by pid $R1 (.*valise restore.*) on host $(hostname) since 20" r2.out \
   && ok "a second restore into the same --to refuses (2): $(head -1 r2.out)" || bad "second restore: exit $rc: $(cat r2.out)"
 (( $(echo "$E - $S < 5" | bc -l) )) && ok "refused at once" || bad "the refusal took $(echo "$E - $S" | bc -l)s"
+# The same directory reached through a bind mount is the same --to: one lock.
+if [[ $(id -u) -eq 0 ]]; then
+  mkdir -p outb && mount --bind out outb
+  VALISE_STATE_DIR="$T/rstate" "$V" restore "${D[@]}" --identity id --to outb >r3.out 2>&1; rc=$?
+  umount outb
+  [[ $rc -eq 2 ]] && grep -q "restore journal of set .* is in use by pid $R1" r3.out \
+    && ok "a restore into a bind mount of the same --to refuses (2)" || bad "restore through a bind mount: exit $rc: $(cat r3.out)"
+else
+  echo "SKIP: the bind-mount case needs root (mount --bind)"
+fi
 wait $R1; rc=$?
 [[ $rc -eq 0 ]] && ok "the first restore completes (0)" || bad "the first restore exited $rc: $(tail -3 r1.out)"
 diff -r src out >/dev/null && ok "the first restore is bit-exact" || bad "the restored tree differs from src"

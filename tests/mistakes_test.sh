@@ -75,10 +75,15 @@ check "nothing was created inside drive 1" test ! -e d1/new2 -a "$(dir_hash d1)"
 expect_rc 0 verify d1 d2 d3
 check "the set is intact after the refusals" has "verdict: INTACT"
 
-echo "== 6. restore --to inside a drive; missing parents created"
+echo "== 6. restore --to inside a drive; missing parents created (and only when it goes ahead)"
 expect_rc 2 restore d1 d2 d3 --identity s.id --to d2/out
 check "--to inside a drive is refused" has "inside \(or around\) the drive"
 check "nothing was written on the drive" test ! -e d2/out
+"$VALISE" keygen -o stranger.id >/dev/null 2>&1
+expect_rc 4 restore d1 d2 d3 --identity stranger.id --to np1/b/c
+check "a restore refused (not a recipient) leaves no parents of --to behind" test ! -e np1
+expect_rc 3 restore d1 d2 d3 --identity s.id --path no/such --to np2/b/c
+check "a restore refused (a --path typo) leaves no parents of --to behind" test ! -e np2
 expect_rc 0 restore d1 d2 d3 --identity s.id --to a/b/c
 check "--to a/b/c with missing parents restores bit-exact" test "$(dir_hash a/b/c)" = "$(dir_hash src)"
 echo "== 7. a source file changed between a killed pack and its resume"
@@ -152,14 +157,17 @@ check "the set is intact after the refusals and the repair" has "verdict: INTACT
 echo "== 12. verify names every stray entry on a drive (finding 12), not only files"
 mkdir -p g1/strays.d g1/lost+found && echo x >g1/seg/loose && echo y >g1/stray.txt && echo z >g1/seg/000000/stray.seg
 mkdir -p g1/seg/notadir
+mkdir -p g1/seg/000000/sub.d && mkfifo g1/seg/000000/pipe
 expect_rc 0 verify g1 g2 new3 new4 --progress never
 check "a stray file at the root is named" has "holds a stray file stray.txt"
 check "a stray file in seg/NNNNNN/ is named" has "holds a stray file seg/000000/stray.seg"
 check "a stray directory at the root is named" has "holds a stray directory strays.d/"
 check "a stray file directly in seg/ is named" has "holds a stray file seg/loose"
 check "a stray directory in seg/ is named" has "holds a stray directory seg/notadir/"
+check "a stray directory in seg/NNNNNN/ is named" has "holds a stray directory seg/000000/sub.d/"
+check "a FIFO in seg/NNNNNN/ is named" has "holds a stray (file|entry) seg/000000/pipe"
 check "a file system's lost+found is not" bash -c '! grep -q "lost+found" out err'
-rm -rf g1/strays.d g1/lost+found g1/seg/loose g1/stray.txt g1/seg/000000/stray.seg g1/seg/notadir
+rm -rf g1/strays.d g1/lost+found g1/seg/loose g1/stray.txt g1/seg/000000/stray.seg g1/seg/notadir g1/seg/000000/sub.d g1/seg/000000/pipe
 
 echo "== 13. messages that name the slip (finding 13)"
 expect_rc 2 pack --to m1 m2 m3 --identity s.id --progress never

@@ -6,8 +6,10 @@
 // Resumable: the scan's findings and the stripes already repaired are kept in
 // a journal (check/journal.h), so a re-run after a crash neither scans again
 // nor rewrites what is done, and reports what an uninterrupted run would.
-#include <set>
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 
 #include "check/custody_log.h"
 #include "check/journal.h"
@@ -22,6 +24,59 @@ void FillSetFields(const SetView& view, VerifyReport* rep);
 
 JournalKey MakeJournalKey(const std::string& command, SetView& view, const std::string& options);
 std::string ResumeNote(const std::string& command, SetView& view, CheckJournal& journal);
+
+namespace {
+
+// What repair will write on each drive of stripes [from, end) must fit:
+// every shard on a replacement (with its label and table), and on a present
+// drive every missing segment plus room for one temporary while a damaged
+// one is replaced. Too little room is ResourceExhausted naming the drive,
+// before anything is written. A drive that cannot tell its free space is
+// not checked (its writes still fail cleanly when it fills).
+Status CheckRoom(SetView& view, const std::map<int, std::unique_ptr<Drive>>& repl, uint64_t from, uint64_t end) {
+  const int n = view.n();
+  std::vector<uint64_t> need(size_t(n), 0), temp(size_t(n), 0);
+  uint64_t table_bytes = 0;
+  for (int slot = 0; slot < n && !table_bytes; slot++)
+    if (view.slot(slot))
+      if (auto t = view.slot(slot)->FileSize(kTableFile); t.ok()) table_bytes = *t;
+  for (auto& [number, d] : repl) need[size_t(number - 1)] += table_bytes + (64u << 10);  // the label: well under
+  for (uint64_t s = from; s < end; s++) {
+    const StripeRecord& rec = view.table()[s];
+    for (int slot = 0; slot < n; slot++) {
+      if (repl.count(slot + 1)) {
+        need[size_t(slot)] += rec.shard_len;
+        continue;
+      }
+      Drive* d = view.slot(slot);
+      if (!d || !view.IsBad(rec.stripe, slot)) continue;
+      if (d->FileSize(SegmentFile(rec.stripe)).ok())
+        temp[size_t(slot)] = std::max<uint64_t>(temp[size_t(slot)], rec.shard_len);
+      else
+        need[size_t(slot)] += rec.shard_len;
+    }
+  }
+  for (int slot = 0; slot < n; slot++) {
+    uint64_t want = need[size_t(slot)] + temp[size_t(slot)];
+    if (want == 0) continue;
+    auto it = repl.find(slot + 1);
+    Drive* d = it != repl.end() ? it->second.get() : view.slot(slot);
+    if (!d) continue;
+    auto free = d->FreeBytes();
+    if (!free.ok() || *free >= want) continue;
+    const std::string sizes = "repair needs " + std::to_string(want) + " bytes there and its file system has " +
+                              std::to_string(*free) + " free";
+    if (it != repl.end())
+      return ResourceExhausted("the replacement for drive " + std::to_string(slot + 1) + " (" + d->Where() +
+                               ") is too small: " + sizes + "; give a bigger one. Nothing was written");
+    return ResourceExhausted("drive " + std::to_string(slot + 1) + " (" + d->Where() +
+                             ") has too little room for the repair: " + sizes +
+                             "; free space on it and run repair again. Nothing was written");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOptions opts) {
   auto t0 = std::chrono::steady_clock::now();
@@ -127,6 +182,7 @@ Result<RepairReport> Repair(std::vector<std::unique_ptr<Drive>> drives, RepairOp
     if (!view->slot(slot)) continue;
     if (!view->reports()[slot].problems.empty() || !js.bad[slot].empty()) work = true;
   }
+  if (work) VALISE_RETURN_IF_ERROR(CheckRoom(*view, opts.replacements, std::max(js.rewrite_next, first), end));
   if (work && !js.rewriting) {
     // From here on the drives change: what was found must survive a crash
     // (a re-scan would no longer see it), and the set's verify journal is

@@ -97,6 +97,8 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   VALISE_ASSIGN_OR_RETURN(auto view, SetView::Open(std::move(drives), pins, opts.warn));
   FillSetFields(*view, &rep);
   if (!view->complete()) {
+    // A pack still running holds its drives: that is no verdict on the set.
+    if (Status busy = view->NotSealed(""); busy.code() == Code::kBusy) return busy;
     rep.verdict = Verdict::kIncomplete;
     rep.drives = view->reports();
     rep.warnings = view->warnings();

@@ -68,10 +68,10 @@ inline std::vector<std::string> StrayFiles(Drive& d, uint64_t stripes) {
 
 // What else is on a drive that the set does not hold and no writer makes:
 // a directory (or symlink, device...) at the root other than seg/ (and a
-// file system's lost+found), any
-// file directly in seg/, and any entry in seg/ that is not one of its
-// NNNNNN directories. Directories end in '/'. Verify names them; nothing
-// removes them (they may be the operator's).
+// file system's lost+found), any file directly in seg/, any entry in seg/
+// that is not one of its NNNNNN directories, and anything but a regular
+// file in those. Directories end in '/'. Verify names them; nothing removes
+// them (they may be the operator's).
 inline std::vector<std::string> StrayOthers(Drive& d, uint64_t stripes) {
   std::vector<std::string> out;
   if (auto root = d.ListOtherEntries(""); root.ok())
@@ -90,6 +90,13 @@ inline std::vector<std::string> StrayOthers(Drive& d, uint64_t stripes) {
       }
       if (!ours || n >= dirs) out.push_back("seg/" + e);
     }
+  // Anything but a regular file in seg/NNNNNN/: directories, FIFOs, symlinks.
+  for (uint64_t i = 0; i < dirs; i++) {
+    char dir[32];
+    std::snprintf(dir, sizeof dir, "seg/%06llu", (unsigned long long)i);
+    if (auto others = d.ListOtherEntries(dir); others.ok())
+      for (auto& e : *others) out.push_back(std::string(dir) + "/" + e);
+  }
   return out;
 }
 
