@@ -16,7 +16,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/valise-shipment.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap 'mountpoint -q "$T/small" 2>/dev/null && umount "$T/small"; rm -rf "$T"' EXIT
 cd "$T" || exit 2
 
 # A source with big and small files, a symlink, an empty file and an empty dir.
@@ -31,6 +31,11 @@ for d in range(6):
             f.write(r.randbytes(n))
 os.makedirs("src/empty")
 os.symlink("dir0/f001.bin", "src/link")
+# A hard link pair far apart in walk order (dir0 and dir5): by position
+# alone its two names would fall in different parts.
+with open("src/dir0/hl.bin", "wb") as f:
+    f.write(r.randbytes(900000))
+os.link("src/dir0/hl.bin", "src/dir5/zz-hl.bin")
 PY
 "$VALISE" keygen -o me.id >/dev/null 2>&1
 "$VALISE" keygen -o other.id >/dev/null 2>&1
@@ -59,11 +64,13 @@ for i in 1 2 3; do
 done
 check "every file in exactly one part, parts balanced by bytes" python3 -c '
 import json, os
-src = {}
+src, ino = {}, {}
 for root, dirs, files in os.walk("src"):
     for f in files:
         p = os.path.join(root, f)
-        src[os.path.relpath(p, "src")] = 0 if os.path.islink(p) else os.path.getsize(p)
+        st = os.lstat(p)
+        src[os.path.relpath(p, "src")] = 0 if os.path.islink(p) else st.st_size
+        ino[os.path.relpath(p, "src")] = st.st_ino
 seen, sizes = {}, []
 for i in (1, 2, 3):
     entries = json.load(open(f"ls{i}.json"))
@@ -71,7 +78,7 @@ for i in (1, 2, 3):
     for p in files:
         assert p not in seen, f"{p} in parts {seen[p]} and {i}"
         seen[p] = i
-    sizes.append(sum(src[p] for p in files))
+    sizes.append(sum({ino[p]: src[p] for p in files}.values()))  # a hard-linked file stored once
     dirs = {e["path"] for e in entries if e["type"] == "dir"}
     assert "empty" in dirs and "dir3/sub" in dirs, "every part has every directory"
 assert set(seen) == set(src), set(src) ^ set(seen)
@@ -90,6 +97,8 @@ check "cat from the mixed drives is bit-exact" cmp out src/dir5/f013.bin
 expect_rc 0 restore $ALL --identity me.id --to out1
 check "restore of the mixed drives equals the source" diff -r --no-dereference src out1
 check "symlink restored as a link" test -L out1/link
+check "a hard link pair far apart stays in one part: restored as one inode" \
+  test "$(stat -c %i out1/dir0/hl.bin)" = "$(stat -c %i out1/dir5/zz-hl.bin)" -a "$(stat -c %h out1/dir0/hl.bin)" = 2
 
 # 4. One drive lost in every part (parity 1): still everything.
 rm -rf p1/d2 p2/d4 p3/d1
@@ -103,6 +112,19 @@ check "verify names each part's missing drive" test "$(grep -c 'drive . *missing
 expect_rc 1 verify p1/d1 p1/d3 p1/d4 --json   # its drive 2 is gone: recoverable
 check "verify of one part alone: the others are named as not given, not failed" \
   bash -c "grep -q 'part 2/3 of shipment .flight-42. was not given' err && python3 -c 'import json; j = json.load(open(\"out\")); assert j[\"absent_parts\"] == [2, 3] and j[\"reports\"][0][\"shipment_part\"] == 1'"
+
+# 4b. A shipment whose parts each fit the target but not together: refused
+#     before any part writes anything (as root: a real 20 MiB tmpfs; the parts hold about 10 MB each).
+if [[ $(id -u) -eq 0 ]]; then
+  mkdir -p small && mount -t tmpfs -o size=20m tmpfs small
+  expect_rc 3 restore $ALL --identity me.id --to small/out
+  check "a shipment too big for the target together is refused, naming the whole" \
+    grep -q "not enough space for the restore of the shipment's 3 sets: it will write [0-9]* bytes" err
+  check "no part wrote anything" test -z "$(ls -A small)"
+  umount small
+else
+  echo "NOTE: the shipment space check (4b) needs root to mount a tmpfs; not run"
+fi
 
 # 5. A part absent: what is there is restored bit-exact, the absent part named, exit 3.
 SOME=$(ls -d p1/d* p3/d*)

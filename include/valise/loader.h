@@ -36,7 +36,7 @@ class SampleIndex {
  public:
   struct Field {
     std::string ext;
-    int64_t file_id = 0;
+    int64_t file_id = 0;  // the id holding its bytes (a hard link: its first name's)
     uint64_t size = 0;
   };
 

@@ -39,7 +39,8 @@ Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptio
     if (f.path.compare(0, options.prefix.size(), options.prefix) != 0) return Status::Ok();
     auto [key, ext] = SplitSampleKey(f.path);
     if (options.mode == SampleMode::kFile) key = f.path;
-    rows.push_back(Row{std::move(key), std::move(ext), f.id, f.size});
+    // A hard link's second name has no extents of its own: read its content.
+    rows.push_back(Row{std::move(key), std::move(ext), f.link ? f.link : f.id, f.size});
     return Status::Ok();
   }));
   std::sort(rows.begin(), rows.end(),

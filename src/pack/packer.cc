@@ -185,8 +185,11 @@ class Packer {
   // Shipment parts: the whole source's totals, and the walker's position in
   // it (bytes of regular files before the current entry, entries so far).
   uint64_t all_bytes_ = 0, all_files_ = 0, walk_bytes_ = 0, walk_files_ = 0;
-  // True if the walker's next file or symlink of `size` bytes is in this part.
-  bool MinePart(uint64_t size);
+  // True if the walker's next file or symlink (its lstat) is in this part.
+  // A regular file with other hard links goes where its first name went.
+  bool MinePart(const struct stat& st);
+  // The part of each multiply linked inode seen in this walk.
+  std::map<std::pair<dev_t, ino_t>, int> link_part_;
   std::atomic<uint64_t> read_bytes_{0}, read_files_{0};
 
   std::unique_ptr<Budget> budget_;
@@ -297,22 +300,33 @@ void Packer::Changed(const std::string& path, const std::string& w) {
 // A file or symlink belongs to the part its middle byte falls in, counting
 // the whole source's regular-file bytes in walk order (by position when the
 // source has no bytes): every entry in exactly one part, parts balanced by
-// bytes, the same answer on every host that walks the same tree.
-bool Packer::MinePart(uint64_t size) {
+// bytes, the same answer on every host that walks the same tree. The names
+// of one inode (hard links) all go with its first name and count once, so
+// a link group is never split between parts (it restores as links).
+bool Packer::MinePart(const struct stat& st) {
   if (o_.parts <= 0) return true;
+  std::pair<dev_t, ino_t> key{st.st_dev, st.st_ino};
+  bool linked = S_ISREG(st.st_mode) && st.st_nlink > 1;
+  if (linked)
+    if (auto it = link_part_.find(key); it != link_part_.end()) return it->second == o_.part;
+  uint64_t size = S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0;
   int part = ShareOf(walk_bytes_, size, all_bytes_, walk_files_, all_files_, o_.parts);
   walk_bytes_ += size;
   walk_files_++;
+  if (linked) link_part_[key] = part;
   return part == o_.part;
 }
 
 Status Packer::Prescan() {
   if (o_.parts > 0) {  // the whole source first: the parts are shares of it
     VALISE_RETURN_IF_ERROR(WalkSource(o_.source, [&](WalkEntry& w) {
+      if (S_ISREG(w.st.st_mode) && w.st.st_nlink > 1 && !link_part_.emplace(std::pair{w.st.st_dev, w.st.st_ino}, 0).second)
+        return Status::Ok();  // another name of a file counted already
       if (S_ISREG(w.st.st_mode)) all_bytes_ += uint64_t(w.st.st_size);
       if (S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) all_files_++;
       return Status::Ok();
     }));
+    link_part_.clear();
   }
   // Every unreadable entry is collected, not just the first.
   auto unreadable = [&](const WalkEntry& w, const std::string& why) {
@@ -321,7 +335,7 @@ Status Packer::Prescan() {
   };
   Status st = WalkSource(o_.source, [&](WalkEntry& w) {
     if (S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) {
-      if (!MinePart(S_ISREG(w.st.st_mode) ? uint64_t(w.st.st_size) : 0)) return Status::Ok();
+      if (!MinePart(w.st)) return Status::Ok();
     }
     if (S_ISREG(w.st.st_mode)) {
       if (::faccessat(w.dir_fd, w.at.c_str(), R_OK, AT_EACCESS) != 0) {
@@ -334,6 +348,7 @@ Status Packer::Prescan() {
     return Status::Ok();
   }, unreadable);
   walk_bytes_ = walk_files_ = 0;  // the pack's walk counts again
+  link_part_.clear();
   VALISE_RETURN_IF_ERROR(st);
   if (unreadable_.empty()) return Status::Ok();
   for (auto& [path, why] : unreadable_) unreadable_set_.insert(path);
@@ -626,7 +641,7 @@ Status Packer::Walk() {
   return WalkSource(o_.source, [&](WalkEntry& w) -> Status {
     // Another part's file or symlink: not here (directories are in every part).
     if ((S_ISREG(w.st.st_mode) || S_ISLNK(w.st.st_mode)) &&
-        !MinePart(S_ISREG(w.st.st_mode) ? uint64_t(w.st.st_size) : 0))
+        !MinePart(w.st))
       return Status::Ok();
     if (resuming_) {
       // Entries committed before the interruption are complete (the resume
