@@ -103,16 +103,25 @@ Status CheckLockFree(int dirfd, const std::string& name, const std::string& show
   int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return Status::Ok();  // no lock file: no writer (or none we can see)
   Status st = Status::Ok();
-  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      std::string text(4096, '\0');
-      ssize_t n = ::pread(fd, text.data(), text.size(), 0);
-      text.resize(n > 0 ? size_t(n) : 0);
-      st = Busy(what + " is in use by " + Holder(text) + " (lock file " + shown + ")");
+  // A holder of this host that is dying (killed: the kernel may let go of
+  // its lock a moment after it is gone) is waited for, up to 10 s, as
+  // AcquireLockFile does: a killed writer is not a running one.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) break;
+    std::string text(4096, '\0');
+    ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+    text.resize(n > 0 ? size_t(n) : 0);
+    if (Field(text, "host") == HostName() && Dying(Field(text, "pid")) &&
+        std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
     }
-  } else {
-    ::flock(fd, LOCK_UN);
+    st = Busy(what + " is in use by " + Holder(text) + " (lock file " + shown + ")");
+    ::close(fd);
+    return st;
   }
+  ::flock(fd, LOCK_UN);
   ::close(fd);
   return st;
 }
