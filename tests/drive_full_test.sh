@@ -70,5 +70,19 @@ VALISE_STATE_DIR="$T/rstate" "$V" repair "$SMALL/d2" d3 --replace 1="$T/r1" --pr
 rc=$?
 [[ $rc -eq 0 ]] && ok "repair onto a replacement with room rebuilds drive 1" || bad "repair: exit $rc: $(cat err5)"
 "$V" verify "$T/r1" "$SMALL/d2" d3 >/dev/null 2>&1 && ok "verify 0 after the repair" || bad "verify after repair"
+
+# 5. Two replacements on one file system share its free space: room for one
+#    of them but not both is refused before anything is written.
+mkdir -p s5 && cp src/small_*.bin s5/
+"$V" pack s5 --to q1 q2 q3 q4 --parity 2 --identity id --work-dir "$T/state5" --progress never >/dev/null 2>&1
+need=$(du -sb q3 | cut -f1)
+mkdir -p "$TINY" && mount -t tmpfs -o size=$(( need * 3 / 2 / 1024 + 64 ))k tmpfs "$TINY"
+mv q3 q3.lost && mv q4 q4.lost
+VALISE_STATE_DIR="$T/rstate5" "$V" repair q1 q2 --replace 3="$TINY/r3" --replace 4="$TINY/r4" --progress never >out6 2>err6
+rc=$?
+[[ $rc -eq 3 ]] && ok "two replacements that do not fit one file system together: refused (exit 3)" || bad "two replacements: exit $rc: $(cat err6)"
+grep -q "with the other drives on the same file system" err6 && ok "the refusal says the drives share a file system" || bad "message: $(cat err6)"
+[[ -z "$(ls -A "$TINY" 2>/dev/null)" ]] && ok "nothing was written onto it" || bad "repair wrote $(ls -A "$TINY")"
+umount "$TINY"
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]

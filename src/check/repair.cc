@@ -6,6 +6,8 @@
 // Resumable: the scan's findings and the stripes already repaired are kept in
 // a journal (check/journal.h), so a re-run after a crash neither scans again
 // nor rewrites what is done, and reports what an uninterrupted run would.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -56,16 +58,31 @@ Status CheckRoom(SetView& view, const std::map<int, std::unique_ptr<Drive>>& rep
         need[size_t(slot)] += rec.shard_len;
     }
   }
+  // Drives that share a file system share its free space: what they need
+  // is added up (several replacements made on one disk).
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> per_fs;
+  auto fs_of = [](Drive* d, int slot) {
+    struct stat st;
+    if (::stat(d->Where().c_str(), &st) == 0) return std::pair<uint64_t, uint64_t>{1, uint64_t(st.st_dev)};
+    return std::pair<uint64_t, uint64_t>{0, uint64_t(slot)};  // not a local directory: on its own
+  };
   for (int slot = 0; slot < n; slot++) {
-    uint64_t want = need[size_t(slot)] + temp[size_t(slot)];
-    if (want == 0) continue;
+    auto it = repl.find(slot + 1);
+    Drive* d = it != repl.end() ? it->second.get() : view.slot(slot);
+    if (d) per_fs[fs_of(d, slot)] += need[size_t(slot)] + temp[size_t(slot)];
+  }
+  for (int slot = 0; slot < n; slot++) {
+    uint64_t own = need[size_t(slot)] + temp[size_t(slot)];
+    if (own == 0) continue;
     auto it = repl.find(slot + 1);
     Drive* d = it != repl.end() ? it->second.get() : view.slot(slot);
     if (!d) continue;
+    uint64_t want = per_fs[fs_of(d, slot)];
     auto free = d->FreeBytes();
     if (!free.ok() || *free >= want) continue;
-    const std::string sizes = "repair needs " + std::to_string(want) + " bytes there and its file system has " +
-                              std::to_string(*free) + " free";
+    const std::string sizes = "repair needs " + std::to_string(want) + " bytes there" +
+                              (want != own ? " (with the other drives on the same file system)" : "") +
+                              " and its file system has " + std::to_string(*free) + " free";
     if (it != repl.end())
       return ResourceExhausted("the replacement for drive " + std::to_string(slot + 1) + " (" + d->Where() +
                                ") is too small: " + sizes + "; give a bigger one. Nothing was written");
