@@ -41,6 +41,7 @@ for i in $(seq 1 12); do echo "file $i" >src/many/f$i; done
 ln src/sub/b.txt src/many/blink  # a hard link, first in catalog order
 chmod 555 src/locked/deeper src/locked
 "$VALISE" keygen -o s.id >/dev/null 2>&1
+touch -d 2020-01-01 src  # an mtime no restore can hit by chance
 expect_rc 0 pack src --to d1 d2 d3 --parity 1 --identity s.id --progress never
 R=(d1 d2 d3 --identity s.id --progress never)
 
@@ -53,6 +54,7 @@ check "no journal was left" test "$(journals)" -eq 0
 mkdir t0
 expect_rc 0 restore "${R[@]}" --to t0
 check "an empty existing directory is restored into" same_as_src t0
+check "--to itself gets the source's mtime (its mark's removal does not move it)" test "$(stat -c %Y t0)" = "$(stat -c %Y src)"
 expect_rc 2 restore "${R[@]}" --to t0
 check "a finished restore run again without --overwrite is refused" has "--to t0 is not empty"
 expect_rc 2 restore "${R[@]}" --to t0 --overwrite sometimes
@@ -70,6 +72,8 @@ head -c 2000000 /dev/urandom >tk/a.bin && touch -r src/a.bin tk/a.bin
 expect_rc 0 restore "${R[@]}" --to tk
 check "the re-run resumed (skipped what was restored)" has "resumed: [1-9][0-9]* files"
 check "the resumed tree equals the source" same_as_src tk
+check "a hard link whose first name the killed run restored is a link again" \
+  test "$(stat -c %i tk/many/blink)" = "$(stat -c %i tk/sub/b.txt)"
 # The killed run's journal names that directory, not its path: the output
 # thrown away and the path made again holding other files is a new --to,
 # refused (an old journal must never turn the refusal into an overwrite).
@@ -101,6 +105,28 @@ check "the older --path run's journal no longer resumes there" has "--to tm2 is 
 check "the user's edit is untouched" test "$(cat tm2/many/f12)" = PRECIOUS
 check "a finished restore leaves no marker" test "$(ls -A t0 | grep -c '^valise-restore')" -eq 0
 
+# A finished run removes its own mark only: a killed --path run's mark in
+# the same --to stays, so that run still resumes.
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:4 "$VALISE" restore "${R[@]}" --path many --to tm3 >/dev/null 2>&1
+expect_rc 0 restore "${R[@]}" --path sub --to tm3 --overwrite never
+check "another run's mark is not removed by a finished one" test "$(ls tm3 | grep -c '^valise-restore-incomplete')" -eq 1
+expect_rc 0 restore "${R[@]}" --path many --to tm3
+check "so the killed --path run still resumes" has "resumed: [1-9][0-9]* files"
+# A killed --overwrite never run, run again without --overwrite, goes on
+# as it was told: the user's files at the set's paths are kept.
+mkdir -p tn/sub tn/many && echo USER >tn/sub/c.txt && echo USER >tn/many/f9
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:4 "$VALISE" restore "${R[@]}" --to tn --overwrite never >/dev/null 2>&1
+expect_rc 0 restore "${R[@]}" --to tn
+check "a resumed --overwrite never run keeps the user's files" test "$(cat tn/sub/c.txt)$(cat tn/many/f9)" = USERUSER
+
+# A run killed after its mark, before its journal: nothing but the mark is
+# there, which is taken as empty (and the stale mark goes).
+mkdir -p ts && echo "killed" >ts/valise-restore-incomplete.0123456789abcdef0123456789abcdef
+expect_rc 0 restore "${R[@]}" --to ts
+check "a --to holding only a stale mark is restored into, the mark removed" \
+  test "$(ls -A ts | grep -c '^valise-restore')" -eq 0
+check "and the tree equals the source" same_as_src ts
+
 echo "== 2c. --part: another part's output is accepted, a look-alike is not"
 mkdir -p tq/sub && echo PRECIOUS >tq/sub/b.txt
 expect_rc 2 restore "${R[@]}" --part 1/2 --to tq
@@ -108,9 +134,18 @@ check "a directory whose names the set has, but no part made, is refused" has "-
 check "its file is untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
 expect_rc 0 restore "${R[@]}" --part 2/2 --to tr
 check "one part done: the top says the parts are incomplete" test "$(ls tr | grep -c '^valise-restore-part-')" -ge 1
+DONE2=$(ls tr | grep '^valise-restore-part-.*-2-of-2\.done$')
+expect_rc 2 restore "${R[@]}" --part 2/2 --to tr
+check "a part that finished there is not restored over again" has "already holds part 2/2"
+# A planted part mark that is not a file vouches for nothing.
+mkdir -p tq/"${DONE2/2-of-2/1-of-2}"
+expect_rc 2 restore "${R[@]}" --part 2/2 --to tq
+check "a directory named like another part's mark is not another part's output" has "--to tq is not empty"
+check "the file next to it is untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
 expect_rc 0 restore "${R[@]}" --part 1/2 --to tr
 check "both parts restore the whole tree" same_as_src tr
 check "the last part removes every part marker" test "$(ls -A tr | grep -c '^valise-restore')" -eq 0
+check "a hard link pair is never split between parts: one inode" test "$(stat -c %i tr/many/blink)" = "$(stat -c %i tr/sub/b.txt)"
 expect_rc 2 restore "${R[@]}" --part 1/2 --to tr
 check "a finished parts restore is not reopened by a part" has "--to tr is not empty"
 

@@ -16,6 +16,7 @@
 #include "crypto/crypto.h"
 #include "read/memory_output_tree.h"
 #include "read/restore_internal.h"
+#include "read/restore_marker.h"
 #include "test_util.h"
 #include "valise/valise.h"
 
@@ -27,7 +28,7 @@ using testing_util::DriveRef;
 using testing_util::RandomBytesString;
 using testing_util::WriteFileBytes;
 
-const std::string kLongName = "a-long-name-that-a-file-system-of-40-byte-names-refuses.bin";
+const std::string kLongName = "a-long-name-that-a-file-system-of-64-byte-names-refuses-to-hold.bin";
 
 class RestoreTree : public ::testing::Test {
  protected:
@@ -98,11 +99,18 @@ class RestoreTree : public ::testing::Test {
     }
     return out;
   }
+  // The restored files (a running restore's marks at the top left out:
+  // Marks() counts them).
   static std::map<std::string, std::string> TreeFiles(const MemoryOutputTree& tree) {
     std::map<std::string, std::string> out;
     for (auto& [path, e] : tree.Entries())
-      if (e.type == 'f') out[path] = ToHex(Sha256(AsSpan(e.data)));
+      if (e.type == 'f' && !ParseRestoreMark(path)) out[path] = ToHex(Sha256(AsSpan(e.data)));
     return out;
+  }
+  static size_t Marks(const MemoryOutputTree& tree) {
+    size_t n = 0;
+    for (auto& [path, e] : tree.Entries()) n += ParseRestoreMark(path).has_value();
+    return n;
   }
   size_t StateFiles() {
     size_t n = 0;
@@ -184,6 +192,7 @@ TEST_F(RestoreTree, TargetFullStopsSavesTheJournalAndTheRerunResumesBitExact) {
   EXPECT_EQ(StateFiles(), 1u);  // the journal, saved (the lock is gone with the run)
   ExpectNoTemporaries(tree);
   EXPECT_EQ(tree.open_handles(), 0);
+  EXPECT_EQ(Marks(tree), 1u);  // the stopped run's mark: the re-run below resumes it
   size_t restored = TreeFiles(tree).size();
   auto src = SourceFiles();
   for (auto& [path, hash] : TreeFiles(tree)) EXPECT_EQ(hash, src[path]) << path;  // what is there is whole
@@ -197,6 +206,7 @@ TEST_F(RestoreTree, TargetFullStopsSavesTheJournalAndTheRerunResumesBitExact) {
   EXPECT_TRUE(resumed->failed.empty());
   EXPECT_EQ(TreeFiles(tree), src);
   ExpectNoTemporaries(tree);
+  EXPECT_EQ(Marks(tree), 0u);  // finished: no mark left
   EXPECT_EQ(StateFiles(), 0u);
 }
 
@@ -223,7 +233,7 @@ TEST_F(RestoreTree, PermissionDeniedIsListedPerEntryAndTheRestIsRestored) {
 
 TEST_F(RestoreTree, NameTooLongIsListedAndTheRestIsRestored) {
   MemoryOutputTree tree("mem:/short-names");
-  tree.set_name_max(40);  // the temporary names (28 bytes) fit; one packed name does not
+  tree.set_name_max(64);  // the temporary names (28 bytes) and the run's mark (58) fit; one packed name does not
   auto rep = RestoreIntoTree(tree, Options());
   ASSERT_TRUE(rep.ok()) << rep.status().ToString();
   EXPECT_EQ(rep->failed, (std::vector<std::string>{kLongName + ": cannot rename it into place: File name too long"}));

@@ -100,6 +100,12 @@ check "symlink restored as a link" test -L out1/link
 check "a hard link pair far apart stays in one part: restored as one inode" \
   test "$(stat -c %i out1/dir0/hl.bin)" = "$(stat -c %i out1/dir5/zz-hl.bin)" -a "$(stat -c %h out1/dir0/hl.bin)" = 2
 
+# 3b. restore --part I/N of the shipment, the parts into one --to.
+expect_rc 0 restore $ALL --identity me.id --part 1/2 --to outp
+expect_rc 0 restore $ALL --identity me.id --part 2/2 --to outp
+check "restore --part 1/2 and 2/2 of the shipment into one --to equal the source" diff -r --no-dereference src outp
+check "and leave no restore mark" test "$(ls -A outp | grep -c '^valise-restore')" -eq 0
+
 # 4. One drive lost in every part (parity 1): still everything.
 rm -rf p1/d2 p2/d4 p3/d1
 expect_rc 0 restore $ALL --identity me.id --to out2

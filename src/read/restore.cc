@@ -50,18 +50,22 @@ Result<std::set<std::string>> TopNamesOf(SetReader& reader, const RestoreOptions
   return ours;
 }
 
-// The token of a killed run of this restore that `tree` holds the output
-// of: a journal of one of its sets whose token the run's mark at the top
-// still carries. "" when there is none.
-std::string ResumableToken(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree,
-                           const RestoreMarks& marks, const std::vector<std::string>& top) {
+// A killed run of this restore that `tree` holds the output of: a journal
+// of one of its sets whose token the run's mark at the top still carries.
+// token "" when there is none.
+struct Resumable {
+  std::string token;
+  Overwrite overwrite = Overwrite::kRefuse;  // what the killed run was told
+};
+Resumable FindResumable(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree,
+                        const RestoreMarks& marks, const std::vector<std::string>& top) {
   for (SetReader* part : reader.parts()) {
     RestoreJournal j(RestoreJournalPath(*part, tree.Identity(), opts));
     if (!j.Exists()) continue;
     j.Load();
-    if (marks.Holds(top, j.token())) return j.token();
+    if (marks.Holds(top, j.token())) return {j.token(), j.overwrite()};
   }
-  return "";
+  return {};
 }
 
 // kRefuse: a destination holding anything is a slip (restoring over the
@@ -69,11 +73,18 @@ std::string ResumableToken(SetReader& reader, const RestoreOptions& opts, const 
 // restore's killed run (its mark and its journal agree: resumed) or, with
 // --part, another part's output (a part mark of the set, and nothing at
 // the top but the set's names and marks).
-Status CheckTarget(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree, const RestoreMarks& marks,
+Status CheckTarget(SetReader& reader, const RestoreOptions& opts, const OutputTree& tree, RestoreMarks& marks,
                    bool resuming) {
   if (opts.overwrite != Overwrite::kRefuse || resuming) return Status::Ok();
   auto names = tree.TopNames();
   if (!names || names->empty()) return Status::Ok();  // missing (created), or not a directory (refused later)
+  // Nothing but this restore's marks (a run killed after its mark, before
+  // its journal: nothing of it was written): as empty; those marks go.
+  if (marks.OnlyStaleMarks(*names)) return Status::Ok();
+  if (marks.PartDone(*names))
+    return InvalidArgument("--to " + tree.Where() + " already holds part " + std::to_string(opts.part) + "/" +
+                           std::to_string(opts.parts) + " of this set, restored (it may have changed since): " +
+                           "pass --overwrite always|if-changed|never to restore it again");
   if (opts.parts > 0 && marks.PartsOf(*names)) {
     VALISE_ASSIGN_OR_RETURN(auto ours, TopNamesOf(reader, opts));
     bool all_ours = true;
@@ -106,7 +117,7 @@ Status OpenJournal(SetReader& reader, const RestoreOptions& opts, const OutputTr
   journal.set_path(RestoreJournalPath(reader, tree.Identity(), opts));
   VALISE_RETURN_IF_ERROR(journal.Lock(reader.set_id(), tree.Where()));
   journal.Load();
-  journal.Adopt(token);
+  journal.Adopt(token, opts.overwrite);
   return Status::Ok();
 }
 
@@ -176,7 +187,7 @@ Status CheckShipmentSpace(SetReader& reader, const RestoreOptions& opts, const O
   for (SetReader* part : parts) {
     RestoreJournal journal(RestoreJournalPath(*part, tree.Identity(), opts));
     if (tree.Exists()) journal.Load();
-    journal.Adopt(token);
+    journal.Adopt(token, opts.overwrite);
     VALISE_ASSIGN_OR_RETURN(Sharer share, Sharer::For(*part, opts));
     auto ra = NewReadAheadFor(*part, opts);
     VALISE_ASSIGN_OR_RETURN(Count c, CountRestore(*part, opts, ra.get(), share, existing, journal.marks(), block));
@@ -188,14 +199,19 @@ Status CheckShipmentSpace(SetReader& reader, const RestoreOptions& opts, const O
 }
 
 // One set into `tree`.
+// Its journal is handed to `done` when it finishes: a shipment's journals
+// stay (locked) until every set is done, so a run killed in a later set
+// still skips what the earlier ones restored.
 Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, OutputTree& tree,
-                                 RestoreMarks& marks, const std::string& token) {
+                                 RestoreMarks& marks, const std::string& token,
+                                 std::vector<std::unique_ptr<RestoreJournal>>& done) {
   auto t0 = std::chrono::steady_clock::now();
   RestoreReport rep;
   // The journal, when the destination exists, is opened (and locked) first:
   // the space check counts what resume skips. A new destination has none.
   bool existed = tree.Exists();
-  RestoreJournal journal;
+  auto journal_owner = std::make_unique<RestoreJournal>();
+  RestoreJournal& journal = *journal_owner;
   if (existed) VALISE_RETURN_IF_ERROR(OpenJournal(reader, opts, tree, token, journal));
   VALISE_ASSIGN_OR_RETURN(Sharer share, Sharer::For(reader, opts));
   Existing existing(tree, opts);
@@ -226,9 +242,41 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, 
     journal.Save(tree);  // a full disk...: a re-run resumes here
     return st;
   }
-  journal.Finish(tree);
+  journal.Save(tree);  // every file handled: the watermark vouches for this set
+  done.push_back(std::move(journal_owner));
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
+}
+
+Result<RestoreReport> RestoreRun(SetReader& reader, const RestoreOptions& opts, OutputTree& tree,
+                                 RestoreMarks& marks, const std::string& token) {
+  VALISE_RETURN_IF_ERROR(CheckShipmentSpace(reader, opts, tree, token));
+  // A shipment: each of its sets in turn, into the same directory (every
+  // set holds every directory and its own share of the files).
+  RestoreReport all;
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<RestoreJournal>> journals;
+  for (SetReader* part : reader.parts()) {
+    VALISE_ASSIGN_OR_RETURN(RestoreReport r, RestoreSet(*part, opts, tree, marks, token, journals));
+    all.files += r.files;
+    all.symlinks += r.symlinks;
+    all.bytes += r.bytes;
+    all.skipped += r.skipped;
+    all.unchanged += r.unchanged;
+    all.kept += r.kept;
+    all.hard_links += r.hard_links;
+    all.setid_dropped += r.setid_dropped;
+    all.dirs = std::max(all.dirs, r.dirs);
+    all.failed.insert(all.failed.end(), r.failed.begin(), r.failed.end());
+    for (auto& w : r.warnings)  // a shipment's sets share their summaries
+      if (std::find(all.warnings.begin(), all.warnings.end(), w) == all.warnings.end()) all.warnings.push_back(w);
+  }
+  VALISE_ASSIGN_OR_RETURN(auto own_names, TopNamesOf(reader, opts));
+  // Every set done: the journals go (each syncs the tree first), then the mark.
+  for (auto& j : journals) j->Finish(tree);
+  marks.Finish(own_names, token);
+  all.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return all;
 }
 
 }  // namespace
@@ -238,30 +286,16 @@ Result<RestoreReport> RestoreInto(SetReader& reader, const RestoreOptions& opts,
     return InvalidArgument("restore part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) +
                            " is not a part");
   RestoreMarks marks(tree, reader.set_id(), opts);
-  std::string token;
-  if (auto top = tree.TopNames(); top && !top->empty()) token = ResumableToken(reader, opts, tree, marks, *top);
+  Resumable killed;
+  if (auto top = tree.TopNames(); top && !top->empty()) killed = FindResumable(reader, opts, tree, marks, *top);
+  std::string token = killed.token;
   VALISE_RETURN_IF_ERROR(CheckTarget(reader, opts, tree, marks, !token.empty()));
   if (token.empty()) token = NewRestoreToken();
-  VALISE_RETURN_IF_ERROR(CheckShipmentSpace(reader, opts, tree, token));
-  // A shipment: each of its sets in turn, into the same directory (every
-  // set holds every directory and its own share of the files).
-  RestoreReport all;
-  auto t0 = std::chrono::steady_clock::now();
-  for (SetReader* part : reader.parts()) {
-    VALISE_ASSIGN_OR_RETURN(RestoreReport r, RestoreSet(*part, opts, tree, marks, token));
-    all.files += r.files;
-    all.symlinks += r.symlinks;
-    all.bytes += r.bytes;
-    all.skipped += r.skipped;
-    all.unchanged += r.unchanged;
-    all.kept += r.kept;
-    all.dirs = std::max(all.dirs, r.dirs);
-    all.failed.insert(all.failed.end(), r.failed.begin(), r.failed.end());
-  }
-  VALISE_ASSIGN_OR_RETURN(auto own_names, TopNamesOf(reader, opts));
-  marks.Finish(own_names);
-  all.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return all;
+  // Resumed without --overwrite: go on as the killed run was told (a killed
+  // --overwrite never keeps what it was keeping).
+  RestoreOptions run_opts = opts;
+  if (!killed.token.empty() && opts.overwrite == Overwrite::kRefuse) run_opts.overwrite = killed.overwrite;
+  return RestoreRun(reader, run_opts, tree, marks, token);
 }
 
 Result<RestoreReport> Restore(SetReader& reader, const RestoreOptions& opts) {

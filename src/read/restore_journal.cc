@@ -41,12 +41,16 @@ void RestoreJournal::Load() {
   std::ifstream in(path_);
   std::string word;
   token_.clear();
+  overwrite_ = Overwrite::kRefuse;
   marks_ = Marks{};
-  if (!(in >> word) || word != "token" || !(in >> token_) || !(in >> marks_.watermark)) {
+  int mode = -1;
+  if (!(in >> word) || word != "token" || !(in >> token_) || !(in >> word) || word != "overwrite" ||
+      !(in >> mode) || mode < 0 || mode > 3 || !(in >> marks_.watermark)) {
     token_.clear();  // another format, or torn: no journal
     marks_ = Marks{};
     return;
   }
+  overwrite_ = static_cast<Overwrite>(mode);
   int64_t id;
   while (in >> id) marks_.failed.insert(id);
   struct stat st;
@@ -56,7 +60,8 @@ void RestoreJournal::Load() {
 
 void RestoreJournal::Save(OutputTree& tree) {
   tree.Sync();  // the files the watermark vouches for are on disk first
-  std::string text = "token " + token_ + "\n" + std::to_string(marks_.watermark) + "\n";
+  std::string text = "token " + token_ + " overwrite " + std::to_string(int(overwrite_)) + "\n" +
+                     std::to_string(marks_.watermark) + "\n";
   for (int64_t id : marks_.failed) text += std::to_string(id) + "\n";
   (void)WriteFileDurably(path_, text);  // fsync, rename, fsync of the state dir; best effort
 }

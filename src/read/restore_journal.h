@@ -1,8 +1,8 @@
 // The restore journal: where a killed or stopped restore got to, so the same
 // restore run again resumes there. One per (set, destination, --path
 // prefixes, --part), in the state directory:
-//   restore-<24 hex digits>.journal   "token <32 hex>\n" "<watermark id>\n" then one
-//                                     failed id a line
+//   restore-<24 hex digits>.journal   "token <32 hex> overwrite <0-3>\n" "<watermark id>\n"
+//                                     then one failed id a line
 // The token is the run's, also in its mark at the top of the destination
 // (restore_marker.h): the journal applies only while that mark is there.
 //   restore-<24 hex digits>.lock      held (flock) by the restore writing it
@@ -46,9 +46,13 @@ class RestoreJournal {
   void Load();
   // The token of the run that wrote it ("" for none).
   const std::string& token() const { return token_; }
-  // The journal belongs to the run with `token`: another token's marks are
-  // thrown away (its output is not what the destination holds).
-  void Adopt(const std::string& token) {
+  // The --overwrite mode of the run that wrote it (kRefuse: none given).
+  Overwrite overwrite() const { return overwrite_; }
+  // The journal belongs to the run with `token`, told `overwrite`: another
+  // token's marks are thrown away (its output is not what the destination
+  // holds).
+  void Adopt(const std::string& token, Overwrite overwrite) {
+    overwrite_ = overwrite;
     if (token == token_) return;
     token_ = token;
     marks_ = Marks{};
@@ -80,6 +84,7 @@ class RestoreJournal {
  private:
   std::string path_;
   std::string token_;
+  Overwrite overwrite_ = Overwrite::kRefuse;
   Marks marks_;
   std::unique_ptr<LockFile> lock_;
 };

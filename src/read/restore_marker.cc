@@ -74,8 +74,27 @@ std::string NewRestoreToken() {
   return ToHex(ByteSpan(r, sizeof r));
 }
 
+namespace {
+
+// 24 hex digits naming the set: the start of its id (a shipment's id,
+// "shipment-<hex>", without its prefix), or of the id's SHA-256 when that
+// is not hex.
+std::string Set24(const std::string& set_id) {
+  std::string id = set_id.substr(set_id.rfind('-') == std::string::npos ? 0 : set_id.rfind('-') + 1);
+  if (id.size() >= 24 && AllHex(id.substr(0, 24), 24)) return id.substr(0, 24);
+  Hash32 h = Sha256(AsSpan(set_id));
+  return ToHex(ByteSpan(h.data(), 12));
+}
+
+}  // namespace
+
 RestoreMarks::RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts)
-    : tree_(tree), set24_(set_id.substr(0, 24)), opts_(opts) {}
+    : tree_(tree), set24_(Set24(set_id)), opts_(opts) {}
+
+bool RestoreMarks::IsFile(const std::string& name) const {
+  struct stat st;
+  return tree_.LstatPath(name, &st) == 0 && S_ISREG(st.st_mode);
+}
 
 RestoreMark RestoreMarks::Mine(const std::string& token) const {
   RestoreMark m;
@@ -100,12 +119,37 @@ bool RestoreMarks::Holds(const std::vector<std::string>& top, const std::string&
 bool RestoreMarks::PartsOf(const std::vector<std::string>& top) const {
   for (auto& n : top) {
     auto m = ParseRestoreMark(n);
-    if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts) return true;
+    if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts && IsFile(n)) return true;
   }
   return false;
 }
 
+bool RestoreMarks::PartDone(const std::vector<std::string>& top) const {
+  if (opts_.parts <= 0) return false;
+  const std::string done = RestoreMarkName(Mine(""));
+  for (auto& n : top)
+    if (n == done) return true;
+  return false;
+}
+
+bool RestoreMarks::OnlyStaleMarks(const std::vector<std::string>& top) {
+  for (auto& n : top) {
+    auto m = ParseRestoreMark(n);
+    if (!m || m->token.empty() || !IsFile(n)) return false;
+    RestoreMark mine = Mine(m->token);
+    if (!(*m == mine)) return false;  // another kind, set, part or split
+  }
+  stale_ = top;
+  return true;
+}
+
 Status RestoreMarks::Begin(const std::string& token) {
+  for (auto& n : stale_) {
+    struct stat st;
+    if (n != RestoreMarkName(Mine(token)) && tree_.Stat(tree_.Root(), n, &st) == 0 && S_ISREG(st.st_mode))
+      tree_.Unlink(tree_.Root(), n);
+  }
+  stale_.clear();
   const std::string name = RestoreMarkName(Mine(token));
   struct stat st;
   if (tree_.Stat(tree_.Root(), name, &st) == 0) {
@@ -133,43 +177,59 @@ Status RestoreMarks::Begin(const std::string& token) {
   return Status::Ok();
 }
 
-void RestoreMarks::Finish(const std::set<std::string>& set_names) {
-  std::vector<std::string> top;
-  if (tree_.ReadDir(tree_.Root(), &top) != 0) return;
-  auto removable = [&](const std::string& n) {
-    struct stat st;
-    return !set_names.count(n) && tree_.Stat(tree_.Root(), n, &st) == 0 && S_ISREG(st.st_mode);
+void RestoreMarks::Finish(const std::set<std::string>& set_names, const std::string& token) {
+  // Removing a name changes the directory's mtime, which the restore has
+  // just set to the set's: it is put back after.
+  struct stat root;
+  bool have_root = tree_.LstatPath("", &root) == 0;
+  auto removable = [&](const std::string& n) { return !set_names.count(n) && IsFile(n); };
+  auto remove = [&](const std::string& n) {
+    if (removable(n)) tree_.Unlink(tree_.Root(), n);
   };
-  if (opts_.parts == 0) {
-    for (auto& n : top) {
-      auto m = ParseRestoreMark(n);
-      if (m && m->kind == RestoreMark::kRun && removable(n)) tree_.Unlink(tree_.Root(), n);
+  // A restore of the whole set supersedes every killed run there: their
+  // marks go (a stale journal must not resume over what this run wrote).
+  // A --path or --part run removes only its own: another run's (a killed
+  // --path restore of other files) stays, so that run can still resume.
+  const bool whole = opts_.prefixes.empty() && opts_.parts == 0;
+  std::vector<std::string> top;
+  if (whole && tree_.ReadDir(tree_.Root(), &top) == 0)
+    for (auto& n : top)
+      if (auto m = ParseRestoreMark(n); m && m->kind == RestoreMark::kRun) remove(n);
+  remove(RestoreMarkName(Mine(token)));
+  if (opts_.parts > 0) {
+    // This part is done: its .done mark comes; when every part of the set
+    // is done, the set's part marks go.
+    const std::string done = RestoreMarkName(Mine(""));
+    top.clear();
+    if (tree_.ReadDir(tree_.Root(), &top) == 0) {
+      std::set<int> finished;
+      bool have_done = false;
+      for (auto& n : top) {
+        auto m = ParseRestoreMark(n);
+        if (!m || m->kind != RestoreMark::kPart || m->set != set24_ || m->parts != opts_.parts || !m->token.empty())
+          continue;
+        finished.insert(m->part);
+        have_done = have_done || n == done;
+      }
+      if (!have_done) {
+        int fd = tree_.CreateFile(tree_.Root(), done);
+        if (fd >= 0) tree_.Close(fd);
+        finished.insert(opts_.part);
+      }
+      if (int(finished.size()) == opts_.parts)
+        for (int part = 1; part <= opts_.parts; part++) {
+          RestoreMark m = Mine("");
+          m.part = part;
+          remove(RestoreMarkName(m));
+        }
     }
-    return;
   }
-  // This part is done: its running marks go, its .done mark comes.
-  RestoreMark done = Mine("");
-  std::set<int> finished;
-  for (auto& n : top) {
-    auto m = ParseRestoreMark(n);
-    if (!m || m->kind != RestoreMark::kPart || m->set != set24_ || m->parts != opts_.parts) continue;
-    if (m->part == opts_.part && !m->token.empty() && removable(n)) tree_.Unlink(tree_.Root(), n);
-    if (m->token.empty()) finished.insert(m->part);
-  }
-  if (!finished.count(opts_.part)) {
-    int fd = tree_.CreateFile(tree_.Root(), RestoreMarkName(done));
-    if (fd >= 0) tree_.Close(fd);
-    finished.insert(opts_.part);
-  }
-  if (int(finished.size()) < opts_.parts) return;
-  // Every part finished: the tree is whole, and no mark stays. (Read again:
-  // another part may have finished meanwhile.)
-  top.clear();
-  if (tree_.ReadDir(tree_.Root(), &top) != 0) return;
-  for (auto& n : top) {
-    auto m = ParseRestoreMark(n);
-    if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts && removable(n))
-      tree_.Unlink(tree_.Root(), n);
+  if (have_root) {
+    struct stat now;
+    if (tree_.LstatPath("", &now) == 0 && (now.st_mtim.tv_sec != root.st_mtim.tv_sec ||
+                                          now.st_mtim.tv_nsec != root.st_mtim.tv_nsec))
+      tree_.SetMtime(OutputTree::Ref{tree_.Root(), -1, ""},
+                     int64_t(root.st_mtim.tv_sec) * 1'000'000'000 + root.st_mtim.tv_nsec);
   }
 }
 

@@ -7,9 +7,9 @@
 //                                                     under way, or was killed
 //   valise-restore-part-<set>-<I>-of-<N>.done         part I of N finished
 // <token> is 32 hex digits, random per run and kept in the run's journal;
-// <set> is the first 24 hex digits of the set id. A restore that finishes
-// removes every run mark at the top; the last part to finish removes every
-// part mark of its set. The names are visible on purpose: a person listing a
+// <set> is the first 24 hex digits of the set id (a shipment's: of its
+// shipment id). A restore that finishes removes its own mark; the last part
+// to finish removes every part mark of its set. The names are visible on purpose: a person listing a
 // half-restored tree sees it is one, and `rm -rf out/*` clears the marks with
 // the output.
 #pragma once
@@ -46,18 +46,27 @@ class RestoreMarks {
   // running mark with `token`: its output, killed, that the journal holding
   // `token` may resume.
   bool Holds(const std::vector<std::string>& top, const std::string& token) const;
-  // Whether `top` holds a mark of any part of this set split the same way:
-  // another part's output, which a part may share.
+  // Whether `top` holds a mark (a regular file) of any part of this set
+  // split the same way: another part's output, which a part may share.
   bool PartsOf(const std::vector<std::string>& top) const;
+  // Whether `top` holds this part's own .done mark: this part finished here.
+  bool PartDone(const std::vector<std::string>& top) const;
+  // Whether `top` holds nothing but running marks (regular files) of this
+  // restore: a run killed before its journal was saved. Begin removes them.
+  bool OnlyStaleMarks(const std::vector<std::string>& top);
   // Writes this run's mark (the tree exists). Idempotent.
   Status Begin(const std::string& token);
-  // The run finished. `set_names`: the set's own top names, never removed.
-  void Finish(const std::set<std::string>& set_names);
+  // The run with `token` finished: its own mark goes (a part's becomes
+  // .done; the last part removes the set's part marks), and the top's
+  // mtime is kept. `set_names`: the set's own top names, never removed.
+  void Finish(const std::set<std::string>& set_names, const std::string& token);
 
  private:
+  bool IsFile(const std::string& name) const;
   RestoreMark Mine(const std::string& token) const;
   OutputTree& tree_;
   std::string set24_;
+  std::vector<std::string> stale_;  // OnlyStaleMarks' names, removed by Begin
   const RestoreOptions& opts_;
 };
 

@@ -49,19 +49,26 @@ Result<Sharer> Sharer::For(SetReader& reader, const RestoreOptions& opts) {
   s.parts_ = opts.parts;
   if (opts.parts > 0)
     VALISE_RETURN_IF_ERROR(reader.List(opts.prefixes, [&](const FileInfo& f) {
+      if (f.link && !s.link_part_.emplace(f.link, 0).second) return Status::Ok();  // counted at its first name
       if (f.type == FileType::kFile) s.all_bytes_ += f.size;
       if (f.type != FileType::kDir) s.all_entries_++;
       return Status::Ok();
     }));
+  s.link_part_.clear();
   return s;
 }
 
 bool Sharer::Mine(const FileInfo& f) {
   if (parts_ <= 0 || f.type == FileType::kDir) return true;
+  // The names of one inode go with its first (a hard link is never split
+  // between parts: it is restored as a link).
+  if (f.link)
+    if (auto it = link_part_.find(f.link); it != link_part_.end()) return it->second == part_;
   uint64_t size = f.type == FileType::kFile ? f.size : 0;
   int p = ShareOf(before_, size, all_bytes_, index_, all_entries_, parts_);
   before_ += size;
   index_++;
+  if (f.link) link_part_[f.link] = p;
   return p == part_;
 }
 
@@ -133,9 +140,14 @@ Status Planner::PlanEntry(const FileInfo& f, RecBatcher& out, std::unordered_set
   if (!share_.Mine(f)) return Status::Ok();  // another part's
   Rec r;
   r.info = f;
-  bool planned = ra_ && f.type == FileType::kFile && !existing_.AlreadyRestored(f, marks_) &&
-                 !existing_.KeptByNever(f);
-  if (planned && f.link) planned = linked.insert(f.link).second;  // inodes whose content was planned
+  bool restored = f.type == FileType::kFile && existing_.AlreadyRestored(f, marks_);
+  bool planned = ra_ && f.type == FileType::kFile && !restored && !existing_.KeptByNever(f);
+  // Inodes whose content was planned, or restored by a killed run (resume
+  // skips that name, and the writer links the others to it).
+  if (restored && f.link)
+    linked.insert(f.link);
+  else if (planned && f.link)
+    planned = linked.insert(f.link).second;
   r.planned = planned;
   if (!out.Add(std::move(r))) return Unavailable("restore stopped");
   if (!planned) return Status::Ok();

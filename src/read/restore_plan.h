@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -57,6 +58,7 @@ class Sharer {
  private:
   int part_ = 0, parts_ = 0;
   uint64_t all_bytes_ = 0, all_entries_ = 0, before_ = 0, index_ = 0;
+  std::unordered_map<int64_t, int> link_part_;  // a hard link group's part, by its content id
 };
 
 // What is at the destination already, judged by path from its root.
