@@ -217,17 +217,21 @@ Result<std::vector<const IdentityShare*>> CheckShareSet(const std::vector<NamedS
       if (int c = count[key(g.share)]; c > best_n) best_n = c, best = key(g.share);
     return best;
   };
-  auto rcp_of = [](const IdentityShare& s) { return Fingerprint(s.recipient); };
+  // Whole keys are compared; the fingerprint (64 bits of a hash) only names them.
+  auto rcp_of = [](const IdentityShare& s) { return ToHex(s.recipient); };
   auto split_of = [](const IdentityShare& s) { return ToHex(s.split); };
   const std::string rcp = majority(rcp_of);
+  std::string rcp_fp;
+  for (auto& g : given)
+    if (rcp_of(g.share) == rcp) rcp_fp = Fingerprint(g.share.recipient);
   const NamedShare* ref = nullptr;
   std::string odd;
   for (auto& g : given) {
-    if (rcp_of(g.share) != rcp) odd += (odd.empty() ? "" : ", ") + g.name + " (" + rcp_of(g.share) + ")";
+    if (rcp_of(g.share) != rcp) odd += (odd.empty() ? "" : ", ") + g.name + " (" + Fingerprint(g.share.recipient) + ")";
     else if (!ref) ref = &g;
   }
   if (!odd.empty())
-    return PermissionDenied("wrong share: " + odd + " is a share of another identity, not of " + rcp + " like " +
+    return PermissionDenied("wrong share: " + odd + " is a share of another identity, not of " + rcp_fp + " like " +
                             ref->name + "; leave it out");
   const std::string split = majority(split_of);
   ref = nullptr;
@@ -236,7 +240,7 @@ Result<std::vector<const IdentityShare*>> CheckShareSet(const std::vector<NamedS
     else if (!ref) ref = &g;
   }
   if (!odd.empty())
-    return PermissionDenied("wrong share: " + odd + " is from another split of identity " + rcp + " than " +
+    return PermissionDenied("wrong share: " + odd + " is from another split of identity " + rcp_fp + " than " +
                             ref->name + " (split " + Short(ref->share.split) +
                             "); shares of two splits never combine: use shares of one split");
   const int t = ref->share.threshold, n = ref->share.shares;
@@ -257,7 +261,7 @@ Result<std::vector<const IdentityShare*>> CheckShareSet(const std::vector<NamedS
     std::string have;
     for (auto& [index, g] : by_index) have += (have.empty() ? "" : ", ") + std::to_string(index);
     return PermissionDenied("too few shares: " + std::to_string(by_index.size()) + " given (share " + have +
-                            "), this split of identity " + rcp + " needs " + std::to_string(t) + " of its " +
+                            "), this split of identity " + rcp_fp + " needs " + std::to_string(t) + " of its " +
                             std::to_string(n) + "; bring " + std::to_string(t - int(by_index.size())) + " more");
   }
   std::vector<const IdentityShare*> use;

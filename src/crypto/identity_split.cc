@@ -52,7 +52,8 @@ Result<IdentitySplit> WriteShares(const Identity& id, const std::string& stem, i
     return InvalidArgument("--out-dir " + dir + " is not a directory");
   }
   for (auto& f : out.files)
-    if (Exists(f)) return InvalidArgument(f + " already exists; valise never overwrites a share (choose another --out-dir)");
+    if (Exists(f))
+      return InvalidArgument(f + " already exists; valise never overwrites a share (choose another --out-dir)");
   auto undo = [&](size_t written) {
     for (size_t i = 0; i < written; i++) ::unlink(out.files[i].c_str());
     if (made_dir) ::rmdir(dir.c_str());
@@ -124,7 +125,8 @@ Result<IdentitySplit> KeygenSplit(const std::string& stem, int threshold, int sh
 
 Result<IdentitySplit> CombineIdentityShares(const std::vector<std::string>& share_files, const std::string& out,
                                             bool ask_passphrase, const std::string& passphrase_file) {
-  if (Exists(out)) return InvalidArgument(out + " already exists; valise never overwrites an identity (choose another --out)");
+  if (Exists(out))
+    return InvalidArgument(out + " already exists; valise never overwrites an identity (choose another --out)");
   if (share_files.empty()) return InvalidArgument("no share file given");
   std::vector<NamedShare> given;
   for (auto& f : share_files) {
