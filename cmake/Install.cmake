@@ -76,7 +76,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3 (>= 3.11), fuse3")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3-torch")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libssl-dev, libsodium-dev, libisal-dev, libzstd-dev, libsqlite3-dev")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libssl-dev, libsodium-dev, libisal-dev, libzstd-dev, libsqlite3-dev, libgfshare-dev")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 # The binary and the Python module without debug sections (as dh_strip does).
 set(CPACK_STRIP_FILES ON)

@@ -19,6 +19,7 @@
 
 #include "catalog/catalog.h"
 #include "compress/compress.h"
+#include "crypto/identity_share.h"
 #include "format/custody.h"
 #include "format/label.h"
 #include "format/stripe_table.h"
@@ -158,6 +159,15 @@ void Identities() {
   Write("fuzz_identity/recipient_upper", upper);
   Write("fuzz_identity/identity_crlf", "\r\n# comment\r\n" + FormatIdentityFile(id).substr(FormatIdentityFile(id).rfind("VALISE")));
   Write("fuzz_identity/hex", ToHex(id.public_key));
+  // Shares of the fuzz identity: a 2-of-3 and a 1-of-1, whole, and one
+  // without its checksum line (the harness appends a correct one).
+  auto shares = SplitIdentity(id, 2, 3);
+  auto one = SplitIdentity(id, 1, 1);
+  if (!shares.ok() || !one.ok()) std::exit(1);
+  Write("fuzz_identity_share/share_2_of_3", FormatShareFile((*shares)[1]));
+  Write("fuzz_identity_share/share_1_of_1", FormatShareFile((*one)[0]));
+  std::string body = FormatShareFile((*shares)[2]);
+  Write("fuzz_identity_share/share_no_checksum", body.substr(0, body.rfind("checksum ")));
 }
 
 void Chunks() {
@@ -355,7 +365,8 @@ int main(int argc, char** argv) {
   CryptoInit();
   g_out = argv[1];
   for (const char* d : {"fuzz_label", "fuzz_stripe_table", "fuzz_identity", "fuzz_chunk_open",
-                        "fuzz_catalog", "fuzz_safe_name", "fuzz_cli_sizes", "fuzz_check_journal", "fuzz_custody"})
+                        "fuzz_catalog", "fuzz_safe_name", "fuzz_cli_sizes", "fuzz_check_journal", "fuzz_custody",
+                        "fuzz_identity_share"})
     std::filesystem::create_directories(g_out + "/" + d);
   Labels(argc == 4 ? argv[2] : "");
   Tables(argc == 4 ? argv[3] : "");

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libssl-dev libsodium-dev libisal-dev libzstd-dev libsqlite3-dev
+  libssl-dev libsodium-dev libisal-dev libzstd-dev libsqlite3-dev libgfshare-dev libgfshare-bin
   libcli11-dev nlohmann-json3-dev libgtest-dev libfuse3-dev fuse3 rsync
   python3 xxd bc strace man-db
   python3-dev pybind11-dev python3-torch python3-pil

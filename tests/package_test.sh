@@ -25,7 +25,7 @@ DEB=$(ls "$T"/pkg/valise_*.deb 2>/dev/null | head -1)
 check "the package is named valise_<version>_<arch>.deb ($(basename "${DEB:-none}"))" test -f "$DEB"
 DEPENDS=$(dpkg-deb -f "$DEB" Depends)
 echo "     Depends: $DEPENDS"
-for lib in libsodium23 libisal2 libzstd1 libsqlite3-0 libssl3 libfuse3-3 python3 fuse3; do
+for lib in libsodium23 libgfshare2 libisal2 libzstd1 libsqlite3-0 libssl3 libfuse3-3 python3 fuse3; do
   check "Depends names the Debian package $lib" grep -q "\b$lib\b" <<<"$DEPENDS"
 done
 R=$T/root

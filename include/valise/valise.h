@@ -46,6 +46,46 @@ Status ValidateRecipient(const std::string& text);
 // reports and refusals print it; the text itself if it is not a recipient.
 std::string RecipientFingerprint(const std::string& recipient);
 
+// ---- split identities ------------------------------------------------------
+
+// Shamir's secret sharing of an identity (docs/security.md, "Split
+// identities"): N share files, any T of which rebuild the identity; fewer
+// than T reveal nothing of it. Each share file names the identity's recipient,
+// its split (a random id per split), T, N and its own number, is signed by the
+// identity, and ends in a SHA-256 checksum, so a damaged share, a share of
+// another identity or of another split, a share given twice and too few
+// shares are each named.
+struct IdentitySplit {
+  std::string recipient;           // the identity the shares rebuild ("valise1...")
+  std::string split_id;            // 32 hex digits
+  int threshold = 0, shares = 0;   // T of N
+  std::vector<std::string> files;  // the share files written, share 1 first
+};
+
+// Splits the identity file at `identity_path` (a passphrase-protected one is
+// opened as LoadIdentity does: VALISE_PASSPHRASE_FILE or the terminal; the
+// shares hold the secret itself, not the passphrase-protected text) into
+// `shares` files named <stem>-<i>-of-<N>.share in `out_dir` (created, mode
+// 0700, when missing; each file mode 0600). 1 <= threshold <= shares <= 255.
+// Refuses (InvalidArgument) before writing anything when a file of those
+// names exists; a write that fails removes the shares already written.
+Result<IdentitySplit> SplitIdentityFile(const std::string& identity_path, int threshold, int shares,
+                                        const std::string& out_dir);
+// `valise keygen --split T/N`: a new identity, split at once and never
+// written whole; `stem` names the share files.
+Result<IdentitySplit> KeygenSplit(const std::string& stem, int threshold, int shares, const std::string& out_dir);
+
+// Rebuilds an identity from share files and writes it to `out` (mode 0600,
+// never overwritten: an existing `out` is InvalidArgument before any share is
+// read), protected by a passphrase when ask_passphrase or passphrase_file is
+// given (as KeygenCommand). Refusals name the share: damaged or forged
+// (Corruption), of another identity or split (PermissionDenied), given twice
+// (InvalidArgument), too few (PermissionDenied, with the count). The rebuilt
+// key's public key must equal the recorded recipient before anything is
+// written. Returns what was rebuilt; `files` are the shares used.
+Result<IdentitySplit> CombineIdentityShares(const std::vector<std::string>& share_files, const std::string& out,
+                                            bool ask_passphrase, const std::string& passphrase_file);
+
 // ---- trust -----------------------------------------------------------------
 
 // Who may have packed a set, and which set is meant (docs/security.md). A

@@ -13,6 +13,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/cmd_custody.h"
+#include "cli/cmd_identity.h"
 #include "cli/cmd_plan.h"
 #include "cli/completion.h"
 #include "common/escape.h"
@@ -978,12 +979,23 @@ int main(int argc, char** argv) {
 
   std::string keygen_out;
   auto* keygen = app.add_subcommand("keygen", "Write a new secret identity; print its public recipient");
-  keygen->add_option("-o,--output", keygen_out, "Identity file to create (mode 0600, never overwritten)")->required();
-  bool keygen_ask = false;
-  std::string keygen_pass_file;
-  keygen->add_flag("--passphrase", keygen_ask, "Protect it with a passphrase, asked twice on the terminal "
+  auto* keygen_o = keygen->add_option("-o,--output", keygen_out,
+                                      "Identity file to create (mode 0600, never overwritten); required unless "
+                                      "--split");
+  bool keygen_ask = false, keygen_json = false;
+  std::string keygen_pass_file, keygen_split, keygen_dir, keygen_name = "identity";
+  auto* keygen_pass = keygen->add_flag("--passphrase", keygen_ask, "Protect it with a passphrase, asked twice on the terminal "
                    "(readers ask for it on a terminal or read the file named by VALISE_PASSPHRASE_FILE)");
-  keygen->add_option("--passphrase-file", keygen_pass_file, "Protect it with the passphrase on this file's first line");
+  auto* keygen_pass_f = keygen->add_option("--passphrase-file", keygen_pass_file,
+                                           "Protect it with the passphrase on this file's first line");
+  keygen->add_option("--split", keygen_split,
+                     "T/N: write the new identity only as N share files in --out-dir, any T of which rebuild it "
+                     "('valise identity combine'); the whole identity is never written. Prints its recipient")
+      ->excludes(keygen_o)->excludes(keygen_pass)->excludes(keygen_pass_f);
+  keygen->add_option("--out-dir", keygen_dir, "With --split: the directory for the share files (created mode 0700)");
+  keygen->add_option("--name", keygen_name, "With --split: the share files are NAME-I-of-N.share")
+      ->capture_default_str();
+  keygen->add_flag("--json", keygen_json, "With --split: print the recipient, split id and share files as JSON");
 
   std::string pubkey_in;
   auto* pubkey = app.add_subcommand("pubkey", "Print the public recipient of an identity file");
@@ -1188,6 +1200,7 @@ int main(int argc, char** argv) {
   mount->add_flag("--fuse-debug", fuse_debug, "Log every FUSE request on stderr");
 
   auto* plan = AddPlanCommand(app);
+  auto* identity_cmd = AddIdentityCommand(app);
 
   auto* trust = app.add_subcommand(
       "trust", "Manage the signers whose sets keyed commands read without --signer (ls, cat, restore, mount, Python)");
@@ -1251,7 +1264,20 @@ int main(int argc, char** argv) {
       std::fputs(BashCompletion(app).c_str(), stdout);
       return 0;
     }
-    if (*keygen) return CmdKeygen(keygen_out, keygen_ask, keygen_pass_file);
+    if (*keygen) {
+      if (!keygen_split.empty()) return KeygenSplitCommand(keygen_split, keygen_dir, keygen_name, keygen_json);
+      // One line, as CLI11's usage errors are (-o stopped being required
+      // for CLI11 when --split came).
+      auto usage = [](const char* what) {
+        std::fprintf(stderr, "valise keygen: %s (see 'valise keygen --help')\n", what);
+        return int(kExitUsage);
+      };
+      if (keygen_out.empty()) return usage("--output is required (or --split T/N --out-dir DIR)");
+      if (!keygen_dir.empty() || keygen_json || keygen_name != "identity")
+        return usage("--out-dir, --name and --json go with --split");
+      return CmdKeygen(keygen_out, keygen_ask, keygen_pass_file);
+    }
+    if (*identity_cmd) return RunIdentityCommand();
     if (*plan) return RunPlanCommand();
     if (*trust_add) return CmdTrustAdd(trust_name, trust_recipient);
     if (*trust_rm) return CmdTrustRm(trust_name);

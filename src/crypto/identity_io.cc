@@ -148,9 +148,9 @@ Result<Identity> LoadIdentity(const std::string& path) {
   return ParseIdentityFile(text.view(), what, pass.view());
 }
 
-Result<std::string> Keygen(const std::string& path, std::optional<std::string_view> passphrase) {
+Result<std::string> WriteNewIdentity(const std::string& path, const Identity& id,
+                                     std::optional<std::string_view> passphrase) {
   CryptoInit();
-  Identity id = GenerateIdentity();
   std::string text = passphrase ? FormatEncryptedIdentityFile(id, *passphrase) : FormatIdentityFile(id);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -174,10 +174,16 @@ Result<std::string> Keygen(const std::string& path, std::optional<std::string_vi
   return RecipientString(id.public_key);
 }
 
+Result<std::string> Keygen(const std::string& path, std::optional<std::string_view> passphrase) {
+  CryptoInit();
+  return WriteNewIdentity(path, GenerateIdentity(), passphrase);
+}
+
 Result<std::string> Keygen(const std::string& path) { return Keygen(path, std::nullopt); }
 
-Result<std::string> KeygenCommand(const std::string& path, bool ask_passphrase, const std::string& passphrase_file) {
-  if (!ask_passphrase && passphrase_file.empty()) return Keygen(path);
+Result<std::string> WriteNewIdentityCommand(const std::string& path, const Identity& id, bool ask_passphrase,
+                                            const std::string& passphrase_file) {
+  if (!ask_passphrase && passphrase_file.empty()) return WriteNewIdentity(path, id, std::nullopt);
   SecretBuffer pass(kMaxPassphrase);
   if (!pass.ok()) return IOError("cannot allocate memory for the passphrase");
   if (!passphrase_file.empty()) {
@@ -192,7 +198,12 @@ Result<std::string> KeygenCommand(const std::string& path, bool ask_passphrase, 
     if (pass.view() != again.view()) return InvalidArgument("the two passphrases differ; nothing was written");
   }
   if (pass.size() == 0) return InvalidArgument("an empty passphrase protects nothing; nothing was written");
-  return Keygen(path, pass.view());
+  return WriteNewIdentity(path, id, pass.view());
+}
+
+Result<std::string> KeygenCommand(const std::string& path, bool ask_passphrase, const std::string& passphrase_file) {
+  CryptoInit();
+  return WriteNewIdentityCommand(path, GenerateIdentity(), ask_passphrase, passphrase_file);
 }
 
 Result<std::string> RecipientOf(const std::string& identity_path) {
