@@ -13,6 +13,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/cmd_custody.h"
+#include "cli/cmd_label.h"
 #include "cli/cmd_plan.h"
 #include "cli/completion.h"
 #include "common/escape.h"
@@ -34,6 +35,7 @@ const char* kDescription =
     "  valise keygen -o site.id            # the receiving site's identity\n"
     "  valise pack ./dataset --to d1 d2 d3 d4 d5 d6 --parity 2 \\\n"
     "        --identity sender.id --recipient $(valise pubkey site.id)\n"
+    "  valise label d1 d2 d3 d4 d5 d6 --out labels.pdf   # a sticker per drive, with a QR code\n"
     "  valise verify d1 d2 d4 d5 d6        # no key needed: finds drive 3 missing\n"
     "  valise repair d1 d2 d4 d5 d6 --replace 3=new3\n"
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
@@ -1188,6 +1190,7 @@ int main(int argc, char** argv) {
   mount->add_flag("--fuse-debug", fuse_debug, "Log every FUSE request on stderr");
 
   auto* plan = AddPlanCommand(app);
+  auto* label = AddLabelCommand(app);
 
   auto* trust = app.add_subcommand(
       "trust", "Manage the signers whose sets keyed commands read without --signer (ls, cat, restore, mount, Python)");
@@ -1253,6 +1256,7 @@ int main(int argc, char** argv) {
     }
     if (*keygen) return CmdKeygen(keygen_out, keygen_ask, keygen_pass_file);
     if (*plan) return RunPlanCommand();
+    if (*label) return RunLabelCommand();
     if (*trust_add) return CmdTrustAdd(trust_name, trust_recipient);
     if (*trust_rm) return CmdTrustRm(trust_name);
     if (*trust_ls) return CmdTrustLs(trust_json);
