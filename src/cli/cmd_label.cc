@@ -127,7 +127,8 @@ CLI::App* AddLabelCommand(CLI::App& app) {
   c->add_flag("--json", a.json, "Print what went on each label (its lines and QR text) as JSON");
   c->footer(
       "Example: valise label d1 d2 d3 d4 --out labels.pdf   (or labels.png, labels.svg; --json says what is on each)\n"
-      "The QR code holds one line, valise-label:1;set=ID;drive=N/M;case=C/K;signer=FINGERPRINT;root=HASH;created=TIME\n"
+      "The QR code holds one line, these fields joined by ';' in this order: valise-label:1 set=ID drive=N/M\n"
+      "case=C/K (only when the set has cases) signer=FINGERPRINT root=HASH created=TIME.\n"
       "Confirm the set id and the signer's fingerprint with the sender out of band, as for 'valise trust add'.\n"
       "Exit 0 written; 2 a usage error or drives of two sets; 3 a directory that is not a valid drive of the set\n"
       "(named); 4 a set not signed by the --signer. The label and its QR text: docs/custody.md, Printed labels.");
