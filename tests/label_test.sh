@@ -6,7 +6,8 @@
 # set as verify, custody and the label file itself give it (the root hash is
 # recomputed here from the label's signed root), one code per drive with the
 # right drive and case numbers; the SVG parses as XML and the PDF's xref
-# points at its objects; --json says what went on each label; a drive that
+# points at its objects, and their QR codes (drawn here from the SVG's path
+# and the PDF's rectangles) decode to the same text; --json says what went on each label; a drive that
 # is not a valid drive of the set (a garbage label, no label, a swapped
 # label, the same directory twice, a drive of another set, a signer not the
 # --signer) is named and nothing is written; an existing --out is refused
@@ -149,6 +150,45 @@ assert re.search(rb'/MediaBox \[0 0 255\.1\d* 141\.7\d*\]', b), 'page size'
 assert b'/BaseFont /Courier-Bold' in b
 assert sys.argv[2][:8].encode() in b
 EOF
+
+# raster FILE.svg|FILE.pdf OUT.pgm: the QR codes of an SVG's paths or a PDF's
+# rectangles drawn into a grey image, one dot a pixel, for zbarimg to read.
+raster() {
+  python3 - "$1" "$2" <<'EOF2'
+import re, sys
+src, out = sys.argv[1], sys.argv[2]
+rects = []  # (x, y, w, h) in dots, y down, over the whole sheet
+if src.endswith('.svg'):
+    import xml.etree.ElementTree as ET
+    ns = '{http://www.w3.org/2000/svg}'
+    root = ET.parse(src).getroot()
+    w, h = (int(v) for v in root.get('viewBox').split()[2:])
+    for g in root.iter(ns + 'g'):
+        top = int(re.search(r'translate\(0 (\d+)\)', g.get('transform')).group(1))
+        for m in re.finditer(r'M(\d+) (\d+)h(\d+)v(\d+)h-(\d+)z', g.find(ns + 'path').get('d')):
+            x, y, rw, rh, back = map(int, m.groups())
+            assert back == rw
+            rects.append((x, top + y, rw, rh))
+else:
+    b = open(src, 'rb').read()
+    pages = re.findall(rb'stream\n(.*?)endstream', b, re.S)
+    w, h = 1063, 591 * len(pages)
+    for i, c in enumerate(pages):
+        for m in re.finditer(rb'([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) re\n', c):
+            x, y, rw, rh = (float(v) / 0.24 for v in m.groups())
+            page_h = 50 / 25.4 * 72 / 0.24
+            rects.append((round(x), i * 591 + round(page_h - y - rh), round(rw), round(rh)))
+px = bytearray([255]) * (w * h)
+for x, y, rw, rh in rects:
+    for r in range(y, y + rh):
+        px[r * w + x:r * w + x + rw] = bytes(rw)
+open(out, 'wb').write(b'P5 %d %d 255\n' % (w, h) + bytes(px))
+EOF2
+}
+raster labels.svg svg.pgm
+check "the SVG's QR codes, drawn, decode to the PNG's" cmp -s <(qr_codes svg.pgm) want.txt
+raster labels.pdf pdf.pgm
+check "the PDF's QR codes, drawn, decode to the PNG's" cmp -s <(qr_codes pdf.pgm) want.txt
 
 echo "== 4. an existing --out is refused unless --force; an unknown extension is a usage error"
 before=$(fhash labels.png)
