@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libssl-dev libsodium-dev libisal-dev libzstd-dev libsqlite3-dev libgfshare-dev libgfshare-bin
   libcli11-dev nlohmann-json3-dev libgtest-dev libfuse3-dev fuse3 rsync
+  libqrencode-dev libpng-dev zlib1g-dev zbar-tools
   python3 xxd bc strace man-db
   python3-dev pybind11-dev python3-torch python3-pil
   slurm-wlm munge

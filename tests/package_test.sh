@@ -25,13 +25,14 @@ DEB=$(ls "$T"/pkg/valise_*.deb 2>/dev/null | head -1)
 check "the package is named valise_<version>_<arch>.deb ($(basename "${DEB:-none}"))" test -f "$DEB"
 DEPENDS=$(dpkg-deb -f "$DEB" Depends)
 echo "     Depends: $DEPENDS"
-for lib in libsodium23 libgfshare2 libisal2 libzstd1 libsqlite3-0 libssl3 libfuse3-3 python3 fuse3; do
+for lib in libsodium23 libgfshare2 libisal2 libzstd1 libsqlite3-0 libssl3 libfuse3-3 libqrencode4 libpng16-16 python3 fuse3; do
   check "Depends names the Debian package $lib" grep -q "\b$lib\b" <<<"$DEPENDS"
 done
 R=$T/root
 dpkg -x "$DEB" "$R"
 for f in usr/bin/valise usr/share/man/man1/valise.1 usr/share/man/man1/valise-pack.1 \
-         usr/share/man/man1/valise-trust-add.1 usr/share/bash-completion/completions/valise \
+         usr/share/man/man1/valise-trust-add.1 usr/share/man/man1/valise-label.1 \
+         usr/share/bash-completion/completions/valise \
          usr/include/valise/valise.h usr/lib/cmake/valise/valiseConfig.cmake usr/lib/pkgconfig/valise.pc \
          usr/lib/valise/libvalise_core.a usr/lib/python3/dist-packages/valise/__init__.py; do
   check "the package holds /$f" test -e "$R/$f"
@@ -104,6 +105,7 @@ complete_words() {  # complete_words WORD... : what the completion offers for th
     "$R/usr/share/bash-completion/completions/valise" "$@"
 }
 check "completion: 'valise ver' -> verify" test "$(complete_words valise ver)" == "verify"
+check "completion: 'valise lab' -> label" test "$(complete_words valise lab)" == "label"
 check "completion: 'valise trust ' -> add rm ls" test "$(complete_words valise trust '')" == "add rm ls"
 check "completion: 'valise pack --skip' -> --skip-unreadable" test "$(complete_words valise pack --skip)" == "--skip-unreadable"
 check "completion: 'valise restore --overwrite ' -> the three policies" \

@@ -377,6 +377,36 @@ struct CustodyAppendReport {
 Result<CustodyAppendReport> AppendCustody(std::vector<std::unique_ptr<Drive>> drives,
                                           const CustodyAppendOptions& opts);
 
+// ---- printed labels (docs/custody.md, "Printed labels") ----------------------------
+
+// What `valise label` prints on one drive's sticker: the drive's number and
+// case, the rest is the set's (LabelSheet).
+struct DriveSticker {
+  int number = 0, drives = 0;      // drive 3 of 8
+  int case_number = 0, cases = 0;  // case 2 of 2; 0, 0 when the set has no cases
+  std::string where;               // the directory it was read from
+};
+
+struct LabelSheet {
+  std::string set_id;              // 32 hex digits
+  std::string signer;              // the packer's recipient (valise1...)
+  std::string signer_fingerprint;  // xxxx-xxxx-xxxx-xxxx, as every report prints it
+  std::string root_hash;           // SHA-256("valise root v1\n" || root bytes), as custody's
+  std::string created;             // the set header's UTC time
+  std::vector<DriveSticker> drives;  // the drives given, by number
+  std::vector<std::string> warnings; // about drives that are the set's but damaged
+};
+
+// Reads the labels of `drives` (no key) for printing: every directory given
+// must be a drive of one sealed set, proven by its signed label and placed
+// by its data. Refused, naming the directory, when one is not: no label, a
+// label that does not parse or verify, a label whose number is not its
+// data's, the same directory twice, a copy (Corruption); drives of two sets, each set named (InvalidArgument); a set
+// not signed by any of `signers` when some are given (PermissionDenied);
+// a pack that never finished (Incomplete).
+Result<LabelSheet> ReadLabelSheet(std::vector<std::unique_ptr<Drive>> drives,
+                                  const std::vector<std::string>& signers);
+
 // ---- reading (needs an identity that is a recipient) --------------------------
 
 struct OpenOptions {

@@ -14,6 +14,7 @@
 #include "cli/cli_util.h"
 #include "cli/cmd_custody.h"
 #include "cli/cmd_identity.h"
+#include "cli/cmd_label.h"
 #include "cli/cmd_plan.h"
 #include "cli/completion.h"
 #include "common/escape.h"
@@ -35,6 +36,7 @@ const char* kDescription =
     "  valise keygen -o site.id            # the receiving site's identity\n"
     "  valise pack ./dataset --to d1 d2 d3 d4 d5 d6 --parity 2 \\\n"
     "        --identity sender.id --recipient $(valise pubkey site.id)\n"
+    "  valise label d1 d2 d3 d4 d5 d6 --out labels.pdf   # a sticker per drive, with a QR code\n"
     "  valise verify d1 d2 d4 d5 d6        # no key needed: finds drive 3 missing\n"
     "  valise repair d1 d2 d4 d5 d6 --replace 3=new3\n"
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
@@ -1201,6 +1203,7 @@ int main(int argc, char** argv) {
 
   auto* plan = AddPlanCommand(app);
   auto* identity_cmd = AddIdentityCommand(app);
+  auto* label = AddLabelCommand(app);
 
   auto* trust = app.add_subcommand(
       "trust", "Manage the signers whose sets keyed commands read without --signer (ls, cat, restore, mount, Python)");
@@ -1279,6 +1282,7 @@ int main(int argc, char** argv) {
     }
     if (*identity_cmd) return RunIdentityCommand();
     if (*plan) return RunPlanCommand();
+    if (*label) return RunLabelCommand();
     if (*trust_add) return CmdTrustAdd(trust_name, trust_recipient);
     if (*trust_rm) return CmdTrustRm(trust_name);
     if (*trust_ls) return CmdTrustLs(trust_json);
