@@ -142,7 +142,13 @@ mkdir -p tq/"${DONE2/2-of-2/1-of-2}"
 expect_rc 2 restore "${R[@]}" --part 2/2 --to tq
 check "a directory named like another part's mark is not another part's output" has "--to tq is not empty"
 check "the file next to it is untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
+# Parts restoring into one --to at once sweep only their own temporaries:
+# part 2's (still writing, say) stay; a killed part 1's go.
+echo x >tr/.valise-0002aaaaaaaaaaaa.tmp && echo x >tr/.valise-0001bbbbbbbbbbbb.tmp
 expect_rc 0 restore "${R[@]}" --part 1/2 --to tr
+check "part 1 leaves another part's temporary alone" test -e tr/.valise-0002aaaaaaaaaaaa.tmp
+check "part 1 removes its own killed run's temporary" test ! -e tr/.valise-0001bbbbbbbbbbbb.tmp
+rm -f tr/.valise-0002aaaaaaaaaaaa.tmp
 check "both parts restore the whole tree" same_as_src tr
 check "the last part removes every part marker" test "$(ls -A tr | grep -c '^valise-restore')" -eq 0
 check "a hard link pair is never split between parts: one inode" test "$(stat -c %i tr/many/blink)" = "$(stat -c %i tr/sub/b.txt)"

@@ -22,12 +22,12 @@ bool AllZero(const uint8_t* p, size_t n) { return p[0] == 0 && std::memcmp(p, p 
 int64_t MtimeNs(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec; }
 
 // A temporary name for a file in `dir` of `tree`: short (never near
-// NAME_MAX, whatever the final name's length) and new (O_EXCL).
-int CreateTemp(OutputTree& tree, int dir, std::string* name) {
+// NAME_MAX, whatever the final name's length), new (O_EXCL), carrying `tag`.
+int CreateTemp(OutputTree& tree, int dir, std::string* name, int tag) {
   for (int attempt = 0; attempt < 16; attempt++) {
     uint8_t r[8];
     RandomBytes(r, sizeof r);
-    *name = RestoreTempName(r);
+    *name = RestoreTempName(r, tag);
     int fd = tree.CreateFile(dir, *name);
     if (fd >= 0 || errno != EEXIST) return fd;
   }
@@ -43,12 +43,13 @@ DirFds::~DirFds() {
 }
 
 // Removes the temporaries a killed restore left in directory `fd` (a
-// re-run, journal or not, leaves exactly the tree an uninterrupted run does).
+// re-run, journal or not, leaves exactly the tree an uninterrupted run does);
+// a --part restore only its own part's (another part may be writing them).
 void DirFds::SweepTemps(int fd) {
   std::vector<std::string> names;
   if (tree_.ReadDir(fd, &names) != 0) return;
   for (auto& n : names)
-    if (IsRestoreTemp(n.c_str())) tree_.Unlink(fd, n);
+    if (IsRestoreTemp(n.c_str()) && RestoreTempHasTag(n.c_str(), temp_tag_)) tree_.Unlink(fd, n);
 }
 
 int DirFds::Get(const std::string& dir) {
@@ -112,7 +113,7 @@ class FileWrite {
 };
 
 Status FileWrite::OpenTemp() {
-  fd_ = CreateTemp(t_, pfd_, &tmp_);
+  fd_ = CreateTemp(t_, pfd_, &tmp_, w_.temp_tag_);
   if (fd_ < 0) {
     err_ = errno;
     return IOError("cannot create a temporary file");
@@ -236,8 +237,9 @@ RestoreWriter::RestoreWriter(SetReader& reader, const RestoreOptions& opts, Outp
       totals_(totals),
       rep_(rep),
       meta_(opts, reader, tree),
-      dirs_fd_(tree),
-      link_fd_(tree) {
+      temp_tag_(opts.parts > 0 ? opts.part % 65536 : -1),
+      dirs_fd_(tree, temp_tag_),
+      link_fd_(tree, temp_tag_) {
   if (const char* e = std::getenv("VALISE_RESTORE_JOURNAL_FILES")) save_every_files_ = std::max(1L, std::atol(e));
   if (const char* e = std::getenv("VALISE_TEST_SLOW_MS")) slow_ms_ = std::atol(e);
 }
@@ -386,7 +388,7 @@ Status RestoreWriter::HandleSymlink(const Rec& head, int pfd, const std::string&
   for (int attempt = 0; attempt < 16; attempt++) {
     uint8_t r[8];
     RandomBytes(r, sizeof r);
-    tmp = RestoreTempName(r);
+    tmp = RestoreTempName(r, temp_tag_);
     if (tree_.Symlink(f.target, pfd, tmp) == 0 || errno != EEXIST) break;
   }
   struct stat ts;
@@ -488,7 +490,7 @@ bool RestoreWriter::MakeLink(const std::string& src, int pfd, const std::string&
   for (int attempt = 0; attempt < 16; attempt++) {
     uint8_t r[8];
     RandomBytes(r, sizeof r);
-    std::string tmp = RestoreTempName(r);
+    std::string tmp = RestoreTempName(r, temp_tag_);
     if (tree_.Link(sfd, BaseOf(src), pfd, tmp) != 0) {
       if (errno == EEXIST) continue;
       return false;

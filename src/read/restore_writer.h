@@ -33,7 +33,8 @@ namespace valise {
 // opened, the temporaries a killed restore left in it are removed.
 class DirFds {
  public:
-  explicit DirFds(OutputTree& tree) : tree_(tree) {}
+  // `temp_tag`: the temporaries it sweeps (RestoreTempHasTag).
+  DirFds(OutputTree& tree, int temp_tag) : tree_(tree), temp_tag_(temp_tag) {}
   ~DirFds();
   DirFds(const DirFds&) = delete;
   DirFds& operator=(const DirFds&) = delete;
@@ -44,6 +45,7 @@ class DirFds {
   void SweepTemps(int fd);
 
   OutputTree& tree_;
+  int temp_tag_;
   std::vector<std::pair<std::string, int>> chain_;
   std::unordered_set<std::string> swept_;
 };
@@ -93,6 +95,7 @@ class RestoreWriter {
   Totals totals_;
   RestoreReport& rep_;
   RestoreMeta meta_;
+  int temp_tag_;  // --part's I, or -1 (safe_path.h)
   DirFds dirs_fd_, link_fd_;
   std::unordered_map<int64_t, std::string> link_paths_;  // inode (FileInfo::link) -> restored path
   std::vector<FileInfo> dirs_;  // owners, modes and mtimes set last, deepest first

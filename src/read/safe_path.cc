@@ -38,6 +38,20 @@ std::string RestoreTempName(const uint8_t r[8]) {
   return name + ".tmp";
 }
 
+std::string RestoreTempName(uint8_t r[8], int tag) {
+  if (tag >= 0) {
+    r[0] = uint8_t((tag >> 8) & 0xff);
+    r[1] = uint8_t(tag & 0xff);
+  }
+  return RestoreTempName(r);
+}
+
+bool RestoreTempHasTag(const char* n, int tag) {
+  if (tag < 0) return true;
+  uint8_t r[8] = {0};
+  return RestoreTempName(r, tag).compare(0, 12, n, 12) == 0;
+}
+
 bool IsRestoreTemp(const char* n) {
   if (std::strncmp(n, ".valise-", 8) != 0 || std::strlen(n) != kRestoreTempLen || std::strcmp(n + 24, ".tmp") != 0)
     return false;

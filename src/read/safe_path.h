@@ -33,6 +33,12 @@ std::string BaseOf(const std::string& path);
 inline constexpr size_t kRestoreTempLen = 28;
 // The temporary name made of 8 random bytes `r`.
 std::string RestoreTempName(const uint8_t r[8]);
+// The temporaries of `--part I/N` restores carry I (mod 65536) in their
+// first 4 hex digits, so parts restoring into one --to at once never sweep
+// each other's (a restore without --part: tag -1, untagged).
+std::string RestoreTempName(uint8_t r[8], int tag);
+// Whether a temporary name (IsRestoreTemp) carries `tag`; any tag for -1.
+bool RestoreTempHasTag(const char* name, int tag);
 // True when `name` is one RestoreTempName makes.
 bool IsRestoreTemp(const char* name);
 
