@@ -119,13 +119,13 @@ def main():
                 ds = PlainFiles(plain, keys, ("bin", "json"))
                 return torch.utils.data.DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers,
                                                    collate_fn=count_bytes)
-            kw = dict(identity=ident, prefix="train/", batch_size=a.batch, seed=0)
+            kw = dict(identity=ident, prefix="train/", batch_size=a.batch, collate_fn=count_bytes, seed=0)
             if name == "random":
                 kw.update(block_bytes=1, window_blocks=n)
             if name == "sequential":
                 kw.update(shuffle=False)
             ds = ValiseDataset(degraded if name == "degraded" else drives, **kw)
-            return torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, collate_fn=count_bytes)
+            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=a.workers)
 
         names = ["plain", "valise", "random", "sequential", "degraded"]
         times = {k: [] for k in names}

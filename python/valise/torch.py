@@ -1,23 +1,28 @@
 """PyTorch dataset reading samples straight from a valise set (docs/python.md).
 
     from valise.torch import ValiseDataset
-    ds = ValiseDataset(drives, identity="me.key", shuffle=True, seed=0, prefix="train/")
-    loader = torch.utils.data.DataLoader(ds, batch_size=32, num_workers=2, collate_fn=...)
+    ds = ValiseDataset(drives, identity="me.key", shuffle=True, seed=0, prefix="train/",
+                       batch_size=32, transform=decode)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
     for epoch in range(E):
         ds.set_epoch(epoch)
         for batch in loader: ...
 
-Each item is a dict ``{"__key__": key, ext: bytes, ...}``. The epoch's order is
+With ``batch_size=B`` the dataset yields whole batches (``collate_fn`` of B sample dicts,
+torch's ``default_collate`` unless given) and the DataLoader is made with
+``batch_size=None``; without it each item is a dict ``{"__key__": key, ext: bytes, ...}``.
+The epoch's order is
 a block shuffle of (seed, epoch), split into contiguous slices between ranks
 (rank and world size from ``torch.distributed`` when it is initialised, else
 the RANK / WORLD_SIZE environment, else 0 / 1, read in the main process when
 the dataset is made and at every set_epoch: make it after init_process_group
 or call set_epoch before iterating), and each rank's slice is dealt
-to DataLoader workers in runs of ``batch_size``, so a DataLoader with that
-batch size consumes the rank's slice exactly in order. That makes a saved
-position exact: ``state_dict(consumed=n)`` where n is the number of samples the
-loop has taken from the DataLoader this epoch (with ``num_workers=0`` the
-dataset counts for itself and ``consumed`` may be left out). After
+to DataLoader workers in runs of ``batch_size`` (whole batches), so the
+DataLoader hands them out exactly in the rank's order. That makes a saved
+position exact: ``state_dict(batches=k)`` after the loop took k batches, or
+``state_dict(consumed=n)`` with n samples; positions are counted in samples,
+so a resume may use another batch size (with ``num_workers=0`` the dataset
+counts for itself and both may be left out). After
 ``load_state_dict``, ``set_epoch`` of the loaded epoch keeps the loaded
 position. The epoch and position are shared with worker processes, so
 ``persistent_workers=True`` follows them. Ranks get equal counts by default
@@ -70,7 +75,14 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         same number, as DistributedSampler, so DDP's collectives never wait on a rank with one
         batch fewer), "exact" (every sample once, ranks differ by at most one) or "drop" (drop
         the remainder, as DistributedSampler's drop_last).
-      batch_size: the DataLoader's batch size; workers are dealt runs of this many samples.
+      batch_size: None (default) yields one sample dict at a time; B yields whole batches of B
+        samples (the last one of a rank's epoch may be shorter), each made by ``collate_fn``
+        (default ``torch.utils.data.default_collate``) from B sample dicts: use it with
+        ``DataLoader(ds, batch_size=None)``. Worker processes are dealt whole batches in turn,
+        so batches arrive in the rank's order and a saved position is exact under any number
+        of workers. With batch_size=None and several workers a position cannot be saved (the
+        dataset cannot see the DataLoader's batches): ``state_dict`` refuses it.
+      collate_fn: makes a batch from a list of sample dicts (batched mode only).
       rank, world_size: override what torch.distributed / the environment say.
       block_bytes, window_blocks: the shuffle's run length and mixing window (docs/loader.md).
       threads, prefetch: reader threads and samples read ahead in each process. threads=None
@@ -81,18 +93,23 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="pad",
-                 batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
+                 batch_size=None, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
                  prefetch=32, signer=(), work_dir="", transform=None, cache_bytes=0, set_id="",
-                 allow_untrusted=False):
+                 allow_untrusted=False, collate_fn=None):
         super().__init__()
         if isinstance(drives, (str, bytes, os.PathLike)):
             raise errors.InvalidArgumentError("drives must be a list of drive directories, not one path")
-        if batch_size < 1:
-            raise errors.InvalidArgumentError("batch_size must be at least 1")
+        if batch_size is not None and int(batch_size) < 1:
+            raise errors.InvalidArgumentError(
+                f"batch_size must be None (yield samples) or at least 1, not {batch_size}")
+        if collate_fn is not None and batch_size is None:
+            raise errors.InvalidArgumentError("collate_fn makes batches: give batch_size= too "
+                                              "(and batch_size=None to the DataLoader)")
         self.drives = [os.fspath(d) for d in drives]
         self.identity = os.fspath(identity)
         self.shuffle, self.seed, self.prefix, self.samples, self.even = shuffle, int(seed), prefix, samples, even
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.collate_fn = collate_fn
         self._rank, self._world = rank, world_size
         self.block_bytes, self.window_blocks = int(block_bytes), int(window_blocks)
         if threads is not None and not 0 <= int(threads) <= 256:
@@ -189,9 +206,16 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                                         window_blocks=self.window_blocks, rank=rank, world_size=world,
                                         even=self.even)
 
-    def __len__(self):
+    @property
+    def samples_left(self):
         """Samples this rank yields for the rest of the current epoch."""
         return max(0, len(self.rank_order()) - self._start)
+
+    def __len__(self):
+        """Items this rank yields for the rest of the current epoch: samples, or batches
+        (``ceil(samples_left / batch_size)``) in batched mode."""
+        left = self.samples_left
+        return left if self.batch_size is None else -(-left // self.batch_size)
 
     def __iter__(self):
         s = self._open()
@@ -201,16 +225,31 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         loader = s.loader(epoch=self.epoch, position=self._start, seed=self.seed, shuffle=self.shuffle,
                           block_bytes=self.block_bytes, window_blocks=self.window_blocks, rank=rank,
                           world_size=world, even=self.even, worker=worker, num_workers=workers,
-                          worker_batch=self.batch_size, threads=self._threads(workers, info is not None),
+                          worker_batch=self.batch_size or 1, threads=self._threads(workers, info is not None),
                           prefetch=self.prefetch)
         if info is None:
             self._consumed = 0  # each iteration starts again from the saved position
         else:
-            self._shared[_WORKERS_RAN] = 1
+            self._shared[_WORKERS_RAN] = workers
+        if self.batch_size is None:
+            for sample in loader:
+                if info is None:
+                    self._consumed += 1
+                yield self.transform(sample) if self.transform else sample
+            return
+        collate = self.collate_fn or torch.utils.data.default_collate
+        batch = []
         for sample in loader:
+            batch.append(self.transform(sample) if self.transform else sample)
+            if len(batch) == self.batch_size:
+                if info is None:
+                    self._consumed += len(batch)
+                yield collate(batch)
+                batch = []
+        if batch:
             if info is None:
-                self._consumed += 1
-            yield self.transform(sample) if self.transform else sample
+                self._consumed += len(batch)
+            yield collate(batch)
 
     def _threads(self, workers, in_worker):
         """Reader threads for this process (see the class docstring)."""
@@ -233,14 +272,33 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self._consumed = 0
         self.rank_world()
 
-    def state_dict(self, consumed=None):
-        """Where this rank stands: pass ``consumed``, the samples taken from the DataLoader this
-        epoch (with num_workers=0 it may be left out)."""
-        if consumed is None and self._shared[_WORKERS_RAN]:
+    def state_dict(self, consumed=None, batches=None):
+        """Where this rank stands, in samples of its epoch: pass ``batches``, the batches the
+        loop took from the DataLoader this epoch (batched mode), or ``consumed``, the samples
+        (with num_workers=0 both may be left out: the dataset counts for itself)."""
+        if batches is not None:
+            if self.batch_size is None:
+                raise errors.InvalidArgumentError(
+                    "state_dict(batches=) needs a batched dataset (ValiseDataset(batch_size=B)); "
+                    "give consumed=, the samples taken")
+            if consumed is not None:
+                raise errors.InvalidArgumentError("give consumed= or batches=, not both")
+            if int(batches) < 0:
+                raise errors.InvalidArgumentError(f"batches must be >= 0, not {batches}")
+            # Every batch is whole but the last of the rank's epoch.
+            consumed = min(int(batches) * self.batch_size, self.samples_left)
+        workers_ran = int(self._shared[_WORKERS_RAN])
+        if workers_ran > 1 and self.batch_size is None:
+            raise errors.InvalidArgumentError(
+                f"{workers_ran} DataLoader worker processes read this dataset one sample at a time, "
+                "so the samples the loop took are not a prefix of the rank's order and no position "
+                "can be saved: make the dataset batch (ValiseDataset(..., batch_size=B)) and give the "
+                "DataLoader batch_size=None")
+        if consumed is None and workers_ran:
             raise errors.InvalidArgumentError(
                 "DataLoader worker processes read this dataset, so it cannot count what the loop "
-                "consumed: call state_dict(consumed=n) with n the samples taken from the "
-                "DataLoader this epoch")
+                "consumed: call state_dict(batches=k) with k the batches taken from the "
+                "DataLoader this epoch (or consumed=n, the samples)")
         done = self._consumed if consumed is None else int(consumed)
         if done < 0:
             raise errors.InvalidArgumentError(f"consumed must be >= 0, not {done}")
@@ -255,7 +313,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         """Resumes mid-epoch: the next iteration yields exactly the rest of the saved epoch."""
         rank, world = self.rank_world()
         for k, mine in (("seed", self.seed), ("shuffle", self.shuffle), ("world_size", world),
-                        ("even", self.even), ("batch_size", self.batch_size),
+                        ("even", self.even),
                         ("block_bytes", self.block_bytes), ("window_blocks", self.window_blocks),
                         ("prefix", self.prefix), ("samples", self.samples),
                         ("num_samples", self.num_samples)):

@@ -80,10 +80,15 @@ class ValiseSetTest(unittest.TestCase):
 
     def dataset(self, **kw):
         kw.setdefault("prefix", "train/")
+        if kw.get("batch_size"):
+            kw.setdefault("collate_fn", keys_of)  # batched mode: the dataset collates
         return ValiseDataset(self.drives, identity=self.identity, **kw)
 
-    def loader(self, ds, workers, batch):
-        return torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=workers, collate_fn=keys_of)
+    def loader(self, ds, workers, batch=None):
+        """The documented DataLoader for ``ds``: batch_size=None when the dataset batches."""
+        if ds.batch_size:
+            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+        return torch.utils.data.DataLoader(ds, batch_size=batch or 1, num_workers=workers, collate_fn=keys_of)
 
     # ---- the Set ------------------------------------------------------------
 
@@ -215,7 +220,7 @@ class ValiseSetTest(unittest.TestCase):
                     # The DataLoader consumes the rank's slice exactly in order.
                     self.assertEqual(mine, [ds._open().key(i) for i in ds.rank_order()],
                                      f"world {world} rank {rank} workers {workers}")
-                    self.assertEqual(len(mine), len(ds))
+                    self.assertEqual(len(mine), ds.samples_left)
                     sizes.append(len(mine))
                     got.extend(mine)
                 self.assertEqual(len(got), N, f"world {world} workers {workers}")
@@ -257,11 +262,11 @@ class ValiseSetTest(unittest.TestCase):
             self.assertEqual((state["epoch"], state["position"]), (3, 20))
             fresh = self.dataset(seed=1, rank=1, world_size=2, batch_size=4)
             fresh.load_state_dict(state)
-            self.assertEqual(len(fresh), len(whole) - 20)
+            self.assertEqual(fresh.samples_left, len(whole) - 20)
             rest = [k for b in self.loader(fresh, workers, 4) for k in b]
             self.assertEqual(rest, whole[20:], f"workers {workers}")
             fresh.set_epoch(4)
-            self.assertEqual(len(fresh), len(whole))
+            self.assertEqual(fresh.samples_left, len(whole))
         with self.assertRaises(valise.errors.InvalidArgumentError):
             self.dataset(seed=2, rank=1, world_size=2).load_state_dict(state)
 
@@ -281,8 +286,7 @@ class ValiseSetTest(unittest.TestCase):
 
     def test_persistent_workers_follow_set_epoch_and_load_state_dict(self):
         ds = self.dataset(seed=6, rank=0, world_size=2, batch_size=4)
-        dl = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True,
-                                         collate_fn=keys_of)
+        dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True)
         key = ds._open().key
         e0 = [k for b in dl for k in b]
         self.assertEqual(e0, [key(i) for i in ds.rank_order(0)])
@@ -293,7 +297,7 @@ class ValiseSetTest(unittest.TestCase):
         ds.load_state_dict({"epoch": 2, "position": 12, "seed": 6, "world_size": 2})
         rest = [k for b in dl for k in b]
         self.assertEqual(rest, [key(i) for i in ds.rank_order(2)][12:])
-        self.assertEqual(len(rest), len(ds))
+        self.assertEqual(len(rest), ds.samples_left)
 
     def test_the_documented_epoch_loop_resumes_where_the_state_was_taken(self):
         ds = self.dataset(seed=9, batch_size=4)
@@ -310,6 +314,63 @@ class ValiseSetTest(unittest.TestCase):
         self.assertEqual(taken + epochs[3], [key(i) for i in fresh.rank_order(3)])
         self.assertEqual(epochs[4], [key(i) for i in fresh.rank_order(4)])
 
+    # ---- batched mode: the dataset makes the batches ----------------------------
+
+    def test_batched_mode_yields_the_rank_order_in_whole_batches(self):
+        for workers in (0, 2):
+            for rank, world in ((0, 1), (1, 3)):
+                ds = self.dataset(seed=3, rank=rank, world_size=world, batch_size=5)
+                order = [ds._open().key(i) for i in ds.rank_order()]
+                batches = list(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers))
+                want = [order[i:i + 5] for i in range(0, len(order), 5)]
+                self.assertEqual(batches, want, f"workers {workers} rank {rank}/{world}")
+                self.assertEqual(len(ds), len(want), "len() counts batches")
+                self.assertEqual(ds.samples_left, len(order))
+        # Without collate_fn the DataLoader's default collation is used: a dict of lists.
+        ds = ValiseDataset(self.drives, identity=self.identity, prefix="train/", seed=3, batch_size=4)
+        first = next(iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)))
+        self.assertEqual(sorted(first), ["__key__", "img", "json"])
+        self.assertEqual(len(first["__key__"]), 4)
+        self.assertEqual(first["img"][0], self.expect[first["__key__"][0]]["img"])
+
+    def test_batched_resume_counts_samples_and_survives_another_batch_size(self):
+        ds = self.dataset(seed=5, batch_size=6)
+        ds.set_epoch(2)
+        order = [ds._open().key(i) for i in ds.rank_order()]
+        dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+        taken = []
+        for k, batch in enumerate(dl, 1):
+            taken.extend(batch)
+            if k == 4:
+                break
+        self.assertEqual(taken, order[:24])
+        state = ds.state_dict(batches=4)
+        self.assertEqual(state["position"], 24, "positions are samples, not batches")
+        self.assertEqual(ds.state_dict(consumed=24), state)
+        for batch_size, workers in ((6, 2), (8, 2), (7, 0)):
+            fresh = self.dataset(seed=5, batch_size=batch_size)
+            fresh.load_state_dict(state)
+            rest = [k for b in self.loader(fresh, workers) for k in b]
+            self.assertEqual(rest, order[24:], f"batch_size {batch_size} workers {workers}")
+        # In-process (num_workers=0) the dataset counts for itself, in samples.
+        solo = self.dataset(seed=5, batch_size=6)
+        solo.set_epoch(2)
+        it = iter(self.loader(solo, 0))
+        next(it), next(it), next(it)
+        self.assertEqual(solo.state_dict()["position"], 18)
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            self.dataset(seed=5).state_dict(batches=1)  # not batched: say consumed=
+
+    def test_sample_mode_under_several_workers_refuses_a_position(self):
+        # DataLoader(batch_size=16) over a dataset that yields samples: its workers
+        # cannot know the batch, so a consumed count is no position; refused, not
+        # resumed with samples repeated and missing.
+        ds = self.dataset(seed=2)
+        first_keys(torch.utils.data.DataLoader(ds, batch_size=16, num_workers=2, collate_fn=keys_of), 32)
+        with self.assertRaises(valise.errors.InvalidArgumentError) as caught:
+            ds.state_dict(consumed=32)
+        self.assertIn("batch_size", str(caught.exception))
+
     def test_a_state_under_workers_needs_the_consumed_count(self):
         ds = self.dataset(seed=2, batch_size=4)
         first_keys(self.loader(ds, 2, 4), 8)
@@ -320,7 +381,7 @@ class ValiseSetTest(unittest.TestCase):
 
     def test_every_order_knob_is_checked_on_load(self):
         state = self.dataset(seed=2, batch_size=4).state_dict(consumed=8)
-        for knob, other in (("batch_size", 16), ("block_bytes", 1 << 20), ("window_blocks", 8),
+        for knob, other in (("block_bytes", 1 << 20), ("window_blocks", 8),
                             ("seed", 3), ("even", "exact"), ("shuffle", False)):
             with self.assertRaises(valise.errors.InvalidArgumentError, msg=knob) as caught:
                 self.dataset(**{"seed": 2, "batch_size": 4, knob: other}).load_state_dict(state)
@@ -335,7 +396,7 @@ class ValiseSetTest(unittest.TestCase):
         ds = self.dataset(seed=2, batch_size=4)
         ds.load_state_dict({"epoch": 1, "position": 8, "seed": 2})
         for twin in (copy.deepcopy(ds), pickle.loads(pickle.dumps(ds))):
-            self.assertEqual((twin.epoch, len(twin)), (1, len(ds)))
+            self.assertEqual((twin.epoch, twin.samples_left), (1, ds.samples_left))
             twin.set_epoch(5)
             self.assertEqual(ds.epoch, 1, "a copy has its own epoch")
 
