@@ -30,6 +30,19 @@ TEST(SampleKey, SplitsAtTheFirstDotOfTheName) {
   EXPECT_EQ(SplitSampleKey("x/y."), (std::pair<std::string, std::string>{"x/y", ""}));
 }
 
+TEST(SampleKey, PrefixIsMatchedAtPathBoundaries) {
+  EXPECT_TRUE(MatchesSamplePrefix("train/1.jpg", "train"));
+  EXPECT_TRUE(MatchesSamplePrefix("train/1.jpg", "train/"));
+  EXPECT_TRUE(MatchesSamplePrefix("train/a/1.jpg", "train/a"));
+  EXPECT_TRUE(MatchesSamplePrefix("train", "train"));
+  EXPECT_FALSE(MatchesSamplePrefix("train_extra/1.jpg", "train"));
+  EXPECT_FALSE(MatchesSamplePrefix("train_extra/1.jpg", "train/"));
+  EXPECT_FALSE(MatchesSamplePrefix("train/0012.jpg", "train/00"));
+  EXPECT_TRUE(MatchesSamplePrefix("train/0012.jpg", "train/00*"));
+  EXPECT_TRUE(MatchesSamplePrefix("train_extra/1.jpg", "train*"));
+  EXPECT_TRUE(MatchesSamplePrefix("anything", ""));
+}
+
 class LoaderTest : public ::testing::Test {
  protected:
   static constexpr int kSamples = 157;  // prime: no world size divides it
@@ -121,7 +134,7 @@ TEST_F(LoaderTest, IndexGroupsFilesIntoSamplesUnderThePrefix) {
   auto files = SampleIndex::Build(*reader_, SampleIndexOptions{"", SampleMode::kFile});
   ASSERT_TRUE(files.ok());
   EXPECT_EQ(files->size(), size_t(2 * kSamples + 1));
-  auto narrow = SampleIndex::Build(*reader_, SampleIndexOptions{"train/00001", SampleMode::kGrouped});
+  auto narrow = SampleIndex::Build(*reader_, SampleIndexOptions{"train/00001*", SampleMode::kGrouped});
   ASSERT_TRUE(narrow.ok());
   EXPECT_EQ(narrow->size(), 10u);  // 000010..000019
 }
@@ -317,6 +330,26 @@ TEST_F(LoaderTest, LoaderStopsAtDamageWithTheFileNamed) {
   EXPECT_TRUE(r.status().code() == Code::kDataLoss || r.status().code() == Code::kCorruption)
       << r.status().ToString();
   EXPECT_NE(r.status().message().find("train/000000"), std::string::npos) << r.status().message();
+  // Stopped: asked again, the same error at once (never a wait for a sample nobody reads).
+  auto again = l.Next();
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().message(), r.status().message());
+  // skip_errors: each sample's error in turn, then the end.
+  for (int threads : {0, 2}) {
+    o.threads = threads;
+    o.skip_errors = true;
+    Loader skip(*reader_, index_, o, {0, 0});
+    size_t errors = 0;
+    for (;;) {
+      auto n = skip.Next();
+      if (n.ok() && !*n) break;
+      ASSERT_FALSE(n.ok()) << "threads " << threads;
+      EXPECT_NE(n.status().message().find("train/"), std::string::npos) << n.status().message();
+      errors++;
+    }
+    EXPECT_EQ(errors, index_.size()) << "threads " << threads;
+    EXPECT_EQ(skip.state().position, index_.size()) << "threads " << threads;
+  }
 }
 
 }  // namespace

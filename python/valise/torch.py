@@ -34,6 +34,7 @@ number, any sampler: ``shuffle=True``, ``DistributedSampler``).
 import multiprocessing
 import multiprocessing.context
 import os
+import warnings
 
 import torch
 import torch.utils.data
@@ -44,15 +45,19 @@ __all__ = ["ValiseDataset", "ValiseMapDataset"]
 
 
 # Slots of the state a dataset shares with its DataLoader workers.
-_EPOCH, _START, _WORKERS_RAN = 0, 1, 2
+_EPOCH, _START, _WORKERS_RAN, _SKIPPED = 0, 1, 2, 3
+
+# What on_error="skip" skips: a sample whose bytes cannot be read.
+_UNREADABLE = (errors.DataLossError, errors.DriveIOError)
 
 
 def _shared_state():
     """What the main process decides and every worker must follow: the epoch,
-    the position it starts from, and whether a worker process has iterated.
-    Shared memory, so that persistent_workers=True workers (made once, then
+    the position it starts from, how many worker processes iterated, and the
+    samples skipped as unreadable. Shared memory (with a lock: workers add to
+    the count), so that persistent_workers=True workers (made once, then
     iterated every epoch) see each set_epoch and load_state_dict."""
-    return multiprocessing.RawArray("q", 3)
+    return multiprocessing.Array("q", 4)
 
 
 def _rank_world():
@@ -69,7 +74,8 @@ class ValiseDataset(torch.utils.data.IterableDataset):
       drives: the set's drive directories (missing ones are read around from parity).
       identity: path of an identity file that is a recipient of the set.
       shuffle, seed: block-shuffled order per (seed, epoch); ``shuffle=False`` keeps key order.
-      prefix: only samples whose files' paths start with this string ("train/").
+      prefix: only samples under this directory, matched at path boundaries ("train" takes
+        train/..., not train_extra/...); a trailing "*" makes it a plain string prefix.
       samples: "grouped" (files sharing a key form a sample) or "file" (each file its own).
       even: "pad" (default: repeat samples from the start of the order so every rank gets the
         same number, as DistributedSampler, so DDP's collectives never wait on a rank with one
@@ -90,12 +96,16 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         cores // max(1, num_workers) - 1, at most 4 (0 reads in the worker's own thread).
       cache_bytes: decoded chunks kept per process (default 64 MiB).
       transform: a function applied to each sample dict before it is yielded.
+      on_error: what a sample that cannot be read (``DataLossError``: lost beyond parity,
+        damaged; ``DriveIOError``) does: "raise" (default) ends the epoch with that error, which
+        names the file; "skip" leaves the sample out and goes on, warning once per process
+        (naming the file) and counting every one in ``ds.skipped``.
     """
 
     def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="pad",
                  batch_size=None, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
                  prefetch=32, signer=(), work_dir="", transform=None, cache_bytes=0, set_id="",
-                 allow_untrusted=False, collate_fn=None):
+                 allow_untrusted=False, collate_fn=None, on_error="raise"):
         super().__init__()
         if isinstance(drives, (str, bytes, os.PathLike)):
             raise errors.InvalidArgumentError("drives must be a list of drive directories, not one path")
@@ -118,6 +128,9 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self.signer, self.work_dir, self.transform = signer, work_dir, transform
         self.set_id, self.allow_untrusted = set_id, allow_untrusted
         self.cache_bytes = int(cache_bytes)
+        if on_error not in ("raise", "skip"):
+            raise errors.InvalidArgumentError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        self.on_error = on_error
         if even not in ("pad", "exact", "drop"):
             raise errors.InvalidArgumentError(f"even must be 'pad', 'exact' or 'drop', not {even!r}")
         self._shared = _shared_state()
@@ -154,9 +167,12 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     # spawned, and must not share the parent's open catalog.
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
-            self._set = Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
-                            allow_untrusted=self.allow_untrusted, prefix=self.prefix,
-                            samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
+            with warnings.catch_warnings():
+                if torch.utils.data.get_worker_info() is not None:
+                    warnings.simplefilter("ignore")  # the main process said them when it opened the set
+                self._set = Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
+                                allow_untrusted=self.allow_untrusted, prefix=self.prefix,
+                                samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
             self._set_pid = os.getpid()
         return self._set
 
@@ -226,30 +242,64 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                           block_bytes=self.block_bytes, window_blocks=self.window_blocks, rank=rank,
                           world_size=world, even=self.even, worker=worker, num_workers=workers,
                           worker_batch=self.batch_size or 1, threads=self._threads(workers, info is not None),
-                          prefetch=self.prefetch)
+                          prefetch=self.prefetch, skip_errors=self.on_error == "skip")
         if info is None:
             self._consumed = 0  # each iteration starts again from the saved position
         else:
             self._shared[_WORKERS_RAN] = workers
         if self.batch_size is None:
-            for sample in loader:
+            for sample in self._positions(loader):
                 if info is None:
                     self._consumed += 1
-                yield self.transform(sample) if self.transform else sample
+                if sample is not None:
+                    yield sample
             return
+        # A batch is a run of batch_size positions dealt to this worker (a skipped
+        # sample leaves it shorter), so batches stay aligned with the rank's order.
         collate = self.collate_fn or torch.utils.data.default_collate
-        batch = []
-        for sample in loader:
-            batch.append(self.transform(sample) if self.transform else sample)
-            if len(batch) == self.batch_size:
+        batch, taken = [], 0
+        for sample in self._positions(loader):
+            taken += 1
+            if sample is not None:
+                batch.append(sample)
+            if taken == self.batch_size:
                 if info is None:
-                    self._consumed += len(batch)
-                yield collate(batch)
-                batch = []
-        if batch:
+                    self._consumed += taken
+                yield collate(batch) if batch else []
+                batch, taken = [], 0
+        if taken:
             if info is None:
-                self._consumed += len(batch)
-            yield collate(batch)
+                self._consumed += taken
+            yield collate(batch) if batch else []
+
+    def _positions(self, loader):
+        """One item per position of this process's part: the (transformed) sample, or None
+        for an unreadable one skipped under on_error="skip"."""
+        warned = False
+        it = iter(loader)
+        while True:
+            try:
+                sample = next(it)
+            except StopIteration:
+                return
+            except _UNREADABLE as e:
+                if self.on_error != "skip":
+                    raise
+                with self._shared.get_lock():
+                    self._shared[_SKIPPED] += 1
+                if not warned:
+                    warnings.warn(f"valise: skipping a sample that cannot be read (on_error='skip'; "
+                                  f"ds.skipped counts them): {e}", stacklevel=3)
+                    warned = True
+                yield None
+                continue
+            yield self.transform(sample) if self.transform else sample
+
+    @property
+    def skipped(self):
+        """Samples left out as unreadable under on_error="skip", by every process of this
+        dataset (its DataLoader workers too), since it was made."""
+        return int(self._shared[_SKIPPED])
 
     def _threads(self, workers, in_worker):
         """Reader threads for this process (see the class docstring)."""

@@ -22,6 +22,16 @@ std::pair<std::string, std::string> SplitSampleKey(const std::string& path) {
   return {path.substr(0, dot), path.substr(dot + 1)};
 }
 
+bool MatchesSamplePrefix(const std::string& path, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  if (prefix.back() == '*') return path.compare(0, prefix.size() - 1, prefix, 0, prefix.size() - 1) == 0;
+  size_t n = prefix.size();
+  while (n > 0 && prefix[n - 1] == '/') n--;
+  if (n == 0) return true;  // "/": everything
+  if (path.compare(0, n, prefix, 0, n) != 0) return false;
+  return path.size() == n || path[n] == '/';
+}
+
 Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptions& options) {
   struct Row {
     std::string key, ext;
@@ -29,22 +39,30 @@ Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptio
     uint64_t size;
   };
   std::vector<Row> rows;
-  // List by the directory part of the prefix, then filter by the whole string
-  // ("train/00" selects train/0012.jpg).
+  // List by the directory part of the prefix, then match the whole prefix at
+  // path boundaries (MatchesSamplePrefix).
   std::vector<std::string> dirs;
-  size_t slash = options.prefix.rfind('/');
-  if (slash != std::string::npos && slash > 0) dirs.push_back(options.prefix.substr(0, slash));
+  std::string listed = options.prefix;
+  if (!listed.empty() && listed.back() == '*') listed.pop_back();
+  size_t slash = listed.rfind('/');
+  if (slash != std::string::npos && slash > 0) dirs.push_back(listed.substr(0, slash));
+  SampleIndex idx;
   VALISE_RETURN_IF_ERROR(reader.List(dirs, [&](const FileInfo& f) {
     if (f.type != FileType::kFile) return Status::Ok();
-    if (f.path.compare(0, options.prefix.size(), options.prefix) != 0) return Status::Ok();
+    if (!MatchesSamplePrefix(f.path, options.prefix)) return Status::Ok();
     auto [key, ext] = SplitSampleKey(f.path);
-    if (options.mode == SampleMode::kFile) key = f.path;
+    if (options.mode == SampleMode::kFile) {
+      key = f.path;
+    } else if (ext.empty()) {  // WebDataset's rule: no extension, not a sample
+      if (idx.no_extension_examples_.size() < 5) idx.no_extension_examples_.push_back(f.path);
+      idx.no_extension_++;
+      return Status::Ok();
+    }
     rows.push_back(Row{std::move(key), std::move(ext), f.id, f.size});
     return Status::Ok();
   }));
   std::sort(rows.begin(), rows.end(),
             [](const Row& a, const Row& b) { return std::tie(a.key, a.ext) < std::tie(b.key, b.ext); });
-  SampleIndex idx;
   idx.mode_ = options.mode;
   std::map<std::string, uint32_t> ext_ids;
   idx.key_off_.push_back(0);
@@ -232,6 +250,7 @@ struct Loader::Impl {
   std::map<size_t, Result<SampleData>> ready;
   std::vector<std::thread> threads;
   uint64_t last_position = 0;
+  Status failed = Status::Ok();  // the error that stopped reading (returned again by Next)
 
   Impl(SetReader& r, const SampleIndex& i, LoaderOptions o, LoaderState s)
       : reader(r), index(i), opts(std::move(o)), start(s), last_position(s.position) {}
@@ -292,13 +311,23 @@ LoaderState Loader::state() const {
 Result<std::optional<SampleData>> Loader::Next() {
   Impl& m = *impl_;
   std::unique_lock<std::mutex> l(m.mu);
+  if (!m.failed.ok()) return m.failed;  // stopped: never wait for a sample nobody reads
   if (m.consumed >= m.samples.size()) return std::optional<SampleData>();
   size_t j = m.consumed;
   if (m.threads.empty()) {  // no reader threads: read here
     l.unlock();
     auto r = ReadSample(m.reader, m.index, m.samples[j]);
     l.lock();
-    if (!r.ok()) return r.status();
+    if (!r.ok()) {
+      if (m.opts.skip_errors) {  // the caller goes on with the next sample
+        m.consumed++;
+        m.claimed = m.consumed;
+        m.last_position = m.positions[j] + 1;
+      } else {
+        m.failed = r.status();
+      }
+      return r.status();
+    }
     m.consumed++;
     m.claimed = m.consumed;
     m.last_position = m.positions[j] + 1;
@@ -310,7 +339,10 @@ Result<std::optional<SampleData>> Loader::Next() {
   m.bytes_ahead -= m.index.bytes(m.samples[j]);
   m.consumed_cv.notify_all();
   if (!node.mapped().ok()) {
-    m.stop = true;  // reading stops at the first error
+    if (m.opts.skip_errors)
+      m.last_position = m.positions[j] + 1;  // the caller goes on with the next sample
+    else
+      m.stop = true, m.failed = node.mapped().status();  // reading stops at the first error
     return node.mapped().status();
   }
   m.last_position = m.positions[j] + 1;

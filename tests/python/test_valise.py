@@ -500,6 +500,168 @@ class ValiseSetTest(unittest.TestCase):
             self.assertEqual(f.read(), "mine")
 
 
+class SampleHygieneTest(unittest.TestCase):
+    """Names as they come: non-UTF-8 bytes, files without an extension, `z` beside `z.`,
+    a sibling directory sharing the prefix's spelling, and a sample lost beyond parity."""
+
+    SAMPLES = 40
+    ODD = b"train/caf\xe9"  # Latin-1, not UTF-8
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="valise-pyhygiene-")
+        src = os.path.join(cls.tmp, "src")
+        os.makedirs(os.path.join(src, "train"))
+        os.makedirs(os.path.join(src, "train_extra"))
+        rng = random.Random(31)
+        cls.expect = {}
+        for i in range(cls.SAMPLES):
+            key = f"train/{i:03d}"
+            fields = {"img": rng.randbytes(40_000), "json": json.dumps({"label": i}).encode()}
+            for ext, data in fields.items():
+                with open(os.path.join(src, f"{key}.{ext}"), "wb") as f:
+                    f.write(data)
+            cls.expect[key] = fields
+        odd = {"img": b"bytes of a non-UTF-8 name", "json": b"{}"}
+        for ext, data in odd.items():
+            with open(os.path.join(os.fsencode(src), cls.ODD + b"." + ext.encode()), "wb") as f:
+                f.write(data)
+        cls.odd_key = os.fsdecode(cls.ODD)
+        cls.expect[cls.odd_key] = odd
+        for name, data in (("train/README", b"read me"), ("train/z", b"z"), ("train/z.", b"z dot"),
+                           ("train_extra/000.img", b"not train")):
+            with open(os.path.join(src, name), "wb") as f:
+                f.write(data)
+        cls.identity = os.path.join(cls.tmp, "me.key")
+        valise.keygen(cls.identity)
+        cls.drives = [os.path.join(cls.tmp, f"d{i}") for i in range(1, 7)]
+        # Small segments (4 x 64 KiB of data a stripe), so one stripe holds a few samples.
+        subprocess.run([os.environ["VALISE_BIN"], "pack", src, "--to", *cls.drives, "--parity", "2",
+                        "--identity", cls.identity, "--segment-size", "64KiB"], check=True,
+                       capture_output=True, env=dict(os.environ, VALISE_STATE_DIR=os.path.join(cls.tmp, "st")))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def quiet_set(self, drives=None, **kw):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return valise.Set(drives or self.drives, identity=self.identity, **kw)
+
+    def test_a_non_utf8_name_is_a_surrogateescaped_key(self):
+        s = self.quiet_set(prefix="train/")
+        i = s.index(self.odd_key)
+        self.assertEqual(s.key(i), self.odd_key)
+        self.assertEqual(os.fsencode(s.key(i)), self.ODD)
+        got = s[i]
+        self.assertEqual(got.pop("__key__"), self.odd_key)
+        self.assertEqual(got, self.expect[self.odd_key])
+        with s.open(self.odd_key + ".img") as f:
+            self.assertEqual(f.read(), self.expect[self.odd_key]["img"])
+        # Through the dataset and worker processes: the whole epoch, every sample bit-exact.
+        ds = ValiseDataset(self.drives, identity=self.identity, prefix="train/", batch_size=8,
+                           collate_fn=keys_and_hashes)
+        items = dict(x for b in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2) for x in b)
+        self.assertEqual(items, {k: {e: sha(v) for e, v in f.items()} for k, f in self.expect.items()})
+
+    def test_the_prefix_is_a_directory_matched_at_path_boundaries(self):
+        train = self.quiet_set(prefix="train")
+        keys = [train.key(i) for i in range(len(train))]
+        self.assertEqual(sorted(keys), sorted(self.expect), "train_extra/ is not under train")
+        self.assertEqual(len(self.quiet_set(prefix="train/")), len(train))
+        self.assertEqual(len(self.quiet_set(prefix="train_extra")), 1)
+        # A trailing * asks for a plain string prefix.
+        some = self.quiet_set(prefix="train/00*")
+        self.assertEqual([some.key(i) for i in range(len(some))], [f"train/{i:03d}" for i in range(10)])
+        self.assertEqual(len(self.quiet_set(prefix="train*")), len(train) + 1)
+        # A file's own path selects it.
+        one = self.quiet_set(prefix="train/005.img", samples="file")
+        self.assertEqual([one.key(i) for i in range(len(one))], ["train/005.img"])
+
+    def test_files_without_an_extension_are_not_samples_and_are_named_once(self):
+        with self.assertWarns(UserWarning) as caught:
+            s = valise.Set(self.drives, identity=self.identity, prefix="train/")
+        said = [str(w.message) for w in caught.warnings if "extension" in str(w.message)]
+        self.assertEqual(len(said), 1, said)
+        for name in ("3 files", "train/README", "train/z", "train/z.", 'samples="file"'):
+            self.assertIn(name, said[0])
+        keys = {s.key(i) for i in range(len(s))}
+        self.assertEqual(keys, set(self.expect))
+        self.assertTrue(all("" not in s.fields(i) for i in range(len(s))), "no field named ''")
+        # `z` and `z.` never collide: grouped they are not samples, in file mode two samples.
+        files = self.quiet_set(prefix="train/", samples="file")
+        fkeys = {files.key(i): i for i in range(len(files))}
+        self.assertEqual(files[fkeys["train/z"]][""], b"z")
+        self.assertEqual(files[fkeys["train/z."]][""], b"z dot")
+        self.assertEqual(files[fkeys["train/README"]][""], b"read me")
+        # The dataset warns in the process that makes it, once.
+        with self.assertWarns(UserWarning) as caught:
+            ValiseDataset(self.drives, identity=self.identity, prefix="train/")
+        self.assertEqual(len([w for w in caught.warnings if "extension" in str(w.message)]), 1)
+
+    def damaged_drives(self):
+        work = tempfile.mkdtemp(prefix="damaged-", dir=self.tmp)
+        copies = []
+        for d in self.drives:
+            c = os.path.join(work, os.path.basename(d))
+            shutil.copytree(d, c)
+            copies.append(c)
+        segs = sorted(os.path.relpath(os.path.join(r, n), copies[0])
+                      for r, _, ns in os.walk(os.path.join(copies[0], "seg")) for n in ns)
+        self.assertGreater(len(segs), 10, segs)
+        lost = segs[len(segs) // 2]
+        for c in copies[:3]:  # three shards of one stripe: beyond parity 2
+            os.remove(os.path.join(c, lost))
+        return copies
+
+    def test_an_unreadable_sample_raises_naming_its_file_or_is_skipped_and_counted(self):
+        drives = self.damaged_drives()
+        s = self.quiet_set(drives, prefix="train/")
+        bad = []
+        for i in range(len(s)):
+            try:
+                s[i]
+            except valise.errors.DataLossError:
+                bad.append(s.key(i))
+        self.assertTrue(0 < len(bad) < len(s) // 2, bad)
+        good = sorted(set(self.expect) - set(bad))
+
+        def dataset(**kw):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ValiseDataset(drives, identity=self.identity, prefix="train/", shuffle=False, **kw)
+
+        # raise (the default): the error names the file; nothing after it is silently dropped.
+        with self.assertRaises(valise.errors.DataLossError) as caught:
+            for _ in torch.utils.data.DataLoader(dataset(), batch_size=None, num_workers=0):
+                pass
+        self.assertIn(bad[0] + ".", str(caught.exception))
+        with self.assertRaises(valise.errors.DataLossError) as caught:
+            for _ in torch.utils.data.DataLoader(dataset(batch_size=4, collate_fn=keys_of), batch_size=None,
+                                                 num_workers=2):
+                pass
+        self.assertIn(bad[0] + ".", str(caught.exception))
+        # skip: every readable sample once, the unreadable ones counted, one warning naming the first.
+        ds = dataset(on_error="skip")
+        with self.assertWarns(UserWarning) as caught:
+            got = [x["__key__"] for x in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)]
+        self.assertEqual(got, good)
+        self.assertEqual(ds.skipped, len(bad))
+        said = [str(w.message) for w in caught.warnings if "skip" in str(w.message)]
+        self.assertEqual(len(said), 1, said)
+        self.assertIn(bad[0] + ".", said[0])
+        for workers in (0, 2):
+            ds = dataset(on_error="skip", batch_size=4, collate_fn=keys_of)
+            got = [k for b in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers) for k in b]
+            self.assertEqual(got, good, f"workers {workers}")
+            self.assertEqual(ds.skipped, len(bad), f"workers {workers}")
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            dataset(on_error="ignore")
+
+
 class SetOpenTest(unittest.TestCase):
     """Set.open(path): one file of the set as a seekable binary file, read by ranges."""
 
