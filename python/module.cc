@@ -380,6 +380,23 @@ PYBIND11_MODULE(_valise, m) {
           py::arg("prefetch") = 32, py::arg("prefetch_bytes") = uint64_t(256) << 20,
           py::arg("skip_errors") = false);
 
+  m.def(
+      "epoch_order_of_sizes",
+      [](const std::vector<uint64_t>& sizes, uint64_t epoch, uint64_t seed, bool shuffle, uint64_t block_bytes,
+         uint32_t window_blocks) {
+        OrderOptions o;
+        o.seed = seed;
+        o.shuffle = shuffle;
+        o.block_bytes = block_bytes;
+        o.window_blocks = window_blocks;
+        py::gil_scoped_release nogil;
+        return EpochOrderOfSizes(sizes, o, epoch);
+      },
+      py::arg("sizes"), py::arg("epoch") = 0, py::arg("seed") = 0, py::arg("shuffle") = true,
+      py::arg("block_bytes") = 4u << 20, py::arg("window_blocks") = 4,
+      "The epoch order (a permutation of sample numbers) the loader's block shuffle gives samples of "
+      "these sizes, in key order: Set.epoch_order without a set, to measure how a layout mixes.");
+
   py::class_<PyFile>(m, "File")
       .def_property_readonly("path", &PyFile::path)
       .def_property_readonly("size", &PyFile::size)

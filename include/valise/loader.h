@@ -115,6 +115,10 @@ struct OrderOptions {
 // The whole epoch's order over `index`: a permutation of 0..n-1 that depends
 // only on (seed, epoch, block_bytes, window_blocks) — not on rank or world.
 std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch);
+// The same order for samples of these sizes in key order, without a set:
+// what EpochOrder gives an index whose sample i has sizes[i] bytes (for
+// measuring how a layout mixes: bench/shuffle_mix.py).
+std::vector<uint32_t> EpochOrderOfSizes(const std::vector<uint64_t>& sizes, const OrderOptions& o, uint64_t epoch);
 
 // This rank's part of the epoch: a contiguous slice of EpochOrder (padded or
 // cut per o.even). Ranks' slices are disjoint and, in kExact, cover it.

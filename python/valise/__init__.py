@@ -25,14 +25,15 @@ import warnings as _warnings
 from collections.abc import Mapping as _Mapping
 
 from . import errors
-from ._valise import Loader, __version__, fingerprint, keygen, recipient_of
+from ._valise import Loader, __version__, epoch_order_of_sizes, fingerprint, keygen, recipient_of
 from ._valise import Set as _Set
 from ._valise import pack as _pack
 from ._valise import restore as _restore
 from ._valise import verify as _verify
 from .errors import Error
 
-__all__ = ["Set", "SetFile", "Loader", "Error", "errors", "keygen", "recipient_of", "fingerprint", "pack",
+__all__ = ["Set", "SetFile", "Loader", "Error", "errors", "keygen", "recipient_of", "fingerprint", "epoch_order_of_sizes",
+           "pack",
            "verify", "restore", "save", "load", "__version__"]
 
 

@@ -160,10 +160,9 @@ void Shuffle(std::vector<T>& v, Rng& rng) {
   for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng.Below(i)]);
 }
 
-}  // namespace
-
-std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
-  size_t n = index.size();
+// The block shuffle of samples 0..n-1 whose sizes bytes_of(i) gives.
+template <typename BytesOf>
+std::vector<uint32_t> BlockShuffle(size_t n, BytesOf bytes_of, const OrderOptions& o, uint64_t epoch) {
   std::vector<uint32_t> order;
   order.reserve(n);
   if (!o.shuffle) {
@@ -175,7 +174,7 @@ std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o
   uint64_t acc = 0;
   uint32_t start = 0;
   for (size_t i = 0; i < n; i++) {
-    acc += index.bytes(i);
+    acc += bytes_of(i);
     if (acc >= o.block_bytes || i + 1 == n) {
       blocks.emplace_back(start, uint32_t(i + 1));
       start = uint32_t(i + 1);
@@ -203,6 +202,16 @@ std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o
   Shuffle(buf, rng);
   order.insert(order.end(), buf.begin(), buf.end());
   return order;
+}
+
+}  // namespace
+
+std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
+  return BlockShuffle(index.size(), [&](size_t i) { return index.bytes(i); }, o, epoch);
+}
+
+std::vector<uint32_t> EpochOrderOfSizes(const std::vector<uint64_t>& sizes, const OrderOptions& o, uint64_t epoch) {
+  return BlockShuffle(sizes.size(), [&](size_t i) { return sizes[i]; }, o, epoch);
 }
 
 std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {

@@ -227,6 +227,15 @@ class ValiseSetTest(unittest.TestCase):
                 self.assertEqual(set(got), set(self.expect), f"world {world} workers {workers}")
                 self.assertLessEqual(max(sizes) - min(sizes), 1)
 
+    def test_the_order_of_sizes_is_the_sets_own_order(self):
+        # bench/shuffle_mix.py measures mixing with epoch_order_of_sizes: the same code as the set's.
+        s = valise.Set(self.drives, identity=self.identity, prefix="train/")
+        sizes = [s.sample_bytes(i) for i in range(len(s))]
+        for epoch, seed, bb, wb in ((0, 0, 4 << 20, 4), (3, 7, 200_000, 2), (1, 2, 1, 5)):
+            self.assertEqual(valise.epoch_order_of_sizes(sizes, epoch=epoch, seed=seed, block_bytes=bb,
+                                                         window_blocks=wb),
+                             s.epoch_order(epoch, seed=seed, block_bytes=bb, window_blocks=wb))
+
     def test_pad_and_drop_give_equal_counts(self):
         for even, each in (("pad", -(-N // 3)), ("drop", N // 3)):
             counts = [len(self.dataset(rank=r, world_size=3, even=even)) for r in range(3)]
