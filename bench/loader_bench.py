@@ -10,6 +10,8 @@ then times whole epochs, alternating the readers in every round:
 
   plain     torch map-style Dataset reading the restored files, shuffle=True
   valise    ValiseDataset, default block shuffle (4 MiB blocks, 4-block window)
+  mixing    ValiseDataset, 256 KiB blocks x 64 (the same 16 MiB window; mixes a class-sorted
+            layout ~6x more, docs/python.md)
   random    ValiseDataset with a full per-sample shuffle (block_bytes=1, window = all)
   sequential ValiseDataset, shuffle=False
   degraded  ValiseDataset (default shuffle) with 2 of the 6 drives deleted
@@ -86,6 +88,8 @@ def main():
     ap.add_argument("--valise", default=os.path.join(HERE, "..", "build", "valise"))
     ap.add_argument("--out", default="loader-bench.json")
     ap.add_argument("--shapes", default="100KB,5MB")
+    ap.add_argument("--readers", default="plain,valise,mixing,random,sequential,degraded",
+                    help="which readers to time (plain is the baseline and always runs)")
     a = ap.parse_args()
     shapes = {"100KB": 100_000, "5MB": 5_000_000}
     results = {}
@@ -119,15 +123,17 @@ def main():
                 ds = PlainFiles(plain, keys, ("bin", "json"))
                 return torch.utils.data.DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers,
                                                    collate_fn=count_bytes)
-            kw = dict(identity=ident, prefix="train/", batch_size=a.batch, seed=0)
+            kw = dict(identity=ident, prefix="train/", batch_size=a.batch, collate_fn=count_bytes, seed=0)
             if name == "random":
                 kw.update(block_bytes=1, window_blocks=n)
+            if name == "mixing":
+                kw.update(block_bytes=256 << 10, window_blocks=64)
             if name == "sequential":
                 kw.update(shuffle=False)
             ds = ValiseDataset(degraded if name == "degraded" else drives, **kw)
-            return torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, collate_fn=count_bytes)
+            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=a.workers)
 
-        names = ["plain", "valise", "random", "sequential", "degraded"]
+        names = ["plain"] + [r for r in a.readers.split(",") if r != "plain"]
         times = {k: [] for k in names}
         import warnings
         warnings.simplefilter("ignore")

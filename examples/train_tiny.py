@@ -126,7 +126,7 @@ def main():
         shutil.rmtree(out[4])
         ds = ValiseDataset(out, identity=site, signer=sender_r, prefix="train/", shuffle=True, seed=a.seed,
                            batch_size=a.batch, transform=decode)
-        loader = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers)
+        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=a.workers)  # ds batches
         model = TinyNet().to(a.device)
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)
         lossf = nn.CrossEntropyLoss()

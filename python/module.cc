@@ -52,10 +52,19 @@ std::vector<std::unique_ptr<Drive>> ExistingDrives(const std::vector<std::string
   return Drives(keep);
 }
 
+// A path, key or field name as Python str: UTF-8, any byte that is not
+// decoded as surrogateescape does (os.fsdecode), so non-UTF-8 names round-trip
+// through os.fsencode instead of raising UnicodeDecodeError.
+py::str Name(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "surrogateescape");
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
 py::dict SampleDict(SampleData&& s) {
   py::dict d;
-  d["__key__"] = py::str(s.key);
-  for (auto& [ext, bytes] : s.fields) d[py::str(ext)] = py::bytes(bytes);
+  d["__key__"] = Name(s.key);
+  for (auto& [ext, bytes] : s.fields) d[Name(ext)] = py::bytes(bytes);
   return d;
 }
 
@@ -89,13 +98,22 @@ class PySet {
     auto ds = ExistingDrives(drives, &warnings_);
     reader_ = Take(SetReader::Open(std::move(ds), o));
     index_ = Take(SampleIndex::Build(*reader_, io));
+    if (uint64_t n = index_.no_extension()) {
+      std::string w = std::to_string(n) + (n == 1 ? " file" : " files") +
+                      " without an extension are not samples (a sample's fields are its files' extensions): ";
+      for (size_t i = 0; i < index_.no_extension_examples().size(); i++)
+        w += (i ? ", " : "") + index_.no_extension_examples()[i];
+      if (n > index_.no_extension_examples().size()) w += ", ...";
+      w += "; samples=\"file\" reads every file as a sample";
+      warnings_.push_back(w);
+    }
   }
 
   size_t size() const { return index_.size(); }
-  std::string key(size_t i) const { return index_.key(Idx(i)); }
-  std::vector<std::string> fields(size_t i) const {
-    std::vector<std::string> out;
-    for (auto& f : index_.fields(Idx(i))) out.push_back(f.ext);
+  py::str key(size_t i) const { return Name(index_.key(Idx(i))); }
+  py::list fields(size_t i) const {
+    py::list out;
+    for (auto& f : index_.fields(Idx(i))) out.append(Name(f.ext));
     return out;
   }
   uint64_t sample_bytes(size_t i) const { return index_.bytes(Idx(i)); }
@@ -138,7 +156,11 @@ class PySet {
 
   SetReader& reader() { return *reader_; }
   const SampleIndex& index() const { return index_; }
-  const std::vector<std::string>& warnings() const { return warnings_; }
+  py::list warnings() const {
+    py::list out;
+    for (auto& w : warnings_) out.append(Name(w));
+    return out;
+  }
   std::string set_id() const { return reader_->set_id(); }
   std::string signer() const { return reader_->signer(); }
   std::string trust() const { return reader_->trust(); }
@@ -172,7 +194,7 @@ class PyFile {
       throw StatusError(InvalidArgument("'" + path + "' is a symbolic link (to '" + info_.target +
                                         "'), not a regular file: open its target"));
   }
-  const std::string& path() const { return info_.path; }
+  py::str path() const { return Name(info_.path); }
   uint64_t size() const { return info_.size; }
   // Up to n bytes at `offset` (fewer only at the end of the file).
   py::bytes pread(uint64_t offset, size_t n) {
@@ -289,7 +311,11 @@ PYBIND11_MODULE(_valise, m) {
     } catch (const StatusError& e) {
       py::object errors = py::module_::import("valise.errors");
       py::object cls = errors.attr("class_for")(std::string(CodeName(e.code)));
-      PyErr_SetObject(cls.ptr(), cls(e.what(), std::string(CodeName(e.code))).ptr());
+      // Messages name paths, which need not be UTF-8: their other bytes show as \\xNN.
+      std::string what = e.what();
+      py::object msg = py::reinterpret_steal<py::object>(
+          PyUnicode_DecodeUTF8(what.data(), Py_ssize_t(what.size()), "backslashreplace"));
+      PyErr_SetObject(cls.ptr(), cls(msg, std::string(CodeName(e.code))).ptr());
     }
   });
 
@@ -329,7 +355,8 @@ PYBIND11_MODULE(_valise, m) {
           "loader",
           [](PySet& s, uint64_t epoch, uint64_t position, uint64_t seed, bool shuffle, uint64_t block_bytes,
              uint32_t window_blocks, int rank, int world_size, const std::string& even, int worker,
-             int num_workers, uint32_t worker_batch, int threads, uint32_t prefetch, uint64_t prefetch_bytes) {
+             int num_workers, uint32_t worker_batch, int threads, uint32_t prefetch, uint64_t prefetch_bytes,
+             bool skip_errors) {
             LoaderOptions o;
             o.order = s.Order(seed, shuffle, block_bytes, window_blocks, rank, world_size, even);
             if (num_workers < 1 || worker < 0 || worker >= num_workers)
@@ -342,6 +369,7 @@ PYBIND11_MODULE(_valise, m) {
             o.threads = threads;
             o.prefetch = prefetch;
             o.prefetch_bytes = prefetch_bytes;
+            o.skip_errors = skip_errors;
             py::gil_scoped_release nogil;  // computing the order reads nothing but takes time at scale
             return std::make_unique<PyLoader>(s, o, LoaderState{epoch, position});
           },
@@ -349,7 +377,25 @@ PYBIND11_MODULE(_valise, m) {
           py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20, py::arg("window_blocks") = 4,
           py::arg("rank") = 0, py::arg("world_size") = 1, py::arg("even") = "exact", py::arg("worker") = 0,
           py::arg("num_workers") = 1, py::arg("worker_batch") = 1, py::arg("threads") = 2,
-          py::arg("prefetch") = 32, py::arg("prefetch_bytes") = uint64_t(256) << 20);
+          py::arg("prefetch") = 32, py::arg("prefetch_bytes") = uint64_t(256) << 20,
+          py::arg("skip_errors") = false);
+
+  m.def(
+      "epoch_order_of_sizes",
+      [](const std::vector<uint64_t>& sizes, uint64_t epoch, uint64_t seed, bool shuffle, uint64_t block_bytes,
+         uint32_t window_blocks) {
+        OrderOptions o;
+        o.seed = seed;
+        o.shuffle = shuffle;
+        o.block_bytes = block_bytes;
+        o.window_blocks = window_blocks;
+        py::gil_scoped_release nogil;
+        return EpochOrderOfSizes(sizes, o, epoch);
+      },
+      py::arg("sizes"), py::arg("epoch") = 0, py::arg("seed") = 0, py::arg("shuffle") = true,
+      py::arg("block_bytes") = 4u << 20, py::arg("window_blocks") = 4,
+      "The epoch order (a permutation of sample numbers) the loader's block shuffle gives samples of "
+      "these sizes, in key order: Set.epoch_order without a set, to measure how a layout mixes.");
 
   py::class_<PyFile>(m, "File")
       .def_property_readonly("path", &PyFile::path)

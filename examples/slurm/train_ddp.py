@@ -79,7 +79,8 @@ def main():
     drives = sorted(glob.glob(a.drives))
     ds = ValiseDataset(drives, identity=a.identity, prefix=a.prefix, batch_size=a.batch, even="pad",
                        transform=lambda s: (*decode(s), s["__key__"]))
-    loader = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers)
+    # The dataset makes the batches (workers are dealt whole batches, so a saved position is exact).
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=a.workers)
     model = nn.parallel.DistributedDataParallel(TinyNet().to(device),
                                                 device_ids=[local] if device.type == "cuda" else None)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)

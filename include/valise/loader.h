@@ -4,8 +4,9 @@
 // A *sample* is the group of files that share a key: the path up to the first
 // dot of its last component (`train/000123.jpg` + `train/000123.json` -> key
 // `train/000123`, fields `jpg` and `json`), as WebDataset does. A file whose
-// name has no dot (after a leading one) is a sample with one field named "".
-// In file mode every file is its own sample, keyed by its whole path.
+// name has no extension (no dot after a leading one, or a trailing dot:
+// `README`, `z`, `z.`) is not a sample; SampleIndex counts them. In file mode
+// every file is its own sample, keyed by its whole path.
 #pragma once
 
 #include <cstdint>
@@ -22,10 +23,15 @@ namespace valise {
 enum class SampleMode { kGrouped, kFile };
 
 struct SampleIndexOptions {
-  // Only files whose path starts with this string ("train/", "train/0001").
+  // Only files under this path, matched at path boundaries: "train" and
+  // "train/" select train/... (not train_extra/...), "train/a.jpg" that file.
+  // A trailing '*' makes it a plain string prefix ("train/00*").
   std::string prefix;
   SampleMode mode = SampleMode::kGrouped;
 };
+
+// Whether `path` is selected by SampleIndexOptions::prefix.
+bool MatchesSamplePrefix(const std::string& path, const std::string& prefix);
 
 // Splits a path into (key, field) by the grouped rule above.
 std::pair<std::string, std::string> SplitSampleKey(const std::string& path);
@@ -52,6 +58,10 @@ class SampleIndex {
   uint64_t total_bytes() const { return total_bytes_; }
   // The FileInfo to read field `f` of sample i with SetReader::ReadAt.
   FileInfo file(size_t i, const Field& f) const;
+  // Grouped mode: files under the prefix left out for having no extension,
+  // and the first few of their paths.
+  uint64_t no_extension() const { return no_extension_; }
+  const std::vector<std::string>& no_extension_examples() const { return no_extension_examples_; }
 
  private:
   // Compact for big sets: keys in one arena, extensions interned; about
@@ -68,6 +78,8 @@ class SampleIndex {
   std::vector<Packed> fields_;
   std::vector<std::string> exts_;
   uint64_t total_bytes_ = 0;
+  uint64_t no_extension_ = 0;
+  std::vector<std::string> no_extension_examples_;
 };
 
 struct SampleData {
@@ -103,6 +115,10 @@ struct OrderOptions {
 // The whole epoch's order over `index`: a permutation of 0..n-1 that depends
 // only on (seed, epoch, block_bytes, window_blocks) — not on rank or world.
 std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch);
+// The same order for samples of these sizes in key order, without a set:
+// what EpochOrder gives an index whose sample i has sizes[i] bytes (for
+// measuring how a layout mixes: bench/shuffle_mix.py).
+std::vector<uint32_t> EpochOrderOfSizes(const std::vector<uint64_t>& sizes, const OrderOptions& o, uint64_t epoch);
 
 // This rank's part of the epoch: a contiguous slice of EpochOrder (padded or
 // cut per o.even). Ranks' slices are disjoint and, in kExact, cover it.
@@ -126,6 +142,10 @@ struct LoaderOptions {
   int threads = 2;              // reader threads
   uint32_t prefetch = 32;       // samples read ahead at most
   uint64_t prefetch_bytes = 256u << 20;  // and at most this many bytes ahead
+  // false: the first sample that cannot be read stops the loader's reading
+  // (Next() returns its error; the epoch is over). true: Next() returns that
+  // error and the following call goes on with the next sample.
+  bool skip_errors = false;
 };
 
 // Yields this (rank, worker)'s samples of one epoch in order, reading ahead on

@@ -25,14 +25,15 @@ import warnings as _warnings
 from collections.abc import Mapping as _Mapping
 
 from . import errors
-from ._valise import Loader, __version__, fingerprint, keygen, recipient_of
+from ._valise import Loader, __version__, epoch_order_of_sizes, fingerprint, keygen, recipient_of
 from ._valise import Set as _Set
 from ._valise import pack as _pack
 from ._valise import restore as _restore
 from ._valise import verify as _verify
 from .errors import Error
 
-__all__ = ["Set", "SetFile", "Loader", "Error", "errors", "keygen", "recipient_of", "fingerprint", "pack",
+__all__ = ["Set", "SetFile", "Loader", "Error", "errors", "keygen", "recipient_of", "fingerprint", "epoch_order_of_sizes",
+           "pack",
            "verify", "restore", "save", "load", "__version__"]
 
 
@@ -49,6 +50,12 @@ class Set(_Set):
     (a recipient or a list of them), or an entry of ``valise trust add``; otherwise PermissionError
     (exit code 4) names the signer's fingerprint. ``set_id=`` pins one set (hex id or 8+ digit
     prefix); ``allow_untrusted=True`` reads any signer's set, with a warning.
+
+    ``prefix``: only files under this directory (or that file), matched at path boundaries
+    ("train" takes train/..., not train_extra/...); a trailing ``*`` makes it a plain string
+    prefix ("train/00*"). Files without an extension are not samples (named in one warning);
+    ``samples="file"`` makes every file a sample. Keys, fields and paths are ``str`` decoded as
+    ``os.fsdecode`` does (non-UTF-8 bytes as surrogates); ``os.fsencode`` gives the bytes back.
 
     ``cache_bytes``: decoded chunks kept for reads (default 64 MiB per set or shipment part).
 
@@ -73,7 +80,9 @@ class Set(_Set):
         args = (_paths(drives), _os.fspath(identity), _signers(signer), prefix or "", samples,
                 _os.fspath(work_dir) if work_dir else "", int(cache_bytes), set_id or "", bool(allow_untrusted))
         drives, identity, signers, prefix, samples, work_dir, cache_bytes, set_id, allow_untrusted = args
-        super().__init__(drives, identity, signers, set_id, allow_untrusted, prefix, samples, work_dir, cache_bytes)
+        # Names go to the core as bytes (os.fsencode), so a surrogateescaped non-UTF-8 name works.
+        super().__init__(drives, identity, signers, set_id, allow_untrusted, _os.fsencode(prefix), samples,
+                         work_dir, cache_bytes)
         self._args = args
         for w in self.warnings:
             _warnings.warn("valise: " + w, stacklevel=2)
@@ -102,7 +111,7 @@ class Set(_Set):
     def index(self, key):
         """The number of the sample whose key is ``key``; ``errors.NotFoundError`` (a ``LookupError``)
         naming the key when no sample has it."""
-        i = self.find(str(key))
+        i = self.find(_os.fsencode(str(key)))
         if i < 0:
             raise errors.NotFoundError(f"no sample of the set has the key {str(key)!r}", "not found")
         return i
@@ -121,7 +130,7 @@ class Set(_Set):
         if mode != "rb":
             raise errors.InvalidArgumentError(f"a set is read-only and binary: mode must be 'rb', not {mode!r}",
                                               "invalid argument")
-        raw = SetFile(self.open_file(_os.fspath(path)))
+        raw = SetFile(self.open_file(_os.fsencode(path)))
         if buffering == 0:
             return raw
         return _io.BufferedReader(raw, buffering if buffering and buffering > 1 else 1 << 20)

@@ -1,23 +1,28 @@
 """PyTorch dataset reading samples straight from a valise set (docs/python.md).
 
     from valise.torch import ValiseDataset
-    ds = ValiseDataset(drives, identity="me.key", shuffle=True, seed=0, prefix="train/")
-    loader = torch.utils.data.DataLoader(ds, batch_size=32, num_workers=2, collate_fn=...)
+    ds = ValiseDataset(drives, identity="me.key", shuffle=True, seed=0, prefix="train/",
+                       batch_size=32, transform=decode)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
     for epoch in range(E):
         ds.set_epoch(epoch)
         for batch in loader: ...
 
-Each item is a dict ``{"__key__": key, ext: bytes, ...}``. The epoch's order is
+With ``batch_size=B`` the dataset yields whole batches (``collate_fn`` of B sample dicts,
+torch's ``default_collate`` unless given) and the DataLoader is made with
+``batch_size=None``; without it each item is a dict ``{"__key__": key, ext: bytes, ...}``.
+The epoch's order is
 a block shuffle of (seed, epoch), split into contiguous slices between ranks
 (rank and world size from ``torch.distributed`` when it is initialised, else
 the RANK / WORLD_SIZE environment, else 0 / 1, read in the main process when
 the dataset is made and at every set_epoch: make it after init_process_group
 or call set_epoch before iterating), and each rank's slice is dealt
-to DataLoader workers in runs of ``batch_size``, so a DataLoader with that
-batch size consumes the rank's slice exactly in order. That makes a saved
-position exact: ``state_dict(consumed=n)`` where n is the number of samples the
-loop has taken from the DataLoader this epoch (with ``num_workers=0`` the
-dataset counts for itself and ``consumed`` may be left out). After
+to DataLoader workers in runs of ``batch_size`` (whole batches), so the
+DataLoader hands them out exactly in the rank's order. That makes a saved
+position exact: ``state_dict(batches=k)`` after the loop took k batches, or
+``state_dict(consumed=n)`` with n samples; positions are counted in samples,
+so a resume may use another batch size (with ``num_workers=0`` the dataset
+counts for itself and both may be left out). After
 ``load_state_dict``, ``set_epoch`` of the loaded epoch keeps the loaded
 position. The epoch and position are shared with worker processes, so
 ``persistent_workers=True`` follows them. Ranks get equal counts by default
@@ -29,6 +34,7 @@ number, any sampler: ``shuffle=True``, ``DistributedSampler``).
 import multiprocessing
 import multiprocessing.context
 import os
+import warnings
 
 import torch
 import torch.utils.data
@@ -39,15 +45,19 @@ __all__ = ["ValiseDataset", "ValiseMapDataset"]
 
 
 # Slots of the state a dataset shares with its DataLoader workers.
-_EPOCH, _START, _WORKERS_RAN = 0, 1, 2
+_EPOCH, _START, _WORKERS_RAN, _SKIPPED = 0, 1, 2, 3
+
+# What on_error="skip" skips: a sample whose bytes cannot be read.
+_UNREADABLE = (errors.DataLossError, errors.DriveIOError)
 
 
 def _shared_state():
     """What the main process decides and every worker must follow: the epoch,
-    the position it starts from, and whether a worker process has iterated.
-    Shared memory, so that persistent_workers=True workers (made once, then
+    the position it starts from, how many worker processes iterated, and the
+    samples skipped as unreadable. Shared memory (with a lock: workers add to
+    the count), so that persistent_workers=True workers (made once, then
     iterated every epoch) see each set_epoch and load_state_dict."""
-    return multiprocessing.RawArray("q", 3)
+    return multiprocessing.Array("q", 4)
 
 
 def _rank_world():
@@ -64,13 +74,21 @@ class ValiseDataset(torch.utils.data.IterableDataset):
       drives: the set's drive directories (missing ones are read around from parity).
       identity: path of an identity file that is a recipient of the set.
       shuffle, seed: block-shuffled order per (seed, epoch); ``shuffle=False`` keeps key order.
-      prefix: only samples whose files' paths start with this string ("train/").
+      prefix: only samples under this directory, matched at path boundaries ("train" takes
+        train/..., not train_extra/...); a trailing "*" makes it a plain string prefix.
       samples: "grouped" (files sharing a key form a sample) or "file" (each file its own).
       even: "pad" (default: repeat samples from the start of the order so every rank gets the
         same number, as DistributedSampler, so DDP's collectives never wait on a rank with one
         batch fewer), "exact" (every sample once, ranks differ by at most one) or "drop" (drop
         the remainder, as DistributedSampler's drop_last).
-      batch_size: the DataLoader's batch size; workers are dealt runs of this many samples.
+      batch_size: None (default) yields one sample dict at a time; B yields whole batches of B
+        samples (the last one of a rank's epoch may be shorter), each made by ``collate_fn``
+        (default ``torch.utils.data.default_collate``) from B sample dicts: use it with
+        ``DataLoader(ds, batch_size=None)``. Worker processes are dealt whole batches in turn,
+        so batches arrive in the rank's order and a saved position is exact under any number
+        of workers. With batch_size=None and several workers a position cannot be saved (the
+        dataset cannot see the DataLoader's batches): ``state_dict`` refuses it.
+      collate_fn: makes a batch from a list of sample dicts (batched mode only).
       rank, world_size: override what torch.distributed / the environment say.
       block_bytes, window_blocks: the shuffle's run length and mixing window (docs/loader.md).
       threads, prefetch: reader threads and samples read ahead in each process. threads=None
@@ -78,21 +96,30 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         cores // max(1, num_workers) - 1, at most 4 (0 reads in the worker's own thread).
       cache_bytes: decoded chunks kept per process (default 64 MiB).
       transform: a function applied to each sample dict before it is yielded.
+      on_error: what a sample that cannot be read (``DataLossError``: lost beyond parity,
+        damaged; ``DriveIOError``) does: "raise" (default) ends the epoch with that error, which
+        names the file; "skip" leaves the sample out and goes on, warning once per process
+        (naming the file) and counting every one in ``ds.skipped``.
     """
 
     def __init__(self, drives, identity, shuffle=True, seed=0, prefix=None, samples="grouped", even="pad",
-                 batch_size=1, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
+                 batch_size=None, rank=None, world_size=None, block_bytes=4 << 20, window_blocks=4, threads=None,
                  prefetch=32, signer=(), work_dir="", transform=None, cache_bytes=0, set_id="",
-                 allow_untrusted=False):
+                 allow_untrusted=False, collate_fn=None, on_error="raise"):
         super().__init__()
         if isinstance(drives, (str, bytes, os.PathLike)):
             raise errors.InvalidArgumentError("drives must be a list of drive directories, not one path")
-        if batch_size < 1:
-            raise errors.InvalidArgumentError("batch_size must be at least 1")
+        if batch_size is not None and int(batch_size) < 1:
+            raise errors.InvalidArgumentError(
+                f"batch_size must be None (yield samples) or at least 1, not {batch_size}")
+        if collate_fn is not None and batch_size is None:
+            raise errors.InvalidArgumentError("collate_fn makes batches: give batch_size= too "
+                                              "(and batch_size=None to the DataLoader)")
         self.drives = [os.fspath(d) for d in drives]
         self.identity = os.fspath(identity)
         self.shuffle, self.seed, self.prefix, self.samples, self.even = shuffle, int(seed), prefix, samples, even
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.collate_fn = collate_fn
         self._rank, self._world = rank, world_size
         self.block_bytes, self.window_blocks = int(block_bytes), int(window_blocks)
         if threads is not None and not 0 <= int(threads) <= 256:
@@ -101,6 +128,9 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self.signer, self.work_dir, self.transform = signer, work_dir, transform
         self.set_id, self.allow_untrusted = set_id, allow_untrusted
         self.cache_bytes = int(cache_bytes)
+        if on_error not in ("raise", "skip"):
+            raise errors.InvalidArgumentError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        self.on_error = on_error
         if even not in ("pad", "exact", "drop"):
             raise errors.InvalidArgumentError(f"even must be 'pad', 'exact' or 'drop', not {even!r}")
         self._shared = _shared_state()
@@ -137,9 +167,12 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     # spawned, and must not share the parent's open catalog.
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
-            self._set = Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
-                            allow_untrusted=self.allow_untrusted, prefix=self.prefix,
-                            samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
+            with warnings.catch_warnings():
+                if torch.utils.data.get_worker_info() is not None:
+                    warnings.simplefilter("ignore")  # the main process said them when it opened the set
+                self._set = Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
+                                allow_untrusted=self.allow_untrusted, prefix=self.prefix,
+                                samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
             self._set_pid = os.getpid()
         return self._set
 
@@ -189,9 +222,16 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                                         window_blocks=self.window_blocks, rank=rank, world_size=world,
                                         even=self.even)
 
-    def __len__(self):
+    @property
+    def samples_left(self):
         """Samples this rank yields for the rest of the current epoch."""
         return max(0, len(self.rank_order()) - self._start)
+
+    def __len__(self):
+        """Items this rank yields for the rest of the current epoch: samples, or batches
+        (``ceil(samples_left / batch_size)``) in batched mode."""
+        left = self.samples_left
+        return left if self.batch_size is None else -(-left // self.batch_size)
 
     def __iter__(self):
         s = self._open()
@@ -201,16 +241,65 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         loader = s.loader(epoch=self.epoch, position=self._start, seed=self.seed, shuffle=self.shuffle,
                           block_bytes=self.block_bytes, window_blocks=self.window_blocks, rank=rank,
                           world_size=world, even=self.even, worker=worker, num_workers=workers,
-                          worker_batch=self.batch_size, threads=self._threads(workers, info is not None),
-                          prefetch=self.prefetch)
+                          worker_batch=self.batch_size or 1, threads=self._threads(workers, info is not None),
+                          prefetch=self.prefetch, skip_errors=self.on_error == "skip")
         if info is None:
             self._consumed = 0  # each iteration starts again from the saved position
         else:
-            self._shared[_WORKERS_RAN] = 1
-        for sample in loader:
+            self._shared[_WORKERS_RAN] = workers
+        if self.batch_size is None:
+            for sample in self._positions(loader):
+                if info is None:
+                    self._consumed += 1
+                if sample is not None:
+                    yield sample
+            return
+        # A batch is a run of batch_size positions dealt to this worker (a skipped
+        # sample leaves it shorter), so batches stay aligned with the rank's order.
+        collate = self.collate_fn or torch.utils.data.default_collate
+        batch, taken = [], 0
+        for sample in self._positions(loader):
+            taken += 1
+            if sample is not None:
+                batch.append(sample)
+            if taken == self.batch_size:
+                if info is None:
+                    self._consumed += taken
+                yield collate(batch) if batch else []
+                batch, taken = [], 0
+        if taken:
             if info is None:
-                self._consumed += 1
+                self._consumed += taken
+            yield collate(batch) if batch else []
+
+    def _positions(self, loader):
+        """One item per position of this process's part: the (transformed) sample, or None
+        for an unreadable one skipped under on_error="skip"."""
+        warned = False
+        it = iter(loader)
+        while True:
+            try:
+                sample = next(it)
+            except StopIteration:
+                return
+            except _UNREADABLE as e:
+                if self.on_error != "skip":
+                    raise
+                with self._shared.get_lock():
+                    self._shared[_SKIPPED] += 1
+                if not warned:
+                    warnings.warn(f"valise: skipping a sample that cannot be read (on_error='skip'; "
+                                  f"ds.skipped counts them): {e}", stacklevel=3)
+                    warned = True
+                yield None
+                continue
             yield self.transform(sample) if self.transform else sample
+
+    @property
+    def skipped(self):
+        """Samples left out as unreadable under on_error="skip", by every process of this
+        dataset (its DataLoader workers too), since it was made."""
+        return int(self._shared[_SKIPPED])
 
     def _threads(self, workers, in_worker):
         """Reader threads for this process (see the class docstring)."""
@@ -233,14 +322,33 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self._consumed = 0
         self.rank_world()
 
-    def state_dict(self, consumed=None):
-        """Where this rank stands: pass ``consumed``, the samples taken from the DataLoader this
-        epoch (with num_workers=0 it may be left out)."""
-        if consumed is None and self._shared[_WORKERS_RAN]:
+    def state_dict(self, consumed=None, batches=None):
+        """Where this rank stands, in samples of its epoch: pass ``batches``, the batches the
+        loop took from the DataLoader this epoch (batched mode), or ``consumed``, the samples
+        (with num_workers=0 both may be left out: the dataset counts for itself)."""
+        if batches is not None:
+            if self.batch_size is None:
+                raise errors.InvalidArgumentError(
+                    "state_dict(batches=) needs a batched dataset (ValiseDataset(batch_size=B)); "
+                    "give consumed=, the samples taken")
+            if consumed is not None:
+                raise errors.InvalidArgumentError("give consumed= or batches=, not both")
+            if int(batches) < 0:
+                raise errors.InvalidArgumentError(f"batches must be >= 0, not {batches}")
+            # Every batch is whole but the last of the rank's epoch.
+            consumed = min(int(batches) * self.batch_size, self.samples_left)
+        workers_ran = int(self._shared[_WORKERS_RAN])
+        if workers_ran > 1 and self.batch_size is None:
+            raise errors.InvalidArgumentError(
+                f"{workers_ran} DataLoader worker processes read this dataset one sample at a time, "
+                "so the samples the loop took are not a prefix of the rank's order and no position "
+                "can be saved: make the dataset batch (ValiseDataset(..., batch_size=B)) and give the "
+                "DataLoader batch_size=None")
+        if consumed is None and workers_ran:
             raise errors.InvalidArgumentError(
                 "DataLoader worker processes read this dataset, so it cannot count what the loop "
-                "consumed: call state_dict(consumed=n) with n the samples taken from the "
-                "DataLoader this epoch")
+                "consumed: call state_dict(batches=k) with k the batches taken from the "
+                "DataLoader this epoch (or consumed=n, the samples)")
         done = self._consumed if consumed is None else int(consumed)
         if done < 0:
             raise errors.InvalidArgumentError(f"consumed must be >= 0, not {done}")
@@ -255,7 +363,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         """Resumes mid-epoch: the next iteration yields exactly the rest of the saved epoch."""
         rank, world = self.rank_world()
         for k, mine in (("seed", self.seed), ("shuffle", self.shuffle), ("world_size", world),
-                        ("even", self.even), ("batch_size", self.batch_size),
+                        ("even", self.even),
                         ("block_bytes", self.block_bytes), ("window_blocks", self.window_blocks),
                         ("prefix", self.prefix), ("samples", self.samples),
                         ("num_samples", self.num_samples)):

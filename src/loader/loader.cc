@@ -22,6 +22,16 @@ std::pair<std::string, std::string> SplitSampleKey(const std::string& path) {
   return {path.substr(0, dot), path.substr(dot + 1)};
 }
 
+bool MatchesSamplePrefix(const std::string& path, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  if (prefix.back() == '*') return path.compare(0, prefix.size() - 1, prefix, 0, prefix.size() - 1) == 0;
+  size_t n = prefix.size();
+  while (n > 0 && prefix[n - 1] == '/') n--;
+  if (n == 0) return true;  // "/": everything
+  if (path.compare(0, n, prefix, 0, n) != 0) return false;
+  return path.size() == n || path[n] == '/';
+}
+
 Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptions& options) {
   struct Row {
     std::string key, ext;
@@ -29,23 +39,31 @@ Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptio
     uint64_t size;
   };
   std::vector<Row> rows;
-  // List by the directory part of the prefix, then filter by the whole string
-  // ("train/00" selects train/0012.jpg).
+  // List by the directory part of the prefix, then match the whole prefix at
+  // path boundaries (MatchesSamplePrefix).
   std::vector<std::string> dirs;
-  size_t slash = options.prefix.rfind('/');
-  if (slash != std::string::npos && slash > 0) dirs.push_back(options.prefix.substr(0, slash));
+  std::string listed = options.prefix;
+  if (!listed.empty() && listed.back() == '*') listed.pop_back();
+  size_t slash = listed.rfind('/');
+  if (slash != std::string::npos && slash > 0) dirs.push_back(listed.substr(0, slash));
+  SampleIndex idx;
   VALISE_RETURN_IF_ERROR(reader.List(dirs, [&](const FileInfo& f) {
     if (f.type != FileType::kFile) return Status::Ok();
-    if (f.path.compare(0, options.prefix.size(), options.prefix) != 0) return Status::Ok();
+    if (!MatchesSamplePrefix(f.path, options.prefix)) return Status::Ok();
     auto [key, ext] = SplitSampleKey(f.path);
-    if (options.mode == SampleMode::kFile) key = f.path;
+    if (options.mode == SampleMode::kFile) {
+      key = f.path;
+    } else if (ext.empty()) {  // WebDataset's rule: no extension, not a sample
+      if (idx.no_extension_examples_.size() < 5) idx.no_extension_examples_.push_back(f.path);
+      idx.no_extension_++;
+      return Status::Ok();
+    }
     // A hard link's second name has no extents of its own: read its content.
     rows.push_back(Row{std::move(key), std::move(ext), f.link ? f.link : f.id, f.size});
     return Status::Ok();
   }));
   std::sort(rows.begin(), rows.end(),
             [](const Row& a, const Row& b) { return std::tie(a.key, a.ext) < std::tie(b.key, b.ext); });
-  SampleIndex idx;
   idx.mode_ = options.mode;
   std::map<std::string, uint32_t> ext_ids;
   idx.key_off_.push_back(0);
@@ -143,10 +161,9 @@ void Shuffle(std::vector<T>& v, Rng& rng) {
   for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng.Below(i)]);
 }
 
-}  // namespace
-
-std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
-  size_t n = index.size();
+// The block shuffle of samples 0..n-1 whose sizes bytes_of(i) gives.
+template <typename BytesOf>
+std::vector<uint32_t> BlockShuffle(size_t n, BytesOf bytes_of, const OrderOptions& o, uint64_t epoch) {
   std::vector<uint32_t> order;
   order.reserve(n);
   if (!o.shuffle) {
@@ -158,7 +175,7 @@ std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o
   uint64_t acc = 0;
   uint32_t start = 0;
   for (size_t i = 0; i < n; i++) {
-    acc += index.bytes(i);
+    acc += bytes_of(i);
     if (acc >= o.block_bytes || i + 1 == n) {
       blocks.emplace_back(start, uint32_t(i + 1));
       start = uint32_t(i + 1);
@@ -186,6 +203,16 @@ std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o
   Shuffle(buf, rng);
   order.insert(order.end(), buf.begin(), buf.end());
   return order;
+}
+
+}  // namespace
+
+std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
+  return BlockShuffle(index.size(), [&](size_t i) { return index.bytes(i); }, o, epoch);
+}
+
+std::vector<uint32_t> EpochOrderOfSizes(const std::vector<uint64_t>& sizes, const OrderOptions& o, uint64_t epoch) {
+  return BlockShuffle(sizes.size(), [&](size_t i) { return sizes[i]; }, o, epoch);
 }
 
 std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
@@ -233,6 +260,7 @@ struct Loader::Impl {
   std::map<size_t, Result<SampleData>> ready;
   std::vector<std::thread> threads;
   uint64_t last_position = 0;
+  Status failed = Status::Ok();  // the error that stopped reading (returned again by Next)
 
   Impl(SetReader& r, const SampleIndex& i, LoaderOptions o, LoaderState s)
       : reader(r), index(i), opts(std::move(o)), start(s), last_position(s.position) {}
@@ -293,13 +321,23 @@ LoaderState Loader::state() const {
 Result<std::optional<SampleData>> Loader::Next() {
   Impl& m = *impl_;
   std::unique_lock<std::mutex> l(m.mu);
+  if (!m.failed.ok()) return m.failed;  // stopped: never wait for a sample nobody reads
   if (m.consumed >= m.samples.size()) return std::optional<SampleData>();
   size_t j = m.consumed;
   if (m.threads.empty()) {  // no reader threads: read here
     l.unlock();
     auto r = ReadSample(m.reader, m.index, m.samples[j]);
     l.lock();
-    if (!r.ok()) return r.status();
+    if (!r.ok()) {
+      if (m.opts.skip_errors) {  // the caller goes on with the next sample
+        m.consumed++;
+        m.claimed = m.consumed;
+        m.last_position = m.positions[j] + 1;
+      } else {
+        m.failed = r.status();
+      }
+      return r.status();
+    }
     m.consumed++;
     m.claimed = m.consumed;
     m.last_position = m.positions[j] + 1;
@@ -311,7 +349,10 @@ Result<std::optional<SampleData>> Loader::Next() {
   m.bytes_ahead -= m.index.bytes(m.samples[j]);
   m.consumed_cv.notify_all();
   if (!node.mapped().ok()) {
-    m.stop = true;  // reading stops at the first error
+    if (m.opts.skip_errors)
+      m.last_position = m.positions[j] + 1;  // the caller goes on with the next sample
+    else
+      m.stop = true, m.failed = node.mapped().status();  // reading stops at the first error
     return node.mapped().status();
   }
   m.last_position = m.positions[j] + 1;

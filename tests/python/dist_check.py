@@ -35,12 +35,12 @@ def rank_main(rank, world, workers, drives, identity, init_file, out):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     results = {}
     for even in ("exact", "pad"):
-        ds = ValiseDataset(drives, identity=identity, seed=42, batch_size=3, even=even)
+        ds = ValiseDataset(drives, identity=identity, seed=42, batch_size=3, collate_fn=collate, even=even)
         assert ds.rank_world() == (rank, world), ds.rank_world()
         per_epoch = []
         for epoch in (0, 1):
             ds.set_epoch(epoch)
-            loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=workers, collate_fn=collate)
+            loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
             mine = [x for batch in loader for x in batch]
             gathered = [None] * world
             dist.all_gather_object(gathered, mine)

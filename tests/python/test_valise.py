@@ -80,10 +80,15 @@ class ValiseSetTest(unittest.TestCase):
 
     def dataset(self, **kw):
         kw.setdefault("prefix", "train/")
+        if kw.get("batch_size"):
+            kw.setdefault("collate_fn", keys_of)  # batched mode: the dataset collates
         return ValiseDataset(self.drives, identity=self.identity, **kw)
 
-    def loader(self, ds, workers, batch):
-        return torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=workers, collate_fn=keys_of)
+    def loader(self, ds, workers, batch=None):
+        """The documented DataLoader for ``ds``: batch_size=None when the dataset batches."""
+        if ds.batch_size:
+            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+        return torch.utils.data.DataLoader(ds, batch_size=batch or 1, num_workers=workers, collate_fn=keys_of)
 
     # ---- the Set ------------------------------------------------------------
 
@@ -215,12 +220,21 @@ class ValiseSetTest(unittest.TestCase):
                     # The DataLoader consumes the rank's slice exactly in order.
                     self.assertEqual(mine, [ds._open().key(i) for i in ds.rank_order()],
                                      f"world {world} rank {rank} workers {workers}")
-                    self.assertEqual(len(mine), len(ds))
+                    self.assertEqual(len(mine), ds.samples_left)
                     sizes.append(len(mine))
                     got.extend(mine)
                 self.assertEqual(len(got), N, f"world {world} workers {workers}")
                 self.assertEqual(set(got), set(self.expect), f"world {world} workers {workers}")
                 self.assertLessEqual(max(sizes) - min(sizes), 1)
+
+    def test_the_order_of_sizes_is_the_sets_own_order(self):
+        # bench/shuffle_mix.py measures mixing with epoch_order_of_sizes: the same code as the set's.
+        s = valise.Set(self.drives, identity=self.identity, prefix="train/")
+        sizes = [s.sample_bytes(i) for i in range(len(s))]
+        for epoch, seed, bb, wb in ((0, 0, 4 << 20, 4), (3, 7, 200_000, 2), (1, 2, 1, 5)):
+            self.assertEqual(valise.epoch_order_of_sizes(sizes, epoch=epoch, seed=seed, block_bytes=bb,
+                                                         window_blocks=wb),
+                             s.epoch_order(epoch, seed=seed, block_bytes=bb, window_blocks=wb))
 
     def test_pad_and_drop_give_equal_counts(self):
         for even, each in (("pad", -(-N // 3)), ("drop", N // 3)):
@@ -257,11 +271,11 @@ class ValiseSetTest(unittest.TestCase):
             self.assertEqual((state["epoch"], state["position"]), (3, 20))
             fresh = self.dataset(seed=1, rank=1, world_size=2, batch_size=4)
             fresh.load_state_dict(state)
-            self.assertEqual(len(fresh), len(whole) - 20)
+            self.assertEqual(fresh.samples_left, len(whole) - 20)
             rest = [k for b in self.loader(fresh, workers, 4) for k in b]
             self.assertEqual(rest, whole[20:], f"workers {workers}")
             fresh.set_epoch(4)
-            self.assertEqual(len(fresh), len(whole))
+            self.assertEqual(fresh.samples_left, len(whole))
         with self.assertRaises(valise.errors.InvalidArgumentError):
             self.dataset(seed=2, rank=1, world_size=2).load_state_dict(state)
 
@@ -281,8 +295,7 @@ class ValiseSetTest(unittest.TestCase):
 
     def test_persistent_workers_follow_set_epoch_and_load_state_dict(self):
         ds = self.dataset(seed=6, rank=0, world_size=2, batch_size=4)
-        dl = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True,
-                                         collate_fn=keys_of)
+        dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True)
         key = ds._open().key
         e0 = [k for b in dl for k in b]
         self.assertEqual(e0, [key(i) for i in ds.rank_order(0)])
@@ -293,7 +306,7 @@ class ValiseSetTest(unittest.TestCase):
         ds.load_state_dict({"epoch": 2, "position": 12, "seed": 6, "world_size": 2})
         rest = [k for b in dl for k in b]
         self.assertEqual(rest, [key(i) for i in ds.rank_order(2)][12:])
-        self.assertEqual(len(rest), len(ds))
+        self.assertEqual(len(rest), ds.samples_left)
 
     def test_the_documented_epoch_loop_resumes_where_the_state_was_taken(self):
         ds = self.dataset(seed=9, batch_size=4)
@@ -310,6 +323,63 @@ class ValiseSetTest(unittest.TestCase):
         self.assertEqual(taken + epochs[3], [key(i) for i in fresh.rank_order(3)])
         self.assertEqual(epochs[4], [key(i) for i in fresh.rank_order(4)])
 
+    # ---- batched mode: the dataset makes the batches ----------------------------
+
+    def test_batched_mode_yields_the_rank_order_in_whole_batches(self):
+        for workers in (0, 2):
+            for rank, world in ((0, 1), (1, 3)):
+                ds = self.dataset(seed=3, rank=rank, world_size=world, batch_size=5)
+                order = [ds._open().key(i) for i in ds.rank_order()]
+                batches = list(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers))
+                want = [order[i:i + 5] for i in range(0, len(order), 5)]
+                self.assertEqual(batches, want, f"workers {workers} rank {rank}/{world}")
+                self.assertEqual(len(ds), len(want), "len() counts batches")
+                self.assertEqual(ds.samples_left, len(order))
+        # Without collate_fn the DataLoader's default collation is used: a dict of lists.
+        ds = ValiseDataset(self.drives, identity=self.identity, prefix="train/", seed=3, batch_size=4)
+        first = next(iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)))
+        self.assertEqual(sorted(first), ["__key__", "img", "json"])
+        self.assertEqual(len(first["__key__"]), 4)
+        self.assertEqual(first["img"][0], self.expect[first["__key__"][0]]["img"])
+
+    def test_batched_resume_counts_samples_and_survives_another_batch_size(self):
+        ds = self.dataset(seed=5, batch_size=6)
+        ds.set_epoch(2)
+        order = [ds._open().key(i) for i in ds.rank_order()]
+        dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+        taken = []
+        for k, batch in enumerate(dl, 1):
+            taken.extend(batch)
+            if k == 4:
+                break
+        self.assertEqual(taken, order[:24])
+        state = ds.state_dict(batches=4)
+        self.assertEqual(state["position"], 24, "positions are samples, not batches")
+        self.assertEqual(ds.state_dict(consumed=24), state)
+        for batch_size, workers in ((6, 2), (8, 2), (7, 0)):
+            fresh = self.dataset(seed=5, batch_size=batch_size)
+            fresh.load_state_dict(state)
+            rest = [k for b in self.loader(fresh, workers) for k in b]
+            self.assertEqual(rest, order[24:], f"batch_size {batch_size} workers {workers}")
+        # In-process (num_workers=0) the dataset counts for itself, in samples.
+        solo = self.dataset(seed=5, batch_size=6)
+        solo.set_epoch(2)
+        it = iter(self.loader(solo, 0))
+        next(it), next(it), next(it)
+        self.assertEqual(solo.state_dict()["position"], 18)
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            self.dataset(seed=5).state_dict(batches=1)  # not batched: say consumed=
+
+    def test_sample_mode_under_several_workers_refuses_a_position(self):
+        # DataLoader(batch_size=16) over a dataset that yields samples: its workers
+        # cannot know the batch, so a consumed count is no position; refused, not
+        # resumed with samples repeated and missing.
+        ds = self.dataset(seed=2)
+        first_keys(torch.utils.data.DataLoader(ds, batch_size=16, num_workers=2, collate_fn=keys_of), 32)
+        with self.assertRaises(valise.errors.InvalidArgumentError) as caught:
+            ds.state_dict(consumed=32)
+        self.assertIn("batch_size", str(caught.exception))
+
     def test_a_state_under_workers_needs_the_consumed_count(self):
         ds = self.dataset(seed=2, batch_size=4)
         first_keys(self.loader(ds, 2, 4), 8)
@@ -320,7 +390,7 @@ class ValiseSetTest(unittest.TestCase):
 
     def test_every_order_knob_is_checked_on_load(self):
         state = self.dataset(seed=2, batch_size=4).state_dict(consumed=8)
-        for knob, other in (("batch_size", 16), ("block_bytes", 1 << 20), ("window_blocks", 8),
+        for knob, other in (("block_bytes", 1 << 20), ("window_blocks", 8),
                             ("seed", 3), ("even", "exact"), ("shuffle", False)):
             with self.assertRaises(valise.errors.InvalidArgumentError, msg=knob) as caught:
                 self.dataset(**{"seed": 2, "batch_size": 4, knob: other}).load_state_dict(state)
@@ -335,7 +405,7 @@ class ValiseSetTest(unittest.TestCase):
         ds = self.dataset(seed=2, batch_size=4)
         ds.load_state_dict({"epoch": 1, "position": 8, "seed": 2})
         for twin in (copy.deepcopy(ds), pickle.loads(pickle.dumps(ds))):
-            self.assertEqual((twin.epoch, len(twin)), (1, len(ds)))
+            self.assertEqual((twin.epoch, twin.samples_left), (1, ds.samples_left))
             twin.set_epoch(5)
             self.assertEqual(ds.epoch, 1, "a copy has its own epoch")
 
@@ -437,6 +507,168 @@ class ValiseSetTest(unittest.TestCase):
         self.assertEqual((r["files"], r["unchanged"]), (0, 2 * N))
         with open(os.path.join(out, "mine.txt")) as f:
             self.assertEqual(f.read(), "mine")
+
+
+class SampleHygieneTest(unittest.TestCase):
+    """Names as they come: non-UTF-8 bytes, files without an extension, `z` beside `z.`,
+    a sibling directory sharing the prefix's spelling, and a sample lost beyond parity."""
+
+    SAMPLES = 40
+    ODD = b"train/caf\xe9"  # Latin-1, not UTF-8
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="valise-pyhygiene-")
+        src = os.path.join(cls.tmp, "src")
+        os.makedirs(os.path.join(src, "train"))
+        os.makedirs(os.path.join(src, "train_extra"))
+        rng = random.Random(31)
+        cls.expect = {}
+        for i in range(cls.SAMPLES):
+            key = f"train/{i:03d}"
+            fields = {"img": rng.randbytes(40_000), "json": json.dumps({"label": i}).encode()}
+            for ext, data in fields.items():
+                with open(os.path.join(src, f"{key}.{ext}"), "wb") as f:
+                    f.write(data)
+            cls.expect[key] = fields
+        odd = {"img": b"bytes of a non-UTF-8 name", "json": b"{}"}
+        for ext, data in odd.items():
+            with open(os.path.join(os.fsencode(src), cls.ODD + b"." + ext.encode()), "wb") as f:
+                f.write(data)
+        cls.odd_key = os.fsdecode(cls.ODD)
+        cls.expect[cls.odd_key] = odd
+        for name, data in (("train/README", b"read me"), ("train/z", b"z"), ("train/z.", b"z dot"),
+                           ("train_extra/000.img", b"not train")):
+            with open(os.path.join(src, name), "wb") as f:
+                f.write(data)
+        cls.identity = os.path.join(cls.tmp, "me.key")
+        valise.keygen(cls.identity)
+        cls.drives = [os.path.join(cls.tmp, f"d{i}") for i in range(1, 7)]
+        # Small segments (4 x 64 KiB of data a stripe), so one stripe holds a few samples.
+        subprocess.run([os.environ["VALISE_BIN"], "pack", src, "--to", *cls.drives, "--parity", "2",
+                        "--identity", cls.identity, "--segment-size", "64KiB"], check=True,
+                       capture_output=True, env=dict(os.environ, VALISE_STATE_DIR=os.path.join(cls.tmp, "st")))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def quiet_set(self, drives=None, **kw):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return valise.Set(drives or self.drives, identity=self.identity, **kw)
+
+    def test_a_non_utf8_name_is_a_surrogateescaped_key(self):
+        s = self.quiet_set(prefix="train/")
+        i = s.index(self.odd_key)
+        self.assertEqual(s.key(i), self.odd_key)
+        self.assertEqual(os.fsencode(s.key(i)), self.ODD)
+        got = s[i]
+        self.assertEqual(got.pop("__key__"), self.odd_key)
+        self.assertEqual(got, self.expect[self.odd_key])
+        with s.open(self.odd_key + ".img") as f:
+            self.assertEqual(f.read(), self.expect[self.odd_key]["img"])
+        # Through the dataset and worker processes: the whole epoch, every sample bit-exact.
+        ds = ValiseDataset(self.drives, identity=self.identity, prefix="train/", batch_size=8,
+                           collate_fn=keys_and_hashes)
+        items = dict(x for b in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2) for x in b)
+        self.assertEqual(items, {k: {e: sha(v) for e, v in f.items()} for k, f in self.expect.items()})
+
+    def test_the_prefix_is_a_directory_matched_at_path_boundaries(self):
+        train = self.quiet_set(prefix="train")
+        keys = [train.key(i) for i in range(len(train))]
+        self.assertEqual(sorted(keys), sorted(self.expect), "train_extra/ is not under train")
+        self.assertEqual(len(self.quiet_set(prefix="train/")), len(train))
+        self.assertEqual(len(self.quiet_set(prefix="train_extra")), 1)
+        # A trailing * asks for a plain string prefix.
+        some = self.quiet_set(prefix="train/00*")
+        self.assertEqual([some.key(i) for i in range(len(some))], [f"train/{i:03d}" for i in range(10)])
+        self.assertEqual(len(self.quiet_set(prefix="train*")), len(train) + 1)
+        # A file's own path selects it.
+        one = self.quiet_set(prefix="train/005.img", samples="file")
+        self.assertEqual([one.key(i) for i in range(len(one))], ["train/005.img"])
+
+    def test_files_without_an_extension_are_not_samples_and_are_named_once(self):
+        with self.assertWarns(UserWarning) as caught:
+            s = valise.Set(self.drives, identity=self.identity, prefix="train/")
+        said = [str(w.message) for w in caught.warnings if "extension" in str(w.message)]
+        self.assertEqual(len(said), 1, said)
+        for name in ("3 files", "train/README", "train/z", "train/z.", 'samples="file"'):
+            self.assertIn(name, said[0])
+        keys = {s.key(i) for i in range(len(s))}
+        self.assertEqual(keys, set(self.expect))
+        self.assertTrue(all("" not in s.fields(i) for i in range(len(s))), "no field named ''")
+        # `z` and `z.` never collide: grouped they are not samples, in file mode two samples.
+        files = self.quiet_set(prefix="train/", samples="file")
+        fkeys = {files.key(i): i for i in range(len(files))}
+        self.assertEqual(files[fkeys["train/z"]][""], b"z")
+        self.assertEqual(files[fkeys["train/z."]][""], b"z dot")
+        self.assertEqual(files[fkeys["train/README"]][""], b"read me")
+        # The dataset warns in the process that makes it, once.
+        with self.assertWarns(UserWarning) as caught:
+            ValiseDataset(self.drives, identity=self.identity, prefix="train/")
+        self.assertEqual(len([w for w in caught.warnings if "extension" in str(w.message)]), 1)
+
+    def damaged_drives(self):
+        work = tempfile.mkdtemp(prefix="damaged-", dir=self.tmp)
+        copies = []
+        for d in self.drives:
+            c = os.path.join(work, os.path.basename(d))
+            shutil.copytree(d, c)
+            copies.append(c)
+        segs = sorted(os.path.relpath(os.path.join(r, n), copies[0])
+                      for r, _, ns in os.walk(os.path.join(copies[0], "seg")) for n in ns)
+        self.assertGreater(len(segs), 10, segs)
+        lost = segs[len(segs) // 2]
+        for c in copies[:3]:  # three shards of one stripe: beyond parity 2
+            os.remove(os.path.join(c, lost))
+        return copies
+
+    def test_an_unreadable_sample_raises_naming_its_file_or_is_skipped_and_counted(self):
+        drives = self.damaged_drives()
+        s = self.quiet_set(drives, prefix="train/")
+        bad = []
+        for i in range(len(s)):
+            try:
+                s[i]
+            except valise.errors.DataLossError:
+                bad.append(s.key(i))
+        self.assertTrue(0 < len(bad) < len(s) // 2, bad)
+        good = sorted(set(self.expect) - set(bad))
+
+        def dataset(**kw):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ValiseDataset(drives, identity=self.identity, prefix="train/", shuffle=False, **kw)
+
+        # raise (the default): the error names the file; nothing after it is silently dropped.
+        with self.assertRaises(valise.errors.DataLossError) as caught:
+            for _ in torch.utils.data.DataLoader(dataset(), batch_size=None, num_workers=0):
+                pass
+        self.assertIn(bad[0] + ".", str(caught.exception))
+        with self.assertRaises(valise.errors.DataLossError) as caught:
+            for _ in torch.utils.data.DataLoader(dataset(batch_size=4, collate_fn=keys_of), batch_size=None,
+                                                 num_workers=2):
+                pass
+        self.assertIn(bad[0] + ".", str(caught.exception))
+        # skip: every readable sample once, the unreadable ones counted, one warning naming the first.
+        ds = dataset(on_error="skip")
+        with self.assertWarns(UserWarning) as caught:
+            got = [x["__key__"] for x in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)]
+        self.assertEqual(got, good)
+        self.assertEqual(ds.skipped, len(bad))
+        said = [str(w.message) for w in caught.warnings if "skip" in str(w.message)]
+        self.assertEqual(len(said), 1, said)
+        self.assertIn(bad[0] + ".", said[0])
+        for workers in (0, 2):
+            ds = dataset(on_error="skip", batch_size=4, collate_fn=keys_of)
+            got = [k for b in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers) for k in b]
+            self.assertEqual(got, good, f"workers {workers}")
+            self.assertEqual(ds.skipped, len(bad), f"workers {workers}")
+        with self.assertRaises(valise.errors.InvalidArgumentError):
+            dataset(on_error="ignore")
 
 
 class SetOpenTest(unittest.TestCase):
