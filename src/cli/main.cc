@@ -1123,8 +1123,8 @@ int main(int argc, char** argv) {
   restore->add_option("--identity", identity, "An identity that is a recipient of the set")->required();
   add_keyed_trust(restore);
   restore->add_option("--to", to,
-                      "Directory to restore into: new, empty, or a killed restore of this set to resume "
-                      "(anything else needs --overwrite)")->required();
+                      "Directory to restore into: new, empty, or a killed restore of this set to resume (its "
+                      "valise-restore-incomplete.* mark at the top; anything else needs --overwrite)")->required();
   std::string overwrite_arg;
   restore->add_option("--overwrite", overwrite_arg,
                       "Restore into a directory that holds files already: 'always' replaces every existing file, "
