@@ -105,6 +105,8 @@ expect_rc 0 restore $ALL --identity me.id --part 1/2 --to outp
 expect_rc 0 restore $ALL --identity me.id --part 2/2 --to outp
 check "restore --part 1/2 and 2/2 of the shipment into one --to equal the source" diff -r --no-dereference src outp
 check "and leave no restore mark" test "$(ls -A outp | grep -c '^valise-restore')" -eq 0
+check "a hard link pair far apart is restored by one --part: one inode" \
+  test "$(stat -c %i outp/dir0/hl.bin)" = "$(stat -c %i outp/dir5/zz-hl.bin)"
 
 # 4. One drive lost in every part (parity 1): still everything.
 rm -rf p1/d2 p2/d4 p3/d1
