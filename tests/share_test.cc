@@ -178,7 +178,8 @@ std::vector<NamedShare> Named(const std::vector<IdentityShare>& v, std::vector<i
 TEST_F(Share, CheckShareSetNamesEveryWrongShare) {
   Identity id = GenerateIdentity(), other = GenerateIdentity();
   auto a = *SplitIdentity(id, 3, 5), b = *SplitIdentity(id, 3, 5), c = *SplitIdentity(other, 3, 5);
-  auto ok = CheckShareSet(Named(a, {4, 0, 2, 1}));
+  auto picked = Named(a, {4, 0, 2, 1});  // kept: the result points into it
+  auto ok = CheckShareSet(picked);
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   ASSERT_EQ(ok->size(), 3u);
   EXPECT_EQ((*ok)[0]->index, 1);  // the first T by number
