@@ -916,7 +916,8 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
     std::printf("resumed: %llu files were already restored by an interrupted run and still match; skipped\n",
                 (unsigned long long)rep.skipped);
   if (rep.unchanged)
-    std::printf("--overwrite if-changed: %llu existing files matched the set (size, mtime and bytes); left untouched\n",
+    std::printf("--overwrite if-changed: %llu existing files matched the set (size, mtime and bytes); their bytes "
+                "were kept, their mode, owner and xattrs set as the set's\n",
                 (unsigned long long)rep.unchanged);
   if (rep.kept)
     std::printf("--overwrite never: %llu existing entries kept as they are\n", (unsigned long long)rep.kept);
