@@ -72,8 +72,9 @@ bool Sharer::Mine(const FileInfo& f) {
   return p == part_;
 }
 
-bool Existing::Matches(const FileInfo& f) const {
-  struct stat st;
+bool Existing::Matches(const FileInfo& f, struct stat* seen) const {
+  struct stat own;
+  struct stat& st = seen ? *seen : own;
   if (tree_.LstatPath(f.path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
   return uint64_t(st.st_size) == f.size &&
          int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec == f.mtime_ns;
@@ -83,9 +84,8 @@ bool Existing::Matches(const FileInfo& f) const {
 // size and mtime are the set's, and its status last changed before that
 // save (a rewrite that puts the mtime back still moves the change time).
 bool Existing::AlreadyRestored(const FileInfo& f, const RestoreJournal::Marks& marks) const {
-  if (!marks.Done(f.id) || !SafeName(f.path) || !Matches(f)) return false;
-  struct stat st;
-  if (tree_.LstatPath(f.path, &st) != 0) return false;
+  struct stat st;  // one lstat for both checks
+  if (!marks.Done(f.id) || !SafeName(f.path) || !Matches(f, &st)) return false;
   return int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec <= marks.saved_ns;
 }
 

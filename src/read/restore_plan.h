@@ -65,8 +65,8 @@ class Sharer {
 class Existing {
  public:
   Existing(const OutputTree& tree, const RestoreOptions& opts) : tree_(tree), opts_(opts) {}
-  // A regular file of f's size and mtime is at f.path.
-  bool Matches(const FileInfo& f) const;
+  // A regular file of f's size and mtime is at f.path (its lstat in `seen` when given).
+  bool Matches(const FileInfo& f, struct stat* seen = nullptr) const;
   // A file the journal says is restored, and that still is: skipped.
   bool AlreadyRestored(const FileInfo& f, const RestoreJournal::Marks& marks) const;
   // An entry --overwrite never keeps (checked by name: the writer decides
