@@ -84,6 +84,22 @@ expect_rc 2 restore "${R[@]}" --to tj
 check "the directory made again is refused as not empty" has "--to tj is not empty"
 check "the file in it is untouched" test "$(cat tj/sub/b.txt)" = PRECIOUS
 
+# A directory of look-alikes (same names, sizes and mtimes, other bytes),
+# made before the killed run and moved in over its output after the kill:
+# moving a directory leaves its files' change times alone, but they were
+# born before the run, so none of them is what the journal vouched for.
+mkdir -p la && cp -a src/sub src/many la/ && chmod -R u+w la
+for f in la/sub/* la/many/*; do tr 'a-z' 'A-Z' <"$f" >"$f.x" && touch -r "$f" "$f.x" && mv "$f.x" "$f"; done
+touch -r src/sub/b.txt la/many/blink la/sub/b.txt
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:16 "$VALISE" restore "${R[@]}" --to tl >/dev/null 2>&1
+check "the killed run restored many/" test "$(h tl/many/f12)" = "$(h src/many/f12)"
+sleep 0.05
+rm -rf tl/many && mv la/many tl/
+check "the look-alikes differ from the set with the same size and mtime" \
+  test "$(h tl/many/f12)" != "$(h src/many/f12)" -a "$(stat -c %s.%Y tl/many/f12)" = "$(stat -c %s.%Y src/many/f12)"
+expect_rc 0 restore "${R[@]}" --to tl
+check "files moved in after the kill, born before the run, are restored again" same_as_src tl
+
 echo "== 2b. a journal resumes only the output its own run marked"
 # Every run marks the top of its --to (valise-restore-incomplete.<token>),
 # the journal holds the token, and resume needs both: emptying a killed

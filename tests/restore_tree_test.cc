@@ -16,6 +16,7 @@
 #include "crypto/crypto.h"
 #include "read/memory_output_tree.h"
 #include "read/restore_internal.h"
+#include "read/restore_journal.h"
 #include "read/restore_marker.h"
 #include "test_util.h"
 #include "valise/valise.h"
@@ -240,6 +241,47 @@ TEST_F(RestoreTree, NameTooLongIsListedAndTheRestIsRestored) {
   EXPECT_EQ(TreeFiles(tree), Without(SourceFiles(), {kLongName}));
   EXPECT_EQ(rep->files, SourceFiles().size() - 1);
   ExpectNoTemporaries(tree);
+}
+
+// The journal keeps the run's start (a file born before it is not the
+// run's): saved and loaded back; a journal written before "start" existed
+// still loads, with start unknown (0); a torn one is no journal.
+TEST(RestoreJournalFile, KeepsTheRunsStartAndReadsTheOlderLine) {
+  char tmpl[] = "/tmp/valise-journal-XXXXXX";
+  fs::path dir = ::mkdtemp(tmpl);
+  MemoryOutputTree tree("mem:/j");
+  RestoreJournal j((dir / "restore-x.journal").string());
+  int64_t before = RestoreJournal::CoarseNowNs();
+  j.Adopt("0123456789abcdef0123456789abcdef", Overwrite::kNever);
+  j.Handled(41);
+  j.Failed(7);
+  j.Save(tree);
+  RestoreJournal back(j.path());
+  back.Load();
+  EXPECT_EQ(back.token(), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(back.overwrite(), Overwrite::kNever);
+  EXPECT_EQ(back.marks().watermark, 41);
+  EXPECT_EQ(back.marks().failed, std::set<int64_t>{7});
+  EXPECT_GE(back.marks().start_ns, before);
+  EXPECT_EQ(back.marks().start_ns, j.marks().start_ns);
+  back.Adopt(back.token(), Overwrite::kNever);  // the same run resumed keeps its start
+  EXPECT_EQ(back.marks().start_ns, j.marks().start_ns);
+
+  WriteFileBytes(dir / "restore-x.journal", "token abc overwrite 2\n12\n3\n");
+  back.Load();
+  EXPECT_EQ(back.token(), "abc");
+  EXPECT_EQ(back.marks().watermark, 12);
+  EXPECT_EQ(back.marks().start_ns, 0);
+  EXPECT_TRUE(back.marks().Done(11));
+  EXPECT_FALSE(back.marks().Done(3));
+  for (std::string torn : {"token abc overwrite 2 start\n", "token abc overwrite 2 start 5\n12x\n",
+                           "token abc overwrite 2 begin 5\n12\n", "token abc overwrite 9\n12\n"}) {
+    WriteFileBytes(dir / "restore-x.journal", torn);
+    back.Load();
+    EXPECT_EQ(back.token(), "") << torn;
+    EXPECT_EQ(back.marks().watermark, 0) << torn;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ struct MemoryOutputTree::Node {
   uint32_t mode = 0;
   uid_t uid = ::geteuid();
   gid_t gid = ::getegid();
-  int64_t mtime_ns = 0;
+  int64_t mtime_ns = 0, born_ns = 0;
   uint64_t ino = 0;
   uint32_t nlink = 1;
   std::string data, target;
@@ -49,6 +49,7 @@ struct MemoryOutputTree::State {
     n->mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
+    n->born_ns = n->mtime_ns;
     return n;
   }
   int Fail(int err) {
@@ -211,23 +212,35 @@ void StatOf(char type, uint32_t mode, uid_t uid, gid_t gid, uint64_t ino, uint32
   StatOf((n)->type, (n)->mode, (n)->uid, (n)->gid, (n)->ino, (n)->nlink,                                    \
          (n)->type == 'f' ? (n)->data.size() : (n)->type == 'l' ? (n)->target.size() : 4096, (n)->mtime_ns, st)
 
-int MemoryOutputTree::LstatPath(const std::string& rel, struct stat* st) const {
-  std::lock_guard<std::mutex> l(mu_);
-  if (!s_->exists) {
-    errno = ENOENT;
-    return -1;
-  }
+// The node at `rel` from the root (the caller holds mu_), or nullptr with errno.
+std::shared_ptr<MemoryOutputTree::Node> MemoryOutputTree::FindLocked(const std::string& rel) const {
+  if (!s_->exists) return errno = ENOENT, nullptr;
   std::shared_ptr<Node> n = s_->root;
   size_t pos = 0;
   while (!rel.empty() && pos <= rel.size()) {
     size_t end = std::min(rel.find('/', pos), rel.size());
-    if (n->type != 'd') return s_->Fail(ENOTDIR);
+    if (n->type != 'd') return errno = ENOTDIR, nullptr;
     auto it = n->children.find(rel.substr(pos, end - pos));
-    if (it == n->children.end()) return s_->Fail(ENOENT);
+    if (it == n->children.end()) return errno = ENOENT, nullptr;
     n = it->second;
     pos = end + 1;
   }
+  return n;
+}
+
+int MemoryOutputTree::LstatPath(const std::string& rel, struct stat* st) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto n = FindLocked(rel);
+  if (!n) return -1;
   MEM_STAT(n, st);
+  return 0;
+}
+
+int MemoryOutputTree::BirthPath(const std::string& rel, int64_t* ns) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto n = FindLocked(rel);
+  if (!n) return -1;
+  *ns = n->born_ns;
   return 0;
 }
 

@@ -67,6 +67,7 @@ class MemoryOutputTree : public OutputTree {
   Status Create() override;
   void Sync() override {}
   int LstatPath(const std::string& rel, struct stat* st) const override;
+  int BirthPath(const std::string& rel, int64_t* ns) const override;
   int Root() const override;
   int OpenDir(int dir, const std::string& name) override;
   int ReadDir(int dir, std::vector<std::string>* names) override;
@@ -92,6 +93,7 @@ class MemoryOutputTree : public OutputTree {
   struct Node;
   struct Handle;
   struct State;
+  std::shared_ptr<Node> FindLocked(const std::string& rel) const;
   std::string name_;
   mutable std::mutex mu_;
   std::unique_ptr<State> s_;

@@ -58,6 +58,9 @@ class OutputTree {
   // lstat of a catalog path ("" = the root) from the root, by path. May run
   // concurrently with the writer's calls.
   virtual int LstatPath(const std::string& rel, struct stat* st) const = 0;
+  // The birth time (ns) of what is at `rel`, not following a final symlink:
+  // 0, or -1 with errno (ENODATA where the file system does not keep it).
+  virtual int BirthPath(const std::string& rel, int64_t* ns) const = 0;
 
   // ---- Directories ----
   virtual int Root() const = 0;

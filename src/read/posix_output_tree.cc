@@ -117,6 +117,17 @@ class PosixOutputTree : public OutputTree {
   int LstatPath(const std::string& rel, struct stat* st) const override {
     return ::lstat((rel.empty() ? to_ : to_ + "/" + rel).c_str(), st);
   }
+  int BirthPath(const std::string& rel, int64_t* ns) const override {
+    struct statx sx;
+    if (::statx(AT_FDCWD, (rel.empty() ? to_ : to_ + "/" + rel).c_str(), AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) != 0)
+      return -1;
+    if (!(sx.stx_mask & STATX_BTIME)) {
+      errno = ENODATA;
+      return -1;
+    }
+    *ns = int64_t(sx.stx_btime.tv_sec) * 1'000'000'000 + sx.stx_btime.tv_nsec;
+    return 0;
+  }
 
   int Root() const override { return root_; }
   int OpenDir(int dir, const std::string& name) override {

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <ctime>
 #include <fstream>
 
 #include "common/durable.h"
@@ -44,8 +47,16 @@ void RestoreJournal::Load() {
   overwrite_ = Overwrite::kRefuse;
   marks_ = Marks{};
   int mode = -1;
-  if (!(in >> word) || word != "token" || !(in >> token_) || !(in >> word) || word != "overwrite" ||
-      !(in >> mode) || mode < 0 || mode > 3 || !(in >> marks_.watermark)) {
+  bool ok = (in >> word) && word == "token" && (in >> token_) && (in >> word) && word == "overwrite" &&
+            (in >> mode) && mode >= 0 && mode <= 3 && (in >> word);
+  if (ok && word == "start") ok = (in >> marks_.start_ns) && (in >> word);  // absent before format 2's stop 21
+  if (ok) {
+    char* end = nullptr;
+    errno = 0;
+    marks_.watermark = std::strtoll(word.c_str(), &end, 10);
+    ok = errno == 0 && end && *end == 0 && end != word.c_str();
+  }
+  if (!ok) {
     token_.clear();  // another format, or torn: no journal
     marks_ = Marks{};
     return;
@@ -60,10 +71,16 @@ void RestoreJournal::Load() {
 
 void RestoreJournal::Save(OutputTree& tree) {
   tree.Sync();  // the files the watermark vouches for are on disk first
-  std::string text = "token " + token_ + " overwrite " + std::to_string(int(overwrite_)) + "\n" +
-                     std::to_string(marks_.watermark) + "\n";
+  std::string text = "token " + token_ + " overwrite " + std::to_string(int(overwrite_)) + " start " +
+                     std::to_string(marks_.start_ns) + "\n" + std::to_string(marks_.watermark) + "\n";
   for (int64_t id : marks_.failed) text += std::to_string(id) + "\n";
   (void)WriteFileDurably(path_, text);  // fsync, rename, fsync of the state dir; best effort
+}
+
+int64_t RestoreJournal::CoarseNowNs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 void RestoreJournal::Finish(OutputTree& tree) {

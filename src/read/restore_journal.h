@@ -1,8 +1,10 @@
 // The restore journal: where a killed or stopped restore got to, so the same
 // restore run again resumes there. One per (set, destination, --path
 // prefixes, --part), in the state directory:
-//   restore-<24 hex digits>.journal   "token <32 hex> overwrite <0-3>\n" "<watermark id>\n"
-//                                     then one failed id a line
+//   restore-<24 hex digits>.journal   "token <32 hex> overwrite <0-3> start <ns>\n"
+//                                     "<watermark id>\n" then one failed id a line
+// start: when the run with that token began (CLOCK_REALTIME_COARSE, the
+// clock file times are taken from): a file born before it is not that run's.
 // The token is the run's, also in its mark at the top of the destination
 // (restore_marker.h): the journal applies only while that mark is there.
 //   restore-<24 hex digits>.lock      held (flock) by the restore writing it
@@ -56,6 +58,7 @@ class RestoreJournal {
     if (token == token_) return;
     token_ = token;
     marks_ = Marks{};
+    marks_.start_ns = CoarseNowNs();
   }
   // Syncs `tree` (the files the watermark vouches for are on disk first),
   // then writes the journal atomically and durably; best effort.
@@ -70,6 +73,10 @@ class RestoreJournal {
     // When the journal was last saved (its file's mtime, ns): a file it
     // vouches for changed after that is not done.
     int64_t saved_ns = 0;
+    // When the run began (0: not known, a journal of an older valise): a
+    // file it vouches for that was born before is not the run's (a
+    // directory of look-alikes moved in keeps its files' change times).
+    int64_t start_ns = 0;
     // Handled by a run, and not failed there.
     bool Done(int64_t id) const { return id <= watermark && !failed.count(id); }
   };
@@ -80,6 +87,7 @@ class RestoreJournal {
   }
   // A file entry failed: a re-run tries it again.
   void Failed(int64_t id) { marks_.failed.insert(id); }
+  static int64_t CoarseNowNs();
 
  private:
   std::string path_;
