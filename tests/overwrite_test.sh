@@ -170,6 +170,19 @@ check "the last part removes every part marker" test "$(ls -A tr | grep -c '^val
 check "a hard link pair is never split between parts: one inode" test "$(stat -c %i tr/many/blink)" = "$(stat -c %i tr/sub/b.txt)"
 expect_rc 2 restore "${R[@]}" --part 1/2 --to tr
 check "a finished parts restore is not reopened by a part" has "--to tr is not empty"
+# Parts split the same way are parts of the same set *and* the same --path:
+# a part of the set's 'many/' split in two is not the other half of the
+# whole set's split in two (together they would not be the tree).
+expect_rc 0 restore "${R[@]}" --part 1/2 --path many --to tp
+expect_rc 2 restore "${R[@]}" --part 2/2 --to tp
+check "a part with another --path is not a part of the same split" has "--to tp is not empty"
+expect_rc 0 restore "${R[@]}" --part 2/2 --path sub --to tp3
+expect_rc 2 restore "${R[@]}" --part 1/2 --path many --to tp3
+check "nor is a part of another --path" has "--to tp3 is not empty"
+expect_rc 0 restore "${R[@]}" --part 1/2 --path many --to tp2
+expect_rc 0 restore "${R[@]}" --part 2/2 --path many --to tp2
+check "parts with the same --path share a --to and end with no mark" test "$(ls -A tp2 | grep -c '^valise-restore')" -eq 0
+check "and restore all of many/" bash -c "cd src/many && sha256sum * | (cd ../../tp2/many && sha256sum -c --quiet -)"
 
 fresh() { rm -rf "$1" && "$VALISE" restore "${R[@]}" --to "$1" >/dev/null 2>&1; }
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -86,10 +87,24 @@ std::string Set24(const std::string& set_id) {
   return ToHex(ByteSpan(h.data(), 12));
 }
 
+// A part's marks name the split: the set, and the --path prefixes it was
+// split under (parts of one set's 'a/' are not parts of the whole set).
+std::string Split24(const std::string& set_id, const RestoreOptions& opts) {
+  if (opts.parts <= 0 || opts.prefixes.empty()) return Set24(set_id);
+  std::vector<std::string> paths = opts.prefixes;
+  std::sort(paths.begin(), paths.end());
+  std::string key = "valise restore split\n" + set_id;
+  for (auto& p : paths) key += std::string("\0", 1) + p;
+  Hash32 h = Sha256(AsSpan(key));
+  return ToHex(ByteSpan(h.data(), 12));
+}
+
 }  // namespace
 
 RestoreMarks::RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts)
-    : tree_(tree), set24_(Set24(set_id)), opts_(opts) {}
+    : tree_(tree), set24_(Split24(set_id, opts)), set_label_(Set24(set_id) + "..."), opts_(opts) {
+  for (auto& p : opts.prefixes) set_label_ += (&p == &opts.prefixes[0] ? ", --path " : " ") + p;
+}
 
 bool RestoreMarks::IsFile(const std::string& name) const {
   struct stat st;
@@ -162,7 +177,7 @@ Status RestoreMarks::Begin(const std::string& token) {
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   std::string text = "This directory is the output of a valise restore that has not finished.\n"
-                     "set: " + set24_ + "...\nstarted: " + when + " on " + host + ", pid " +
+                     "set: " + set_label_ + "\nstarted: " + when + " on " + host + ", pid " +
                      std::to_string(::getpid()) + "\n"
                      "Run the same 'valise restore' command again to resume it; the restore removes this file "
                      "when it finishes.\n";

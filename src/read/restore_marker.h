@@ -8,10 +8,12 @@
 //   valise-restore-part-<set>-<I>-of-<N>.done         part I of N finished
 // <token> is 32 hex digits, random per run and kept in the run's journal;
 // <set> is the first 24 hex digits of the set id (a shipment's: of its
-// shipment id). A restore that finishes removes its own mark; the last part
-// to finish removes every part mark of its set. The names are visible on purpose: a person listing a
-// half-restored tree sees it is one, and `rm -rf out/*` clears the marks with
-// the output.
+// shipment id); for a part under --path, of the SHA-256 of the set id and
+// the sorted paths, so only parts split the same way share a --to. A
+// restore that finishes removes its own mark; the last part to finish
+// removes every part mark of its set. The names are visible on purpose: a
+// person listing a half-restored tree sees it is one, and `rm -rf out/*`
+// clears the marks with the output.
 #pragma once
 
 #include <optional>
@@ -65,7 +67,8 @@ class RestoreMarks {
   bool IsFile(const std::string& name) const;
   RestoreMark Mine(const std::string& token) const;
   OutputTree& tree_;
-  std::string set24_;
+  std::string set24_;      // the set's (or, for a part under --path, the split's) 24 hex digits
+  std::string set_label_;  // the set and --path, for the mark's text
   std::vector<std::string> stale_;  // OnlyStaleMarks' names, removed by Begin
   const RestoreOptions& opts_;
 };
