@@ -21,6 +21,7 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
+[[ -n ${KEEP:-} ]] && trap - EXIT
 chmod 755 "$T"
 cd "$T" || exit 2
 export VALISE_CONFIG_DIR=$T/config VALISE_STATE_DIR=$T/state TMPDIR=$T/tmp
@@ -170,6 +171,20 @@ check "the last part removes every part marker" test "$(ls -A tr | grep -c '^val
 check "a hard link pair is never split between parts: one inode" test "$(stat -c %i tr/many/blink)" = "$(stat -c %i tr/sub/b.txt)"
 expect_rc 2 restore "${R[@]}" --part 1/2 --to tr
 check "a finished parts restore is not reopened by a part" has "--to tr is not empty"
+# Two parts finishing at the same moment: the one that finishes second
+# sees the first's .done mark and removes every part mark (the top of --to
+# is locked while a part finishes). The pause holds each part between
+# listing the top and writing its .done, where the race was.
+mkdir tz
+VALISE_TEST_PAUSE=restore-part-finish:1500 "$VALISE" restore "${R[@]}" --part 1/2 --to tz >tz1.out 2>&1 &
+p1=$!
+for _ in $(seq 100); do ls tz | grep -q '^valise-restore-part-' && break; sleep 0.05; done  # part 1 marked tz
+VALISE_TEST_PAUSE=restore-part-finish:1500 "$VALISE" restore "${R[@]}" --part 2/2 --to tz >tz2.out 2>&1 &
+p2=$!
+wait $p1; rc1=$?; wait $p2; rc2=$?
+check "both parts finished at once (rc $rc1 $rc2)" test $rc1 -eq 0 -a $rc2 -eq 0
+check "parts finishing together leave no mark" test "$(ls -A tz | grep -c '^valise-restore')" -eq 0
+check "and restore the whole tree" same_as_src tz
 # Parts split the same way are parts of the same set *and* the same --path:
 # a part of the set's 'many/' split in two is not the other half of the
 # whole set's split in two (together they would not be the tree).

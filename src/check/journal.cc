@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <thread>
 
 #include "common/bytes.h"
 #include "common/durable.h"
@@ -405,6 +406,15 @@ void CrashAfter(const char* point, uint64_t count) {
     return std::pair<std::string, uint64_t>{v.substr(0, colon), std::strtoull(v.c_str() + colon + 1, nullptr, 10)};
   }();
   if (!want.first.empty() && want.first == point && count >= want.second) ::raise(SIGKILL);
+}
+
+void TestPause(const char* point) {
+  const char* e = std::getenv("VALISE_TEST_PAUSE");
+  if (!e) return;
+  std::string v = e;
+  size_t colon = v.find(':');
+  if (colon != std::string::npos && v.compare(0, colon, point) == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::strtoull(v.c_str() + colon + 1, nullptr, 10)));
 }
 
 }  // namespace valise

@@ -128,5 +128,7 @@ class CheckJournal {
 // chunks opened; rewrite: shards rewritten; restore: files restored, checked
 // right after each save of the restore journal), to prove resume.
 void CrashAfter(const char* point, uint64_t count);
+// Test hook: VALISE_TEST_PAUSE=<point>:<ms> sleeps that long at `point`.
+void TestPause(const char* point);
 
 }  // namespace valise

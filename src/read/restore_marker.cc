@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "check/journal.h"  // TestPause, the test hook
 #include "crypto/crypto.h"
 
 namespace valise {
@@ -210,26 +211,26 @@ void RestoreMarks::Finish(const std::set<std::string>& set_names, const std::str
   if (whole && tree_.ReadDir(tree_.Root(), &top) == 0)
     for (auto& n : top)
       if (auto m = ParseRestoreMark(n); m && m->kind == RestoreMark::kRun) remove(n);
-  remove(RestoreMarkName(Mine(token)));
   if (opts_.parts > 0) {
-    // This part is done: its .done mark comes; when every part of the set
-    // is done, the set's part marks go.
+    // This part is done: its .done mark comes first, then its running mark
+    // goes (the top never lacks a mark of this part for another part
+    // starting to see), then the top is listed: of parts finishing at
+    // once, the last to list sees every .done and removes the set's part
+    // marks.
     const std::string done = RestoreMarkName(Mine(""));
+    if (!IsFile(done)) {
+      int fd = tree_.CreateFile(tree_.Root(), done);
+      if (fd >= 0) tree_.Close(fd);
+    }
+    remove(RestoreMarkName(Mine(token)));
     top.clear();
     if (tree_.ReadDir(tree_.Root(), &top) == 0) {
-      std::set<int> finished;
-      bool have_done = false;
+      TestPause("restore-part-finish");
+      std::set<int> finished{opts_.part};
       for (auto& n : top) {
         auto m = ParseRestoreMark(n);
-        if (!m || m->kind != RestoreMark::kPart || m->set != set24_ || m->parts != opts_.parts || !m->token.empty())
-          continue;
-        finished.insert(m->part);
-        have_done = have_done || n == done;
-      }
-      if (!have_done) {
-        int fd = tree_.CreateFile(tree_.Root(), done);
-        if (fd >= 0) tree_.Close(fd);
-        finished.insert(opts_.part);
+        if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts && m->token.empty())
+          finished.insert(m->part);
       }
       if (int(finished.size()) == opts_.parts)
         for (int part = 1; part <= opts_.parts; part++) {
@@ -238,6 +239,8 @@ void RestoreMarks::Finish(const std::set<std::string>& set_names, const std::str
           remove(RestoreMarkName(m));
         }
     }
+  } else {
+    remove(RestoreMarkName(Mine(token)));
   }
   if (have_root) {
     struct stat now;
