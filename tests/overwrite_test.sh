@@ -3,8 +3,9 @@
 # refused (exit 2, nothing written) unless --overwrite always|if-changed|never
 # is given or it is a killed restore of this set to resume; each mode's exact
 # outcome; a tree restored 0555 is restored again by its (non-root) owner;
-# free space is checked before anything is written (a real 2 MiB tmpfs).
-# The last two need root (setpriv, mount); without it they are skipped (77).
+# free space is checked before anything is written (a real 2 MiB tmpfs); a
+# run that cannot write its mark leaves no parents (a tmpfs out of inodes).
+# The last three need root (setpriv, mount); without it they are skipped (77).
 #
 #   bash tests/overwrite_test.sh /path/to/valise
 set -u
@@ -16,6 +17,7 @@ source "$HERE/lib.sh"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/valise-overwrite.XXXXXX")
 cleanup() {
+  mountpoint -q "$T/tm" 2>/dev/null && umount "$T/tm"
   mountpoint -q "$T/tm" 2>/dev/null && umount "$T/tm"
   chmod -R u+rwX "$T" 2>/dev/null
   rm -rf "$T"
@@ -250,7 +252,7 @@ check "the summary counts the kept entries" has "never: [1-9][0-9]* existing ent
 
 if [[ $(id -u) -ne 0 ]]; then
   finish || exit 1
-  echo "SKIP: the 0555 rerun and the tmpfs space check need root (setpriv, mount)"
+  echo "SKIP: the 0555 rerun and the tmpfs checks need root (setpriv, mount)"
   exit 77
 fi
 
@@ -298,4 +300,14 @@ expect_rc 0 restore s1 s2 --identity s.id --progress never --to tm/sp --overwrit
 check "--overwrite never counts only what is missing" test "$(h tm/sp/holes.bin)" = "$(h sparse/holes.bin)"
 expect_rc 0 restore s1 s2 --identity s.id --progress never --to tm/sp --overwrite if-changed
 check "--overwrite if-changed counts only what may change" has "if-changed: 3 existing files matched"
+umount tm
+
+echo "== 8. a restore that cannot write its mark leaves no parents behind (a tmpfs out of inodes)"
+mount -t tmpfs -o size=8m,nr_inodes=64 tmpfs tm || { fail "cannot mount a tmpfs"; finish; exit 1; }
+mkdir tm/fill && i=0
+while [ "$(df --output=iavail tm | tail -1)" -gt 3 ] && [ $i -lt 200 ]; do : >tm/fill/f$i; i=$((i + 1)); done
+check "three inodes are left (for the parents and --to, not the mark)" test "$(df --output=iavail tm | tail -1)" -eq 3
+expect_rc 3 restore "${R[@]}" --to tm/p/q/r
+check "the refusal says the mark could not be written" has "cannot mark .* as a restore under way"
+check "the parents it made are gone" test ! -e tm/p
 finish

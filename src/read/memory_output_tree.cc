@@ -32,6 +32,7 @@ struct MemoryOutputTree::Handle {
 
 struct MemoryOutputTree::State {
   bool exists = false;
+  bool made = false;  // by Create
   std::shared_ptr<Node> root;
   std::map<int, Handle> handles;
   int next_handle = 3;
@@ -185,9 +186,19 @@ Status MemoryOutputTree::Create() {
   if (!s_->exists) {
     s_->root = s_->New('d', 0755);
     s_->exists = true;
+    s_->made = true;
   }
   if (s_->root_handle < 0) s_->root_handle = s_->Open(s_->root, "");
   return Status::Ok();
+}
+
+void MemoryOutputTree::Uncreate() {  // the root, made by Create, while empty
+  std::lock_guard<std::mutex> l(mu_);
+  if (!s_->exists || !s_->root->children.empty() || !s_->made) return;
+  if (s_->root_handle >= 0) s_->handles.erase(s_->root_handle);
+  s_->root_handle = -1;
+  s_->exists = false;
+  s_->made = false;
 }
 
 namespace {

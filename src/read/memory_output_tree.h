@@ -66,6 +66,7 @@ class MemoryOutputTree : public OutputTree {
   Result<uint64_t> FreeBytes(uint64_t* block) const override;
   Status Create() override;
   void Sync() override {}
+  void Uncreate() override;
   int LstatPath(const std::string& rel, struct stat* st) const override;
   int BirthPath(const std::string& rel, int64_t* ns) const override;
   int Root() const override;

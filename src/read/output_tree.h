@@ -53,6 +53,10 @@ class OutputTree {
   // Makes the root (and any missing parents) and opens it; then Root() is
   // valid. InvalidArgument naming the destination when it cannot be.
   virtual Status Create() = 0;
+  // A run that cannot go on after Create (its mark cannot be written):
+  // the directories Create made are removed again, deepest first, while
+  // they are empty, so a refused restore leaves no parents of --to.
+  virtual void Uncreate() = 0;
   // Everything written so far is durable (POSIX: syncfs).
   virtual void Sync() = 0;
   // lstat of a catalog path ("" = the root) from the root, by path. May run

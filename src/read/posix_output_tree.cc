@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "read/output_tree.h"
 
@@ -91,17 +92,33 @@ class PosixOutputTree : public OutputTree {
     if (root_ >= 0) ::close(root_);  // a shipment: each set creates it again
     root_ = -1;
     for (size_t pos = 1; pos < to_.size(); pos++)  // missing parents too
-      if (to_[pos] == '/') ::mkdir(to_.substr(0, pos).c_str(), 0755);
-    if (::mkdir(to_.c_str(), 0755) != 0 && errno != EEXIST)
-      return InvalidArgument("cannot create " + to_ + ": " + std::strerror(errno));
+      if (to_[pos] == '/' && ::mkdir(to_.substr(0, pos).c_str(), 0755) == 0) made_.push_back(to_.substr(0, pos));
+    if (::mkdir(to_.c_str(), 0755) == 0) {
+      made_.push_back(to_);
+    } else if (errno != EEXIST) {
+      int e = errno;
+      Uncreate();
+      return InvalidArgument("cannot create " + to_ + ": " + std::strerror(e));
+    }
     root_ = ::open(to_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (root_ < 0) return InvalidArgument(to_ + " is not a directory: " + std::strerror(errno));
+    if (root_ < 0) {
+      int e = errno;
+      Uncreate();
+      return InvalidArgument(to_ + " is not a directory: " + std::strerror(e));
+    }
     // One open directory per level of the tree (twice, with hard links).
     if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
       rl.rlim_cur = rl.rlim_max;
       ::setrlimit(RLIMIT_NOFILE, &rl);
     }
     return Status::Ok();
+  }
+  void Uncreate() override {
+    if (made_.empty()) return;
+    if (root_ >= 0) ::close(root_);
+    root_ = -1;
+    for (auto it = made_.rbegin(); it != made_.rend(); ++it) ::rmdir(it->c_str());
+    made_.clear();
   }
   void Sync() override {
     if (root_ >= 0) {
@@ -205,6 +222,7 @@ class PosixOutputTree : public OutputTree {
  private:
   std::string to_;
   int root_ = -1;
+  std::vector<std::string> made_;  // the directories Create made, outermost first
 };
 
 }  // namespace

@@ -224,11 +224,16 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, 
   VALISE_RETURN_IF_ERROR(CheckSpace(opts, tree, count.needed, avail, "the restore"));
   const RestoreWriter::Totals& totals = count.totals;
   VALISE_RETURN_IF_ERROR(tree.Create());
-  if (!existed) VALISE_RETURN_IF_ERROR(OpenJournal(reader, opts, tree, token, journal));
   // The mark, then the journal, are there before anything else: a run
   // killed before its first save still leaves a destination that a re-run
-  // recognises as its own (Save syncs the tree, so the mark first).
-  VALISE_RETURN_IF_ERROR(marks.Begin(token));
+  // recognises as its own (Save syncs the tree, so the mark first). A run
+  // refused here takes back the directories it made.
+  Status begun = existed ? Status::Ok() : OpenJournal(reader, opts, tree, token, journal);
+  if (begun.ok()) begun = marks.Begin(token);
+  if (!begun.ok()) {
+    if (!existed) tree.Uncreate();
+    return begun;
+  }
   journal.Save(tree);
 
   Planner planner(reader, opts, ra.get(), share, existing, journal.marks());
