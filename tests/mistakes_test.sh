@@ -165,7 +165,16 @@ check "a stray directory at the root is named" has "holds a stray directory stra
 check "a stray file directly in seg/ is named" has "holds a stray file seg/loose"
 check "a stray directory in seg/ is named" has "holds a stray directory seg/notadir/"
 check "a stray directory in seg/NNNNNN/ is named" has "holds a stray directory seg/000000/sub.d/"
-check "a FIFO in seg/NNNNNN/ is named" has "holds a stray (file|entry) seg/000000/pipe"
+check "a FIFO in seg/NNNNNN/ is named as a FIFO" has "holds a stray FIFO seg/000000/pipe "
+ln -s ../../stray.txt g1/seg/000000/link.seg
+expect_rc 0 verify g1 g2 new3 new4 --progress never
+check "a symlink in seg/NNNNNN/ is named as a symlink" has "holds a stray symlink seg/000000/link.seg "
+SEG=$(ls g2/seg/000000 | head -1)
+mv "g2/seg/000000/$SEG" seg.real && ln -s "$PWD/seg.real" "g2/seg/000000/$SEG"
+expect_rc 1 verify g1 g2 new3 new4 --progress never
+check "a segment replaced by a symlink is named as damage" has "seg/000000/$SEG is a symlink"
+check "and only once (not also as a stray)" test "$(grep -c "$SEG" out err | awk -F: '{s+=$2} END {print s}')" -eq 1
+rm "g2/seg/000000/$SEG" && mv seg.real "g2/seg/000000/$SEG" && rm g1/seg/000000/link.seg
 check "a file system's lost+found is not" bash -c '! grep -q "lost+found" out err'
 rm -rf g1/strays.d g1/lost+found g1/seg/loose g1/stray.txt g1/seg/000000/stray.seg g1/seg/notadir g1/seg/000000/sub.d g1/seg/000000/pipe
 

@@ -43,9 +43,10 @@ class Drive {
   virtual Status RemoveFile(const std::string& file) = 0;
   // Names of the regular files directly under `dir` ("" is the drive root).
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
-  // Names of every other entry directly under `dir`: directories (with a
-  // trailing '/'), symlinks, devices... (verify names the stray ones).
-  // Empty where the drive holds nothing but files.
+  // Names of every other entry directly under `dir`, each ending in its
+  // type's mark: '/' a directory, '@' a symlink, '|' a FIFO, '=' a socket,
+  // '#' a device (verify names the stray ones, EntryTypeWord). Empty where
+  // the drive holds nothing but files.
   virtual Result<std::vector<std::string>> ListOtherEntries(const std::string& dir) {
     (void)dir;
     return std::vector<std::string>{};

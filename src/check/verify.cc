@@ -242,15 +242,16 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
   if (opts.parts == 0 || opts.part == 1)
     for (int s = 0; s < view->n(); s++) {
       if (!view->slot(s)) continue;
-      auto stray = StrayFiles(*view->slot(s), view->root().stripes);
+      std::vector<StrayEntry> stray;
+      for (auto& f : StrayFiles(*view->slot(s), view->root().stripes)) stray.push_back({f, "file"});
+      const size_t files = stray.size();
       auto others = StrayOthers(*view->slot(s), view->root().stripes);
       stray.insert(stray.end(), others.begin(), others.end());
-      for (size_t i = 0; i < stray.size() && i < 10; i++) {
-        bool dir = !stray[i].empty() && stray[i].back() == '/';
+      for (size_t i = 0; i < stray.size() && i < 10; i++)
         view->Warn("drive " + std::to_string(s + 1) + " (" + view->slot(s)->Where() + ") holds a stray " +
-                   (dir ? "directory " : "file ") + stray[i] +
-                   " (left by an interrupted pack or repair?); the set does not use it");
-      }
+                   stray[i].kind + " " + stray[i].name +
+                   (i < files ? " (left by an interrupted pack or repair?)" : " (valise never makes one there)") +
+                   "; the set does not use it");
       if (stray.size() > 10)
         view->Warn("drive " + std::to_string(s + 1) + " holds " + std::to_string(stray.size() - 10) +
                    " more stray entries");

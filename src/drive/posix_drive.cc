@@ -266,8 +266,8 @@ class PosixDrive : public Drive {
   Result<std::vector<std::string>> ListOtherEntries(const std::string& dir) override { return List(dir, false); }
 
  private:
-  // The regular files under `dir` (files), or every other entry, directories
-  // with a trailing '/' (!files).
+  // The regular files under `dir` (files), or every other entry, each with
+  // its type's mark (!files: drive.h, ListOtherEntries).
   Result<std::vector<std::string>> List(const std::string& dir, bool files) {
     std::vector<std::string> comps;
     if (!dir.empty()) {
@@ -284,7 +284,7 @@ class PosixDrive : public Drive {
       if (name == "." || name == "..") continue;
       struct stat st;
       if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (S_ISREG(st.st_mode) == files) out.push_back(S_ISDIR(st.st_mode) ? name + "/" : name);
+      if (S_ISREG(st.st_mode) == files) out.push_back(files ? name : name + EntryTypeMark(st.st_mode));
     }
     ::closedir(d);
     return out;

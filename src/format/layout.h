@@ -66,19 +66,47 @@ inline std::vector<std::string> StrayFiles(Drive& d, uint64_t stripes) {
   return out;
 }
 
+// The mark ListOtherEntries (drive.h) ends a non-regular entry's name with.
+inline char EntryTypeMark(unsigned mode) {
+  switch (mode & 0170000) {
+    case 0040000: return '/';  // S_IFDIR
+    case 0120000: return '@';  // S_IFLNK
+    case 0010000: return '|';  // S_IFIFO
+    case 0140000: return '=';  // S_IFSOCK
+    default: return '#';       // a block or character device
+  }
+}
+// A marked entry (ListOtherEntries' form) as a stray: its name (a
+// directory keeps its '/') and what it is, in words.
+struct StrayEntry {
+  std::string name, kind;
+};
+inline StrayEntry StrayOf(const std::string& prefix, const std::string& marked) {
+  switch (marked.empty() ? 0 : marked.back()) {
+    case '/': return {prefix + marked, "directory"};
+    case '@': return {prefix + marked.substr(0, marked.size() - 1), "symlink"};
+    case '|': return {prefix + marked.substr(0, marked.size() - 1), "FIFO"};
+    case '=': return {prefix + marked.substr(0, marked.size() - 1), "socket"};
+    case '#': return {prefix + marked.substr(0, marked.size() - 1), "device"};
+    default: return {prefix + marked, "entry"};
+  }
+}
+
 // What else is on a drive that the set does not hold and no writer makes:
 // a directory (or symlink, device...) at the root other than seg/ (and a
 // file system's lost+found), any file directly in seg/, any entry in seg/
 // that is not one of its NNNNNN directories, and anything but a regular
-// file in those. Directories end in '/'. Verify names them; nothing removes
-// them (they may be the operator's).
-inline std::vector<std::string> StrayOthers(Drive& d, uint64_t stripes) {
-  std::vector<std::string> out;
+// file in those but a segment's own name (a segment replaced by a symlink
+// or a directory: verify names it as damage, once). Each ends in its type's
+// mark (EntryTypeMark). Verify names them; nothing removes them (they may
+// be the operator's).
+inline std::vector<StrayEntry> StrayOthers(Drive& d, uint64_t stripes) {
+  std::vector<StrayEntry> out;
   if (auto root = d.ListOtherEntries(""); root.ok())
     for (auto& e : *root)
-      if (e != "seg/" && e != "lost+found/") out.push_back(e);  // lost+found: a fresh ext4 drive's own
+      if (e != "seg/" && e != "lost+found/") out.push_back(StrayOf("", e));  // lost+found: a fresh ext4 drive's own
   if (auto files = d.ListFiles("seg"); files.ok())
-    for (auto& f : *files) out.push_back("seg/" + f);
+    for (auto& f : *files) out.push_back({"seg/" + f, "file"});
   uint64_t dirs = stripes / 1000 + 2;
   if (auto others = d.ListOtherEntries("seg"); others.ok())
     for (auto& e : *others) {
@@ -88,14 +116,16 @@ inline std::vector<std::string> StrayOthers(Drive& d, uint64_t stripes) {
         if (e[i] < '0' || e[i] > '9') ours = false;
         else n = n * 10 + uint64_t(e[i] - '0');
       }
-      if (!ours || n >= dirs) out.push_back("seg/" + e);
+      if (!ours || n >= dirs) out.push_back(StrayOf("seg/", e));
     }
   // Anything but a regular file in seg/NNNNNN/: directories, FIFOs, symlinks.
   for (uint64_t i = 0; i < dirs; i++) {
     char dir[32];
     std::snprintf(dir, sizeof dir, "seg/%06llu", (unsigned long long)i);
     if (auto others = d.ListOtherEntries(dir); others.ok())
-      for (auto& e : *others) out.push_back(std::string(dir) + "/" + e);
+      for (auto& e : *others)
+        if (e.empty() || !IsSegmentOf(dir, e.substr(0, e.size() - 1), stripes))
+          out.push_back(StrayOf(std::string(dir) + "/", e));
   }
   return out;
 }
