@@ -238,7 +238,7 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, 
 
   Planner planner(reader, opts, ra.get(), share, existing, journal.marks());
   planner.Start();
-  RestoreWriter writer(reader, opts, tree, journal, existing, planner.queue(), totals, rep);
+  RestoreWriter writer(reader, opts, tree, journal, planner.queue(), totals, rep);
   Status st = writer.Run();
   if (ra) ra->Stop();  // a stop or a full disk: stop reading ahead
   planner.Join();

@@ -154,6 +154,7 @@ Status Planner::PlanEntry(const FileInfo& f, RecBatcher& out, std::unordered_set
   else if (planned && f.link)
     planned = linked.insert(f.link).second;
   r.planned = planned;
+  r.restored = restored;  // the writer takes the planner's word: one check per file, made before it writes
   if (!out.Add(std::move(r))) return Unavailable("restore stopped");
   if (!planned) return Status::Ok();
   Rec end;

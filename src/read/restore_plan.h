@@ -25,6 +25,7 @@ struct Rec {
   enum Kind : uint8_t { kEntry, kPiece, kEnd, kDone } kind = kEntry;
   FileInfo info;         // kEntry
   bool planned = false;  // kEntry of a file: its kPiece records and one kEnd follow
+  bool restored = false;  // kEntry of a file a killed run restored (Existing::AlreadyRestored): skipped
   std::shared_ptr<ChunkSlot> slot;  // kPiece: bytes [chunk_off, +len) of slot at file offset pos
   uint32_t chunk_off = 0, len = 0;
   uint64_t pos = 0;

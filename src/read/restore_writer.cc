@@ -226,13 +226,11 @@ Status FileWrite::Finish(Status st) {
 // ---- The writer ----
 
 RestoreWriter::RestoreWriter(SetReader& reader, const RestoreOptions& opts, OutputTree& tree,
-                             RestoreJournal& journal, const Existing& existing, RecQueue& q, Totals totals,
-                             RestoreReport& rep)
+                             RestoreJournal& journal, RecQueue& q, Totals totals, RestoreReport& rep)
     : reader_(reader),
       opts_(opts),
       tree_(tree),
       journal_(journal),
-      existing_(existing),
       in_(q),
       totals_(totals),
       rep_(rep),
@@ -406,7 +404,7 @@ Status RestoreWriter::HandleSymlink(const Rec& head, int pfd, const std::string&
 Status RestoreWriter::HandleFile(const Rec& head, int pfd, const std::string& name, bool exists,
                                  const struct stat& ls) {
   const FileInfo& f = head.info;
-  if (existing_.AlreadyRestored(f, journal_.marks())) {
+  if (head.restored) {
     SkipFile(head);
     rep_.skipped++;
     rep_.bytes += f.size;

@@ -60,7 +60,7 @@ class RestoreWriter {
     uint64_t bytes = 0, files = 0;  // for progress
   };
   RestoreWriter(SetReader& reader, const RestoreOptions& opts, OutputTree& tree, RestoreJournal& journal,
-                const Existing& existing, RecQueue& q, Totals totals, RestoreReport& rep);
+                RecQueue& q, Totals totals, RestoreReport& rep);
   // Takes records until the planner's last (its status returned), a stop
   // (Unavailable) or a full disk (ResourceExhausted).
   Status Run();
@@ -90,7 +90,6 @@ class RestoreWriter {
   const RestoreOptions& opts_;
   OutputTree& tree_;
   RestoreJournal& journal_;
-  const Existing& existing_;
   RecStream in_;
   Totals totals_;
   RestoreReport& rep_;
