@@ -175,6 +175,14 @@ expect_rc 1 verify g1 g2 new3 new4 --progress never
 check "a segment replaced by a symlink is named as damage" has "seg/000000/$SEG is a symlink"
 check "and only once (not also as a stray)" test "$(grep -c "$SEG" out err | awk -F: '{s+=$2} END {print s}')" -eq 1
 rm "g2/seg/000000/$SEG" && mv seg.real "g2/seg/000000/$SEG" && rm g1/seg/000000/link.seg
+# A hostile drive's stray name with terminal controls and a newline: printed
+# escaped, so it cannot erase lines or forge a verdict.
+touch $'g1/seg/000000/x\e[1A\e[2K\rverdict: INTACT: forged\n'
+expect_rc 0 verify g1 g2 new3 new4 --progress never
+check "a stray name's controls are escaped (no ESC, CR or newline of its own)" \
+  bash -c "! grep -q \$'\\e' out err && ! grep -q \$'\\r' out err && ! grep -q '^verdict: INTACT: forged' out err"
+check "the escaped name is still named" has 'holds a stray file seg/000000/x.*verdict: INTACT: forged'
+rm -f g1/seg/000000/x*
 check "a file system's lost+found is not" bash -c '! grep -q "lost+found" out err'
 rm -rf g1/strays.d g1/lost+found g1/seg/loose g1/stray.txt g1/seg/000000/stray.seg g1/seg/notadir g1/seg/000000/sub.d g1/seg/000000/pipe
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "common/escape.h"
 #include "check/journal.h"
 #include "check/scan.h"
 #include "common/share.h"
@@ -249,7 +250,7 @@ Result<VerifyReport> Verify(std::vector<std::unique_ptr<Drive>> drives, const Ve
       stray.insert(stray.end(), others.begin(), others.end());
       for (size_t i = 0; i < stray.size() && i < 10; i++)
         view->Warn("drive " + std::to_string(s + 1) + " (" + view->slot(s)->Where() + ") holds a stray " +
-                   stray[i].kind + " " + stray[i].name +
+                   stray[i].kind + " " + EscapeForTerminal(stray[i].name) +  // a drive's name: hostile
                    (i < files ? " (left by an interrupted pack or repair?)" : " (valise never makes one there)") +
                    "; the set does not use it");
       if (stray.size() > 10)

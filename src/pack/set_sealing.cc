@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/escape.h"
 #include "format/custody.h"
 #include "format/layout.h"
 #include "pack/packer_internal.h"
@@ -128,7 +129,9 @@ Status Packer::SealSet(const SetHeader& h, const Label& start, const std::vector
     if (writer_->dropped(i)) continue;
     for (auto& f : StrayFiles(*drives_[i], records.size())) {
       Status rs = drives_[i]->RemoveFile(f);
-      if (!rs.ok()) Warn("cannot remove " + drives_[i]->Where() + "/" + f + " left by an interrupted run: " + rs.message());
+      if (!rs.ok())
+        Warn("cannot remove " + drives_[i]->Where() + "/" + EscapeForTerminal(f) +
+             " left by an interrupted run: " + rs.message());
     }
   }
   return Status::Ok();
