@@ -103,6 +103,26 @@ check "the look-alikes differ from the set with the same size and mtime" \
 expect_rc 0 restore "${R[@]}" --to tl
 check "files moved in after the kill, born before the run, are restored again" same_as_src tl
 
+# The time a save vouched for a file is in the journal, not its file's
+# mtime: an edit after the kill (size and mtime put back) is restored again
+# even when the journal file is touched after it.
+VALISE_RESTORE_JOURNAL_FILES=2 VALISE_TEST_CRASH=restore:16 "$VALISE" restore "${R[@]}" --to tv >/dev/null 2>&1
+check "the killed run restored many/f3" test "$(h tv/many/f3)" = "$(h src/many/f3)"
+sleep 0.05
+printf 'FILE 3\n' >tv/many/f3 && touch -r src/many/f3 tv/many/f3
+touch "$VALISE_STATE_DIR"/restore-*.journal
+expect_rc 0 restore "${R[@]}" --to tv
+check "an edit after the kill is restored again though the journal was touched" same_as_src tv
+# A resume told other file-shaping options (--keep-setid, --no-owner,
+# --no-xattrs) makes every file again, as told now.
+mkdir -p sx && head -c 300000 /dev/urandom >sx/tool && chmod 4755 sx/tool && head -c 300000 /dev/urandom >sx/zz
+expect_rc 0 pack sx --to x1 x2 x3 --parity 1 --identity s.id --progress never
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:1 "$VALISE" restore x1 x2 x3 --identity s.id --progress never --to tx --keep-setid >/dev/null 2>&1
+check "the killed --keep-setid run made tool setuid" test "$(stat -c %a tx/tool)" = 4755
+expect_rc 0 restore x1 x2 x3 --identity s.id --progress never --to tx
+check "resumed without --keep-setid: tool is not setuid" test "$(stat -c %a tx/tool)" = 755
+check "and the tree is whole" test "$(h tx/tool)$(h tx/zz)" = "$(h sx/tool)$(h sx/zz)"
+
 echo "== 2b. a journal resumes only the output its own run marked"
 # Every run marks the top of its --to (valise-restore-incomplete.<token>),
 # the journal holds the token, and resume needs both: emptying a killed

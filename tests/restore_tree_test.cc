@@ -244,42 +244,59 @@ TEST_F(RestoreTree, NameTooLongIsListedAndTheRestIsRestored) {
 }
 
 // The journal keeps the run's start (a file born before it is not the
-// run's): saved and loaded back; a journal written before "start" existed
-// still loads, with start unknown (0); a torn one is no journal.
-TEST(RestoreJournalFile, KeepsTheRunsStartAndReadsTheOlderLine) {
+// run's), its file-shaping options, and the time each save vouched for
+// its part of the watermark: saved and loaded back; a resumed run's saves
+// never move an earlier file's time; another shape vouches for nothing; a
+// torn or older journal is no journal.
+TEST(RestoreJournalFile, KeepsStartShapeAndEachSavesTime) {
   char tmpl[] = "/tmp/valise-journal-XXXXXX";
   fs::path dir = ::mkdtemp(tmpl);
   MemoryOutputTree tree("mem:/j");
   RestoreJournal j((dir / "restore-x.journal").string());
   int64_t before = RestoreJournal::CoarseNowNs();
-  j.Adopt("0123456789abcdef0123456789abcdef", Overwrite::kNever);
+  const std::string tok = "0123456789abcdef0123456789abcdef";
+  j.Adopt(tok, Overwrite::kNever, 5);
   j.Handled(41);
   j.Failed(7);
   j.Save(tree);
+  j.Save(tree);  // nothing new handled: no new time
   RestoreJournal back(j.path());
   back.Load();
-  EXPECT_EQ(back.token(), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(back.token(), tok);
   EXPECT_EQ(back.overwrite(), Overwrite::kNever);
   EXPECT_EQ(back.marks().watermark, 41);
   EXPECT_EQ(back.marks().failed, std::set<int64_t>{7});
   EXPECT_GE(back.marks().start_ns, before);
   EXPECT_EQ(back.marks().start_ns, j.marks().start_ns);
-  back.Adopt(back.token(), Overwrite::kNever);  // the same run resumed keeps its start
-  EXPECT_EQ(back.marks().start_ns, j.marks().start_ns);
+  ASSERT_EQ(back.marks().vouched.size(), 1u);
+  const int64_t t1 = back.marks().VouchedAt(41);
+  EXPECT_GE(t1, before);
+  EXPECT_EQ(back.marks().VouchedAt(42), 0);
 
-  WriteFileBytes(dir / "restore-x.journal", "token abc overwrite 2\n12\n3\n");
-  back.Load();
-  EXPECT_EQ(back.token(), "abc");
-  EXPECT_EQ(back.marks().watermark, 12);
-  EXPECT_EQ(back.marks().start_ns, 0);
-  EXPECT_TRUE(back.marks().Done(11));
-  EXPECT_FALSE(back.marks().Done(3));
-  for (std::string torn : {"token abc overwrite 2 start\n", "token abc overwrite 2 start 5\n12x\n",
-                           "token abc overwrite 2 begin 5\n12\n", "token abc overwrite 9\n12\n"}) {
+  back.Adopt(tok, Overwrite::kNever, 5);  // the same run resumed keeps its start and times
+  EXPECT_EQ(back.marks().start_ns, j.marks().start_ns);
+  back.Handled(60);
+  back.Save(tree);
+  RestoreJournal third(j.path());
+  third.Load();
+  EXPECT_EQ(third.marks().VouchedAt(41), t1) << "a later save moved an earlier file's time";
+  EXPECT_GT(third.marks().VouchedAt(42), t1);
+  EXPECT_EQ(third.marks().VouchedAt(60), third.marks().VouchedAt(42));
+
+  third.Adopt(tok, Overwrite::kNever, 1);  // resumed with another --keep-setid/--no-owner/--no-xattrs
+  EXPECT_FALSE(third.marks().Done(1));
+  EXPECT_EQ(third.marks().start_ns, j.marks().start_ns);
+
+  for (std::string torn : {"token abc overwrite 2\n12\n3\n", "token abc overwrite 2 start 5 shape 0\nvouch 12\n",
+                           "token abc overwrite 2 start 5 shape 0\nvouch 12x 5\n",
+                           "token abc overwrite 2 start 5 shape 9\n",
+                           "token abc overwrite 2 start 5 shape 0 more\n",
+                           "token abc overwrite 2 start 5 shape 0\nvouch 12 5\nvouch 11 6\n",
+                           "token abc overwrite 9 start 5 shape 0\n"}) {
     WriteFileBytes(dir / "restore-x.journal", torn);
-    back.Load();
-    EXPECT_EQ(back.token(), "") << torn;
-    EXPECT_EQ(back.marks().watermark, 0) << torn;
+    third.Load();
+    EXPECT_EQ(third.token(), "") << torn;
+    EXPECT_EQ(third.marks().watermark, 0) << torn;
   }
   fs::remove_all(dir);
 }

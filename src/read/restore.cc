@@ -117,7 +117,7 @@ Status OpenJournal(SetReader& reader, const RestoreOptions& opts, const OutputTr
   journal.set_path(RestoreJournalPath(reader, tree.Identity(), opts));
   VALISE_RETURN_IF_ERROR(journal.Lock(reader.set_id(), tree.Where()));
   journal.Load();
-  journal.Adopt(token, opts.overwrite);
+  journal.Adopt(token, opts.overwrite, RestoreJournal::ShapeOf(opts));
   return Status::Ok();
 }
 
@@ -187,7 +187,7 @@ Status CheckShipmentSpace(SetReader& reader, const RestoreOptions& opts, const O
   for (SetReader* part : parts) {
     RestoreJournal journal(RestoreJournalPath(*part, tree.Identity(), opts));
     if (tree.Exists()) journal.Load();
-    journal.Adopt(token, opts.overwrite);
+    journal.Adopt(token, opts.overwrite, RestoreJournal::ShapeOf(opts));
     VALISE_ASSIGN_OR_RETURN(Sharer share, Sharer::For(*part, opts));
     auto ra = NewReadAheadFor(*part, opts);
     VALISE_ASSIGN_OR_RETURN(Count c, CountRestore(*part, opts, ra.get(), share, existing, journal.marks(), block));

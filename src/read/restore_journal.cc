@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 
 #include "common/durable.h"
 #include "crypto/crypto.h"
@@ -40,40 +41,72 @@ Status RestoreJournal::Lock(const std::string& set_id, const std::string& where)
   return lock.status().code() == Code::kBusy ? lock.status() : Status::Ok();
 }
 
+namespace {
+
+bool ParseI64(const std::string& w, int64_t* v) {
+  char* end = nullptr;
+  errno = 0;
+  long long x = std::strtoll(w.c_str(), &end, 10);
+  if (errno != 0 || !end || *end != 0 || end == w.c_str()) return false;
+  *v = x;
+  return true;
+}
+
+}  // namespace
+
+// The journal is this host's own file, but a torn or foreign one must not
+// resume anything: any line out of form makes it no journal at all.
 void RestoreJournal::Load() {
   std::ifstream in(path_);
-  std::string word;
   token_.clear();
   overwrite_ = Overwrite::kRefuse;
+  shape_ = 0;
   marks_ = Marks{};
-  int mode = -1;
-  bool ok = (in >> word) && word == "token" && (in >> token_) && (in >> word) && word == "overwrite" &&
-            (in >> mode) && mode >= 0 && mode <= 3 && (in >> word);
-  if (ok && word == "start") ok = (in >> marks_.start_ns) && (in >> word);  // absent before format 2's stop 21
+  std::string line, w[10];
+  int64_t mode = -1, shape = -1;
+  bool ok = static_cast<bool>(std::getline(in, line));
   if (ok) {
-    char* end = nullptr;
-    errno = 0;
-    marks_.watermark = std::strtoll(word.c_str(), &end, 10);
-    ok = errno == 0 && end && *end == 0 && end != word.c_str();
+    std::istringstream head(line);
+    for (auto& x : w) head >> x;
+    ok = w[0] == "token" && w[2] == "overwrite" && w[4] == "start" && w[6] == "shape" && w[8].empty() &&
+         !w[1].empty() && ParseI64(w[3], &mode) && mode >= 0 && mode <= 3 && ParseI64(w[5], &marks_.start_ns) &&
+         ParseI64(w[7], &shape) && shape >= 0 && shape <= 7;
   }
-  if (!ok) {
-    token_.clear();  // another format, or torn: no journal
+  while (ok && std::getline(in, line)) {
+    std::istringstream l(line);
+    std::string kind, a, b, extra;
+    l >> kind >> a >> b >> extra;
+    int64_t x = 0, t = 0;
+    if (kind == "vouch" && extra.empty() && ParseI64(a, &x) && ParseI64(b, &t) && x > marks_.watermark) {
+      marks_.vouched.push_back({x, t});
+      marks_.watermark = x;
+    } else if (kind == "failed" && b.empty() && ParseI64(a, &x)) {
+      marks_.failed.insert(x);
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) {  // another format, or torn: no journal
     marks_ = Marks{};
     return;
   }
+  token_ = w[1];
   overwrite_ = static_cast<Overwrite>(mode);
-  int64_t id;
-  while (in >> id) marks_.failed.insert(id);
-  struct stat st;
-  if (::stat(path_.c_str(), &st) == 0)
-    marks_.saved_ns = int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  shape_ = int(shape);
+  start_ns_ = marks_.start_ns;
 }
 
 void RestoreJournal::Save(OutputTree& tree) {
   tree.Sync();  // the files the watermark vouches for are on disk first
+  if (marks_.watermark > (marks_.vouched.empty() ? 0 : marks_.vouched.back().first)) {
+    struct timespec now;
+    ::clock_gettime(CLOCK_REALTIME, &now);  // after the sync: every vouched file's last change is before
+    marks_.vouched.push_back({marks_.watermark, int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec});
+  }
   std::string text = "token " + token_ + " overwrite " + std::to_string(int(overwrite_)) + " start " +
-                     std::to_string(marks_.start_ns) + "\n" + std::to_string(marks_.watermark) + "\n";
-  for (int64_t id : marks_.failed) text += std::to_string(id) + "\n";
+                     std::to_string(marks_.start_ns) + " shape " + std::to_string(shape_) + "\n";
+  for (auto& [w, t] : marks_.vouched) text += "vouch " + std::to_string(w) + " " + std::to_string(t) + "\n";
+  for (int64_t id : marks_.failed) text += "failed " + std::to_string(id) + "\n";
   (void)WriteFileDurably(path_, text);  // fsync, rename, fsync of the state dir; best effort
 }
 

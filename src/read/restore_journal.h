@@ -1,22 +1,32 @@
 // The restore journal: where a killed or stopped restore got to, so the same
 // restore run again resumes there. One per (set, destination, --path
 // prefixes, --part), in the state directory:
-//   restore-<24 hex digits>.journal   "token <32 hex> overwrite <0-3> start <ns>\n"
-//                                     "<watermark id>\n" then one failed id a line
-// start: when the run with that token began (CLOCK_REALTIME_COARSE, the
-// clock file times are taken from): a file born before it is not that run's.
+//   restore-<24 hex digits>.journal
+//     "token <32 hex> overwrite <0-3> start <ns> shape <0-7>\n"
+//     "vouch <watermark id> <ns>\n"   one a save that moved the watermark
+//     "failed <id>\n"                 one a failed entry
 // The token is the run's, also in its mark at the top of the destination
 // (restore_marker.h): the journal applies only while that mark is there.
+// start: when the run with that token began (CLOCK_REALTIME_COARSE, the
+// clock file times are taken from): a file born before it is not that run's.
+// shape: the options that shape a restored file (--keep-setid, --no-owner,
+// --no-xattrs); a resume told others vouches for nothing (every file is
+// restored again, as told now).
+// vouch W T: every file entry with an id up to W (and past the previous
+// vouch's) was handled by T (CLOCK_REALTIME, after a sync): restored, or
+// failed and listed. A file changed after the time that vouched for it is
+// restored again; a later save never moves an earlier file's time.
 //   restore-<24 hex digits>.lock      held (flock) by the restore writing it
-// Every file entry with an id up to the watermark was handled: restored, or
-// failed and listed. The journal is saved only after the files it vouches for
-// are synced, and removed when the restore finishes.
+// The journal is saved only after the files it vouches for are synced, and
+// removed when the restore finishes.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/lockfile.h"
 #include "read/output_tree.h"
@@ -50,15 +60,21 @@ class RestoreJournal {
   const std::string& token() const { return token_; }
   // The --overwrite mode of the run that wrote it (kRefuse: none given).
   Overwrite overwrite() const { return overwrite_; }
-  // The journal belongs to the run with `token`, told `overwrite`: another
-  // token's marks are thrown away (its output is not what the destination
-  // holds).
-  void Adopt(const std::string& token, Overwrite overwrite) {
+  // The journal belongs to the run with `token`, told `overwrite`, with
+  // file-shaping options `shape` (ShapeOf): another token's marks are thrown
+  // away (its output is not what the destination holds), and so are the
+  // marks of a run told another shape (its files are made again).
+  void Adopt(const std::string& token, Overwrite overwrite, int shape) {
     overwrite_ = overwrite;
-    if (token == token_) return;
+    if (token == token_ && shape == shape_) return;
+    if (token != token_) start_ns_ = CoarseNowNs();
     token_ = token;
+    shape_ = shape;
     marks_ = Marks{};
-    marks_.start_ns = CoarseNowNs();
+    marks_.start_ns = start_ns_;
+  }
+  static int ShapeOf(const RestoreOptions& o) {
+    return (o.keep_setid ? 1 : 0) | (o.no_owner ? 2 : 0) | (o.no_xattrs ? 4 : 0);
   }
   // Syncs `tree` (the files the watermark vouches for are on disk first),
   // then writes the journal atomically and durably; best effort.
@@ -66,19 +82,25 @@ class RestoreJournal {
   // The restore finished: syncs `tree`, then removes the journal.
   void Finish(OutputTree& tree);
 
-  // What the journal says: the watermark and the failed ids.
+  // What the journal says: the watermark, when each part of it was vouched
+  // for, and the failed ids.
   struct Marks {
     int64_t watermark = 0;
     std::set<int64_t> failed;
-    // When the journal was last saved (its file's mtime, ns): a file it
-    // vouches for changed after that is not done.
-    int64_t saved_ns = 0;
-    // When the run began (0: not known, a journal of an older valise): a
-    // file it vouches for that was born before is not the run's (a
-    // directory of look-alikes moved in keeps its files' change times).
+    // (watermark, time) of each save that moved it, in order.
+    std::vector<std::pair<int64_t, int64_t>> vouched;
+    // When the run began (0: not known): a file it vouches for that was
+    // born before is not the run's (a directory of look-alikes moved in
+    // keeps its files' change times).
     int64_t start_ns = 0;
     // Handled by a run, and not failed there.
     bool Done(int64_t id) const { return id <= watermark && !failed.count(id); }
+    // When the save that first vouched for `id` was made (0: none did).
+    int64_t VouchedAt(int64_t id) const {
+      for (auto& [w, t] : vouched)
+        if (id <= w) return t;
+      return 0;
+    }
   };
   const Marks& marks() const { return marks_; }
   // A file entry handled (restored or kept): the watermark moves up to it.
@@ -93,6 +115,8 @@ class RestoreJournal {
   std::string path_;
   std::string token_;
   Overwrite overwrite_ = Overwrite::kRefuse;
+  int shape_ = 0;
+  int64_t start_ns_ = 0;
   Marks marks_;
   std::unique_ptr<LockFile> lock_;
 };

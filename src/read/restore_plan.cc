@@ -81,14 +81,15 @@ bool Existing::Matches(const FileInfo& f, struct stat* seen) const {
 }
 
 // Restored by the run that saved the journal, and not changed since: its
-// size and mtime are the set's, its status last changed before that save
-// (a rewrite that puts the mtime back still moves the change time), and it
-// was born after the run began (a directory of look-alikes made earlier
+// size and mtime are the set's, its status last changed before the save
+// that vouched for it (a rewrite that puts the mtime back still moves the
+// change time; a later save never moves that time), and it was born after
+// the run began (a directory of look-alikes made earlier
 // and moved in keeps its files' change times, not their birth).
 bool Existing::AlreadyRestored(const FileInfo& f, const RestoreJournal::Marks& marks) const {
   struct stat st;  // one lstat for both time checks
   if (!marks.Done(f.id) || !SafeName(f.path) || !Matches(f, &st)) return false;
-  if (int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec > marks.saved_ns) return false;
+  if (int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec > marks.VouchedAt(f.id)) return false;
   int64_t born = 0;
   if (marks.start_ns > 0 && tree_.BirthPath(f.path, &born) == 0 && born < marks.start_ns) return false;
   return true;
