@@ -181,12 +181,16 @@ mkdir -p tq/"${DONE2/2-of-2/1-of-2}"
 expect_rc 2 restore "${R[@]}" --part 2/2 --to tq
 check "a directory named like another part's mark is not another part's output" has "--to tq is not empty"
 check "the file next to it is untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
-# Parts restoring into one --to at once sweep only their own temporaries:
-# part 2's (still writing, say) stay; a killed part 1's go.
-echo x >tr/.valise-0002aaaaaaaaaaaa.tmp && echo x >tr/.valise-0001bbbbbbbbbbbb.tmp
+# Parts restoring into one --to at once sweep only their own run's
+# temporaries (named by part and token): part 2's (still writing, say)
+# stay; a killed part 1's go when part 1 resumes.
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:1 "$VALISE" restore "${R[@]}" --part 1/2 --to tr >/dev/null 2>&1
+TOK1=$(ls tr | sed -n 's/^valise-restore-part-.*-1-of-2\.\([0-9a-f]\{32\}\)$/\1/p')
+check "the killed part 1 left its mark" test -n "$TOK1"
+echo x >tr/.valise-0002aaaaaaaaaaaa.tmp && echo x >"tr/.valise-0001${TOK1:0:8}beef.tmp"
 expect_rc 0 restore "${R[@]}" --part 1/2 --to tr
 check "part 1 leaves another part's temporary alone" test -e tr/.valise-0002aaaaaaaaaaaa.tmp
-check "part 1 removes its own killed run's temporary" test ! -e tr/.valise-0001bbbbbbbbbbbb.tmp
+check "part 1 resumed removes its killed run's temporary" test ! -e "tr/.valise-0001${TOK1:0:8}beef.tmp"
 rm -f tr/.valise-0002aaaaaaaaaaaa.tmp
 check "both parts restore the whole tree" same_as_src tr
 check "the last part removes every part marker" test "$(ls -A tr | grep -c '^valise-restore')" -eq 0
@@ -258,6 +262,12 @@ expect_rc 0 restore "${R[@]}" --to t5 --overwrite if-changed
 check "an identical file's wrong mode is restored" test "$(stat -c %a t5/sub/c.txt)" = "$(stat -c %a src/sub/c.txt)"
 check "a split hard link is one inode again" test "$(stat -c %i t5/many/blink)" = "$(stat -c %i t5/sub/b.txt)"
 check "every file equals the source's" same_as_src t5
+
+echo "== 4b. files named like valise's temporaries that no run of this restore made are never removed"
+mkdir -p tw/sub && echo data >tw/.valise-0123456789abcdef.tmp && echo d >tw/sub/.valise-fedcba9876543210.tmp
+expect_rc 0 restore "${R[@]}" --to tw --overwrite never
+check "a user's file with a temporary's name is kept (top and sub/)" \
+  test "$(cat tw/.valise-0123456789abcdef.tmp)$(cat tw/sub/.valise-fedcba9876543210.tmp)" = datad
 
 echo "== 5. --overwrite never: existing files kept, missing ones restored"
 fresh t4

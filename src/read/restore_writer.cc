@@ -22,12 +22,13 @@ bool AllZero(const uint8_t* p, size_t n) { return p[0] == 0 && std::memcmp(p, p 
 int64_t MtimeNs(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec; }
 
 // A temporary name for a file in `dir` of `tree`: short (never near
-// NAME_MAX, whatever the final name's length), new (O_EXCL), carrying `tag`.
-int CreateTemp(OutputTree& tree, int dir, std::string* name, int tag) {
-  for (int attempt = 0; attempt < 16; attempt++) {
-    uint8_t r[8];
+// NAME_MAX, whatever the final name's length), new (O_EXCL), of the run
+// with `prefix`.
+int CreateTemp(OutputTree& tree, int dir, std::string* name, const std::string& prefix) {
+  for (int attempt = 0; attempt < 64; attempt++) {
+    uint8_t r[2];
     RandomBytes(r, sizeof r);
-    *name = RestoreTempName(r, tag);
+    *name = RestoreTempName(prefix, r);
     int fd = tree.CreateFile(dir, *name);
     if (fd >= 0 || errno != EEXIST) return fd;
   }
@@ -43,13 +44,14 @@ DirFds::~DirFds() {
 }
 
 // Removes the temporaries a killed restore left in directory `fd` (a
-// re-run, journal or not, leaves exactly the tree an uninterrupted run does);
-// a --part restore only its own part's (another part may be writing them).
+// re-run, journal or not, leaves exactly the tree an uninterrupted run does):
+// only its own run's (the same token), never another part's (it may be
+// writing them) or a user's file that looks like one.
 void DirFds::SweepTemps(int fd) {
   std::vector<std::string> names;
   if (tree_.ReadDir(fd, &names) != 0) return;
   for (auto& n : names)
-    if (IsRestoreTemp(n.c_str()) && RestoreTempHasTag(n.c_str(), temp_tag_)) tree_.Unlink(fd, n);
+    if (RestoreTempOfRun(n.c_str(), temp_prefix_)) tree_.Unlink(fd, n);
 }
 
 int DirFds::Get(const std::string& dir) {
@@ -113,7 +115,7 @@ class FileWrite {
 };
 
 Status FileWrite::OpenTemp() {
-  fd_ = CreateTemp(t_, pfd_, &tmp_, w_.temp_tag_);
+  fd_ = CreateTemp(t_, pfd_, &tmp_, w_.temp_prefix_);
   if (fd_ < 0) {
     err_ = errno;
     return IOError("cannot create a temporary file");
@@ -235,9 +237,9 @@ RestoreWriter::RestoreWriter(SetReader& reader, const RestoreOptions& opts, Outp
       totals_(totals),
       rep_(rep),
       meta_(opts, reader, tree),
-      temp_tag_(opts.parts > 0 ? opts.part % 65536 : -1),
-      dirs_fd_(tree, temp_tag_),
-      link_fd_(tree, temp_tag_) {
+      temp_prefix_(RestoreTempPrefix(opts.parts > 0 ? opts.part : 0, journal.token())),
+      dirs_fd_(tree, temp_prefix_),
+      link_fd_(tree, temp_prefix_) {
   if (const char* e = std::getenv("VALISE_RESTORE_JOURNAL_FILES")) save_every_files_ = std::max(1L, std::atol(e));
   if (const char* e = std::getenv("VALISE_TEST_SLOW_MS")) slow_ms_ = std::atol(e);
 }
@@ -383,10 +385,10 @@ Status RestoreWriter::HandleSymlink(const Rec& head, int pfd, const std::string&
     return Status::Ok();
   }
   std::string tmp;
-  for (int attempt = 0; attempt < 16; attempt++) {
-    uint8_t r[8];
+  for (int attempt = 0; attempt < 64; attempt++) {
+    uint8_t r[2];
     RandomBytes(r, sizeof r);
-    tmp = RestoreTempName(r, temp_tag_);
+    tmp = RestoreTempName(temp_prefix_, r);
     if (tree_.Symlink(f.target, pfd, tmp) == 0 || errno != EEXIST) break;
   }
   struct stat ts;
@@ -485,10 +487,10 @@ void RestoreWriter::FileDone(const FileInfo& f) {
 bool RestoreWriter::MakeLink(const std::string& src, int pfd, const std::string& name) {
   int sfd = link_fd_.Get(ParentOf(src));
   if (sfd < 0) return false;
-  for (int attempt = 0; attempt < 16; attempt++) {
-    uint8_t r[8];
+  for (int attempt = 0; attempt < 64; attempt++) {
+    uint8_t r[2];
     RandomBytes(r, sizeof r);
-    std::string tmp = RestoreTempName(r, temp_tag_);
+    std::string tmp = RestoreTempName(temp_prefix_, r);
     if (tree_.Link(sfd, BaseOf(src), pfd, tmp) != 0) {
       if (errno == EEXIST) continue;
       return false;

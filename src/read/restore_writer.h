@@ -33,8 +33,8 @@ namespace valise {
 // opened, the temporaries a killed restore left in it are removed.
 class DirFds {
  public:
-  // `temp_tag`: the temporaries it sweeps (RestoreTempHasTag).
-  DirFds(OutputTree& tree, int temp_tag) : tree_(tree), temp_tag_(temp_tag) {}
+  // `temp_prefix`: the run whose temporaries it sweeps (RestoreTempOfRun).
+  DirFds(OutputTree& tree, std::string temp_prefix) : tree_(tree), temp_prefix_(std::move(temp_prefix)) {}
   ~DirFds();
   DirFds(const DirFds&) = delete;
   DirFds& operator=(const DirFds&) = delete;
@@ -45,7 +45,7 @@ class DirFds {
   void SweepTemps(int fd);
 
   OutputTree& tree_;
-  int temp_tag_;
+  std::string temp_prefix_;
   std::vector<std::pair<std::string, int>> chain_;
   std::unordered_set<std::string> swept_;
 };
@@ -94,7 +94,7 @@ class RestoreWriter {
   Totals totals_;
   RestoreReport& rep_;
   RestoreMeta meta_;
-  int temp_tag_;  // --part's I, or -1 (safe_path.h)
+  std::string temp_prefix_;  // this run's temporaries (RestoreTempPrefix, safe_path.h)
   DirFds dirs_fd_, link_fd_;
   std::unordered_map<int64_t, std::string> link_paths_;  // inode (FileInfo::link) -> restored path
   std::vector<FileInfo> dirs_;  // owners, modes and mtimes set last, deepest first

@@ -28,28 +28,31 @@ std::string BaseOf(const std::string& path) {
   return cut == std::string::npos ? path : path.substr(cut + 1);
 }
 
-std::string RestoreTempName(const uint8_t r[8]) {
+std::string RestoreTempPrefix(int part, const std::string& token) {
   static const char kHex[] = "0123456789abcdef";
-  std::string name = ".valise-";
-  for (int i = 0; i < 8; i++) {
+  unsigned tag = part > 0 ? unsigned(part) % 65536 : 0xffff;
+  std::string p;
+  for (int shift = 12; shift >= 0; shift -= 4) p += kHex[(tag >> shift) & 15];
+  for (size_t i = 0; i < 8; i++) {  // the token's first 8 hex digits (lowercase; "0" past a short one)
+    char c = i < token.size() ? token[i] : '0';
+    p += std::isxdigit(static_cast<unsigned char>(c)) ? char(std::tolower(static_cast<unsigned char>(c))) : '0';
+  }
+  return p;
+}
+
+std::string RestoreTempName(const std::string& prefix, const uint8_t r[2]) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string name = ".valise-" + prefix.substr(0, 12);
+  name.resize(20, '0');
+  for (int i = 0; i < 2; i++) {
     name += kHex[r[i] >> 4];
     name += kHex[r[i] & 15];
   }
   return name + ".tmp";
 }
 
-std::string RestoreTempName(uint8_t r[8], int tag) {
-  if (tag >= 0) {
-    r[0] = uint8_t((tag >> 8) & 0xff);
-    r[1] = uint8_t(tag & 0xff);
-  }
-  return RestoreTempName(r);
-}
-
-bool RestoreTempHasTag(const char* n, int tag) {
-  if (tag < 0) return true;
-  uint8_t r[8] = {0};
-  return RestoreTempName(r, tag).compare(0, 12, n, 12) == 0;
+bool RestoreTempOfRun(const char* n, const std::string& prefix) {
+  return IsRestoreTemp(n) && prefix.size() >= 12 && std::strncmp(n + 8, prefix.data(), 12) == 0;
 }
 
 bool IsRestoreTemp(const char* n) {

@@ -12,8 +12,11 @@
 //    one name at a time and never follows one).
 //  - A restore writes each entry under a temporary name in the entry's own
 //    directory and renames it into place: ".valise-" 16 hex digits ".tmp",
-//    28 bytes whatever the final name's length, so far under NAME_MAX.
-//    IsRestoreTemp recognises exactly these names (a re-run removes them).
+//    28 bytes whatever the final name's length, so far under NAME_MAX. The
+//    first 12 digits name the run (RestoreTempPrefix): its --part number
+//    and the start of its token. IsRestoreTemp recognises the form; a
+//    re-run removes only its own run's (a user's file of that form, or
+//    another run's, is never removed).
 #pragma once
 
 #include <cstdint>
@@ -31,15 +34,14 @@ std::string BaseOf(const std::string& path);
 
 // Length of a restore temporary name.
 inline constexpr size_t kRestoreTempLen = 28;
-// The temporary name made of 8 random bytes `r`.
-std::string RestoreTempName(const uint8_t r[8]);
-// The temporaries of `--part I/N` restores carry I (mod 65536) in their
-// first 4 hex digits, so parts restoring into one --to at once never sweep
-// each other's (a restore without --part: tag -1, untagged).
-std::string RestoreTempName(uint8_t r[8], int tag);
-// Whether a temporary name (IsRestoreTemp) carries `tag`; any tag for -1.
-bool RestoreTempHasTag(const char* name, int tag);
-// True when `name` is one RestoreTempName makes.
+// The 12 hex digits that begin a run's temporaries: --part's I (mod 65536;
+// "ffff" without --part) and the first 8 hex digits of the run's token.
+std::string RestoreTempPrefix(int part, const std::string& token);
+// A temporary name of the run with `prefix`, made unique by 2 random bytes `r`.
+std::string RestoreTempName(const std::string& prefix, const uint8_t r[2]);
+// Whether a temporary name (IsRestoreTemp) is of the run with `prefix`.
+bool RestoreTempOfRun(const char* name, const std::string& prefix);
+// True when `name` has the form RestoreTempName makes.
 bool IsRestoreTemp(const char* name);
 
 }  // namespace valise
