@@ -123,6 +123,15 @@ expect_rc 0 restore x1 x2 x3 --identity s.id --progress never --to tx
 check "resumed without --keep-setid: tool is not setuid" test "$(stat -c %a tx/tool)" = 755
 check "and the tree is whole" test "$(h tx/tool)$(h tx/zz)" = "$(h sx/tool)$(h sx/zz)"
 
+# Another set's restore finishing in the same --to removes only its own
+# marks: the killed restore of set x keeps its mark there and resumes.
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:1 "$VALISE" restore x1 x2 x3 --identity s.id --progress never --to ty >/dev/null 2>&1
+expect_rc 0 restore "${R[@]}" --to ty --overwrite never
+check "another set's finished restore leaves this set's mark" test "$(ls ty | grep -c '^valise-restore-incomplete\.')" -eq 1
+expect_rc 0 restore x1 x2 x3 --identity s.id --progress never --to ty
+check "so the killed restore of set x resumes" has "resumed: [1-9][0-9]* files"
+check "and ends with no mark" test "$(ls ty | grep -c '^valise-restore')" -eq 0
+
 echo "== 2b. a journal resumes only the output its own run marked"
 # Every run marks the top of its --to (valise-restore-incomplete.<token>),
 # the journal holds the token, and resume needs both: emptying a killed

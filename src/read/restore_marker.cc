@@ -103,13 +103,27 @@ std::string Split24(const std::string& set_id, const RestoreOptions& opts) {
 }  // namespace
 
 RestoreMarks::RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts)
-    : tree_(tree), set24_(Split24(set_id, opts)), set_label_(Set24(set_id) + "..."), opts_(opts) {
+    : tree_(tree), set24_(Split24(set_id, opts)), set_plain24_(Set24(set_id)), set_label_(set_plain24_ + "..."),
+      opts_(opts) {
   for (auto& p : opts.prefixes) set_label_ += (&p == &opts.prefixes[0] ? ", --path " : " ") + p;
 }
 
 bool RestoreMarks::IsFile(const std::string& name) const {
   struct stat st;
   return tree_.LstatPath(name, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Whether the run mark `name` is of a restore of this set (its text says
+// "set: <the set's 24 hex digits>"): another set's killed restore keeps its.
+bool RestoreMarks::MarksThisSet(const std::string& name) const {
+  int fd = tree_.OpenRead(tree_.Root(), name);
+  if (fd < 0) return false;
+  uint8_t buf[1024];
+  ssize_t got = tree_.PRead(fd, buf, sizeof buf, 0);
+  tree_.Close(fd);
+  if (got <= 0) return false;
+  std::string text(reinterpret_cast<const char*>(buf), size_t(got));
+  return text.find("\nset: " + set_plain24_ + "...") != std::string::npos;
 }
 
 RestoreMark RestoreMarks::Mine(const std::string& token) const {
@@ -210,7 +224,7 @@ void RestoreMarks::Finish(const std::set<std::string>& set_names, const std::str
   std::vector<std::string> top;
   if (whole && tree_.ReadDir(tree_.Root(), &top) == 0)
     for (auto& n : top)
-      if (auto m = ParseRestoreMark(n); m && m->kind == RestoreMark::kRun) remove(n);
+      if (auto m = ParseRestoreMark(n); m && m->kind == RestoreMark::kRun && MarksThisSet(n)) remove(n);
   if (opts_.parts > 0) {
     // This part is done: its .done mark comes first, then its running mark
     // goes (the top never lacks a mark of this part for another part

@@ -11,7 +11,9 @@
 // shipment id); for a part under --path, of the SHA-256 of the set id and
 // the sorted paths, so only parts split the same way share a --to. A
 // restore that finishes removes its own mark; the last part to finish
-// removes every part mark of its set. The names are visible on purpose: a
+// removes every part mark of its set; a whole-set restore also removes the
+// run marks of its set's other runs (their text names the set), never
+// another set's. The names are visible on purpose: a
 // person listing a half-restored tree sees it is one, and `rm -rf out/*`
 // clears the marks with the output.
 #pragma once
@@ -65,9 +67,11 @@ class RestoreMarks {
 
  private:
   bool IsFile(const std::string& name) const;
+  bool MarksThisSet(const std::string& name) const;
   RestoreMark Mine(const std::string& token) const;
   OutputTree& tree_;
   std::string set24_;      // the set's (or, for a part under --path, the split's) 24 hex digits
+  std::string set_plain24_;  // the set's own 24 hex digits
   std::string set_label_;  // the set and --path, for the mark's text
   std::vector<std::string> stale_;  // OnlyStaleMarks' names, removed by Begin
   const RestoreOptions& opts_;
