@@ -132,6 +132,35 @@ expect_rc 0 restore x1 x2 x3 --identity s.id --progress never --to ty
 check "so the killed restore of set x resumes" has "resumed: [1-9][0-9]* files"
 check "and ends with no mark" test "$(ls ty | grep -c '^valise-restore')" -eq 0
 
+# Two restores into one empty --to at once: both find it empty; the one
+# that locks it second refuses (exit 2, naming the --to in use) and writes
+# nothing; the first finishes bit-exact. (The pause holds the second
+# between its emptiness check and its lock, where both used to go on.)
+mkdir tc
+VALISE_TEST_PAUSE=restore-lock:2500 "$VALISE" restore x1 x2 x3 --identity s.id --progress never --to tc >out 2>err &
+pb=$!
+sleep 0.7
+VALISE_TEST_SLOW_MS=300 "$VALISE" restore "${R[@]}" --to tc >tc1.out 2>&1 &
+pa=$!
+wait $pb; rc=$?
+check "the restore that locks second is refused (rc $rc)" test $rc -eq 2
+check "naming the --to in use" has "--to tc is in use by another restore"
+wait $pa
+check "the first restore finishes (rc $?) bit-exact" same_as_src tc
+check "the refused one wrote nothing of its set" test ! -e tc/tool
+# One that came and went while the other was starting: the other, finding
+# --to no longer empty once it holds the lock, refuses.
+mkdir tc2
+VALISE_TEST_PAUSE=restore-lock:2500 "$VALISE" restore x1 x2 x3 --identity s.id --progress never --to tc2 >out 2>err &
+pb=$!
+sleep 0.7
+"$VALISE" restore "${R[@]}" --to tc2 >/dev/null 2>&1
+wait $pb; rc=$?
+check "a restore that finished meanwhile is not written over (rc $rc)" test $rc -eq 2
+check "naming why" has "another restore wrote there while this one was starting"
+check "and the first's output is whole" same_as_src tc2
+check "with nothing of the refused set" test ! -e tc2/tool
+
 echo "== 2b. a journal resumes only the output its own run marked"
 # Every run marks the top of its --to (valise-restore-incomplete.<token>),
 # the journal holds the token, and resume needs both: emptying a killed

@@ -67,6 +67,7 @@ class MemoryOutputTree : public OutputTree {
   Status Create() override;
   void Sync() override {}
   void Uncreate() override;
+  int LockRoot(bool) override { return 0; }  // one process: nothing to wait for
   int LstatPath(const std::string& rel, struct stat* st) const override;
   int BirthPath(const std::string& rel, int64_t* ns) const override;
   int Root() const override;

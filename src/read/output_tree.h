@@ -57,6 +57,10 @@ class OutputTree {
   // the directories Create made are removed again, deepest first, while
   // they are empty, so a refused restore leaves no parents of --to.
   virtual void Uncreate() = 0;
+  // Locks the destination against other restores for as long as this tree
+  // lives: exclusive, or `shared` (parts of one split write at once). 0, or
+  // -1 with errno EWOULDBLOCK when another restore holds it. Idempotent.
+  virtual int LockRoot(bool shared) = 0;
   // Everything written so far is durable (POSIX: syncfs).
   virtual void Sync() = 0;
   // lstat of a catalog path ("" = the root) from the root, by path. May run

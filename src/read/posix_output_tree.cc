@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -35,6 +36,7 @@ class PosixOutputTree : public OutputTree {
   explicit PosixOutputTree(std::string to) : to_(std::move(to)) {}
   ~PosixOutputTree() override {
     if (root_ >= 0) ::close(root_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
   }
 
   std::string Where() const override { return to_; }
@@ -113,10 +115,28 @@ class PosixOutputTree : public OutputTree {
     }
     return Status::Ok();
   }
+  int LockRoot(bool shared) override {
+    if (lock_fd_ >= 0) return 0;
+    int fd = ::open(to_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r;
+    do r = ::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
+    while (r != 0 && errno == EINTR);
+    if (r != 0) {
+      int e = errno;
+      ::close(fd);
+      errno = e;
+      return -1;
+    }
+    lock_fd_ = fd;
+    return 0;
+  }
   void Uncreate() override {
     if (made_.empty()) return;
     if (root_ >= 0) ::close(root_);
     root_ = -1;
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
     for (auto it = made_.rbegin(); it != made_.rend(); ++it) ::rmdir(it->c_str());
     made_.clear();
   }
@@ -223,6 +243,7 @@ class PosixOutputTree : public OutputTree {
   std::string to_;
   int root_ = -1;
   std::vector<std::string> made_;  // the directories Create made, outermost first
+  int lock_fd_ = -1;               // LockRoot's (flock), held until the tree goes
 };
 
 }  // namespace

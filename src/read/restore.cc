@@ -16,12 +16,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <set>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
+#include "check/journal.h"  // TestPause, the test hook
 #include "read/read_ahead.h"
 #include "read/restore_internal.h"
 #include "read/restore_journal.h"
@@ -77,10 +80,13 @@ Status CheckTarget(SetReader& reader, const RestoreOptions& opts, const OutputTr
                    bool resuming) {
   if (opts.overwrite != Overwrite::kRefuse || resuming) return Status::Ok();
   auto names = tree.TopNames();
-  if (!names || names->empty()) return Status::Ok();  // missing (created), or not a directory (refused later)
-  // Nothing but this restore's marks (a run killed after its mark, before
-  // its journal: nothing of it was written): as empty; those marks go.
-  if (marks.OnlyStaleMarks(*names)) return Status::Ok();
+  // Missing (created), or not a directory (refused later). Nothing but this
+  // restore's marks (a run killed after its mark, before its journal:
+  // nothing of it was written) is as empty; those marks go.
+  if (!names || names->empty() || marks.OnlyStaleMarks(*names)) {
+    marks.expect_empty = opts.parts == 0;  // parts may share --to: their marks decide
+    return Status::Ok();
+  }
   if (marks.PartDone(*names))
     return InvalidArgument("--to " + tree.Where() + " already holds part " + std::to_string(opts.part) + "/" +
                            std::to_string(opts.parts) + " of this set, restored (it may have changed since): " +
@@ -198,6 +204,29 @@ Status CheckShipmentSpace(SetReader& reader, const RestoreOptions& opts, const O
                     "the restore of the shipment's " + std::to_string(parts.size()) + " sets");
 }
 
+// One restore at a time writes into a --to (parts of one split share it):
+// another restore there is Busy. A --to found missing or empty by
+// CheckTarget must still be so once locked: a restore that came and went
+// meanwhile left its output, which this one must not write over.
+Status LockTarget(const RestoreOptions& opts, OutputTree& tree, RestoreMarks& marks) {
+  TestPause("restore-lock");
+  if (tree.LockRoot(opts.parts > 0) != 0) {
+    if (errno == EWOULDBLOCK)
+      return Busy("--to " + tree.Where() + " is in use by another restore (of another set, --path or --part, or " +
+                  "a whole-set restore beside parts): wait for it to finish, or restore into another directory");
+    return IOError("cannot lock --to " + tree.Where() + ": " + std::strerror(errno));
+  }
+  if (marks.expect_empty) {
+    marks.expect_empty = false;
+    auto names = tree.TopNames();
+    if (names && !names->empty() && !marks.OnlyStaleMarks(*names))
+      return InvalidArgument("--to " + tree.Where() + " is not empty: another restore wrote there while this one " +
+                             "was starting: restore into a new or empty directory, or pass --overwrite " +
+                             "always|if-changed|never");
+  }
+  return Status::Ok();
+}
+
 // One set into `tree`.
 // Its journal is handed to `done` when it finishes: a shipment's journals
 // stay (locked) until every set is done, so a run killed in a later set
@@ -228,7 +257,8 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, 
   // killed before its first save still leaves a destination that a re-run
   // recognises as its own (Save syncs the tree, so the mark first). A run
   // refused here takes back the directories it made.
-  Status begun = existed ? Status::Ok() : OpenJournal(reader, opts, tree, token, journal);
+  Status begun = LockTarget(opts, tree, marks);
+  if (begun.ok() && !existed) begun = OpenJournal(reader, opts, tree, token, journal);
   if (begun.ok()) begun = marks.Begin(token);
   if (!begun.ok()) {
     if (!existed) tree.Uncreate();

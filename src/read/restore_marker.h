@@ -58,6 +58,9 @@ class RestoreMarks {
   // Whether `top` holds nothing but running marks (regular files) of this
   // restore: a run killed before its journal was saved. Begin removes them.
   bool OnlyStaleMarks(const std::vector<std::string>& top);
+  // CheckTarget let this run in because --to was missing or empty: once
+  // it holds --to's lock, it checks that nothing came in meanwhile.
+  bool expect_empty = false;
   // Writes this run's mark (the tree exists). Idempotent.
   Status Begin(const std::string& token);
   // The run with `token` finished: its own mark goes (a part's becomes
