@@ -76,6 +76,14 @@ expect_rc 2 erase s/a1 s/a2 s/a3 s/a4 --identity site.id --yes
 check "a symlinked label is refused, named" has "s/a2: not a drive of set .*symlink"
 check "the symlink's target is untouched" test "$(sha256sum <outside.label)" = "$HS"
 
+mkdir -p h; cp -a a1 a2 a3 a4 h/
+ln h/a2/valise.label hardlink.outside
+HL=$(sha256sum <hardlink.outside)
+expect_rc 1 erase h/a1 h/a2 h/a3 h/a4 --identity site.id --yes --certificate h.json
+check "a hard-linked label is not overwritten in place, named" has "drive 2 .*hard links .*not overwritten in place"
+check "the file it is linked to is untouched" test "$(sha256sum <hardlink.outside)" = "$HL"
+check "that drive is NOT erased: not a purge" has "verdict: INCOMPLETE"
+
 echo "== 2. the erase"
 KEYS=$(keys_of a1/valise.label)
 check "the set has two wrapped keys (signer, site)" test "$(echo "$KEYS" | wc -l)" = 2
@@ -159,6 +167,16 @@ check "an oversized certificate: refused" has "more than any valid one"
 mkfifo t_fifo.json
 expect_rc 2 erase --check t_fifo.json a1 a2 a3 a4
 check "a FIFO: refused at once" has "not a regular file"
+mkdir -p k; cp -a a1 k/
+python3 - "$(echo "$KEYS" | head -1)" <<'EOF2'
+import json, sys
+raw = open("k/a1/valise.label").read()
+j = json.loads(raw)
+# one destroyed key put back, the other left as erase made it
+open("k/a1/valise.label", "w").write(raw.replace(j["set"]["keys"][0], sys.argv[1]))
+EOF2
+expect_rc 1 erase --check cert.json k/a1
+check "a wrapped key put back on an erased drive: named" has "holds a wrapped key the certificate says was destroyed"
 expect_rc 1 erase --check cert.json b1 b2 b3 b4
 check "drives of another (intact) set: named" has "a drive of another set .*keys intact"
 expect_rc 1 erase --check cert.json pre/a1 pre/a2 pre/a3 pre/a4
