@@ -7,7 +7,8 @@
 # --identity and Python fail naming the erase), leaves the custody event and
 # a certificate that --check verifies; a tampered certificate, one for
 # other drives, and drives whose keys are intact are refused and named; a
-# drive missing at erase time is reported (not a purge).
+# drive missing at erase time is reported (not a purge); on a terminal the
+# set id typed back confirms, a wrong answer writes nothing.
 #
 #   bash tests/erase_test.sh /path/to/valise [build/python]
 set -u
@@ -208,5 +209,19 @@ for f in fs:
     assert os.path.getsize(f) > 0 and open(f, "rb").read().count(0) == os.path.getsize(f), f'
 check "their sizes as before" test "$(stat -c %s z/a2/seg/000000/0000000000.seg)" = "$(stat -c %s pre/a2/seg/000000/0000000000.seg)"
 expect_rc 0 erase --check z.json z/a1 z/a2 z/a3 z/a4
+
+echo "== 7. on a terminal: the set id's first 8 digits typed back"
+if command -v script >/dev/null; then
+  mkdir -p y; cp -a pre/a1 pre/a2 pre/a3 pre/a4 y/
+  HY=$(drives_hash y/a1 y/a2 y/a3 y/a4)
+  : >err
+  echo nope | timeout 120 script -qec "$VALISE_REAL erase y/a1 y/a2 y/a3 y/a4 --identity site.id --certificate y.json" /dev/null >out 2>&1
+  check "a wrong answer on a terminal: not confirmed" has "Type the set id's first 8 digits .*erase not confirmed: nothing written"
+  check "...and nothing written" test "$(drives_hash y/a1 y/a2 y/a3 y/a4)" = "$HY" -a ! -e y.json
+  echo "${SETA:0:8}" | timeout 120 script -qec "$VALISE_REAL erase y/a1 y/a2 y/a3 y/a4 --identity site.id --certificate y.json" /dev/null >out 2>&1
+  check "the set id typed: erased" has "verdict: ERASED"
+else
+  echo "SKIP: no script(1) for a terminal"
+fi
 
 finish
