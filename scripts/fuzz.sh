@@ -26,7 +26,7 @@ SECS=${FUZZ_SECONDS:-30}
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FORK=${FUZZ_FORK:-0}
 ALL=(fuzz_label fuzz_stripe_table fuzz_identity fuzz_chunk_open fuzz_catalog fuzz_safe_name fuzz_cli_sizes
-     fuzz_check_journal fuzz_custody fuzz_identity_share)
+     fuzz_check_journal fuzz_custody fuzz_identity_share fuzz_erase_cert)
 if (($# > 0)); then HARNESSES=("$@"); else HARNESSES=("${ALL[@]}"); fi
 
 if ! command -v clang++ >/dev/null || ! compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then

@@ -31,7 +31,7 @@ done
 R=$T/root
 dpkg -x "$DEB" "$R"
 for f in usr/bin/valise usr/share/man/man1/valise.1 usr/share/man/man1/valise-pack.1 \
-         usr/share/man/man1/valise-trust-add.1 usr/share/man/man1/valise-label.1 \
+         usr/share/man/man1/valise-trust-add.1 usr/share/man/man1/valise-label.1 usr/share/man/man1/valise-erase.1 \
          usr/share/bash-completion/completions/valise \
          usr/include/valise/valise.h usr/lib/cmake/valise/valiseConfig.cmake usr/lib/pkgconfig/valise.pc \
          usr/lib/valise/libvalise_core.a usr/lib/python3/dist-packages/valise/__init__.py; do
@@ -106,6 +106,8 @@ complete_words() {  # complete_words WORD... : what the completion offers for th
 }
 check "completion: 'valise ver' -> verify" test "$(complete_words valise ver)" == "verify"
 check "completion: 'valise lab' -> label" test "$(complete_words valise lab)" == "label"
+check "completion: 'valise era' -> erase" test "$(complete_words valise era)" == "erase"
+check "completion: 'valise erase --pattern ' -> random zeros" test "$(complete_words valise erase d1 --pattern '')" == "random zeros"
 check "completion: 'valise trust ' -> add rm ls" test "$(complete_words valise trust '')" == "add rm ls"
 check "completion: 'valise pack --skip' -> --skip-unreadable" test "$(complete_words valise pack --skip)" == "--skip-unreadable"
 check "completion: 'valise restore --overwrite ' -> the three policies" \

@@ -41,6 +41,18 @@ class Drive {
   virtual Status WriteFile(const std::string& file, std::span<const uint8_t> data) = 0;
   // NotFound is not an error here: removing a missing file succeeds.
   virtual Status RemoveFile(const std::string& file) = 0;
+  // Overwrites `data.size()` bytes of the existing regular file `file` at
+  // `offset`, in place (the same blocks, where the file system keeps them
+  // there: not on copy-on-write file systems, and an SSD or SMR disk remaps
+  // them anyway), then syncs it. Never extends the file: InvalidArgument
+  // past its end. Corruption when `file` is a symlink, FIFO, device or
+  // directory, or has other hard links (one could be outside the drive).
+  // `valise erase` destroys wrapped keys with it. Unavailable where a drive
+  // cannot.
+  virtual Status OverwriteInPlace(const std::string& file, uint64_t offset, std::span<const uint8_t> data) {
+    (void)file, (void)offset, (void)data;
+    return Unavailable(Where() + ": this drive cannot overwrite a file in place");
+  }
   // Names of the regular files directly under `dir` ("" is the drive root).
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
   // Names of every other entry directly under `dir`, each ending in its
@@ -107,6 +119,7 @@ class FaultDrive : public Drive {
   Result<uint64_t> FileSize(const std::string& file) override;
   Status WriteFile(const std::string& file, std::span<const uint8_t> data) override;
   Status RemoveFile(const std::string& file) override;
+  Status OverwriteInPlace(const std::string& file, uint64_t offset, std::span<const uint8_t> data) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
   Result<std::vector<std::string>> ListOtherEntries(const std::string& dir) override;
   Result<uint64_t> FreeBytes() override;

@@ -377,6 +377,76 @@ struct CustodyAppendReport {
 Result<CustodyAppendReport> AppendCustody(std::vector<std::unique_ptr<Drive>> drives,
                                           const CustodyAppendOptions& opts);
 
+// ---- crypto-erase and its certificate (docs/custody.md, "Erasing a set") ------------
+
+// What erase is about to do, for a confirmation: the set and its drives.
+struct EraseTarget {
+  std::string set_id;             // 32 hex digits
+  std::string signer_fingerprint; // the set's signer
+  std::string created;
+  std::string by_role;            // "signer" or "recipient": what the erasing identity is to the set
+  int drives = 0;                 // the set's drive count
+  std::vector<std::string> given; // "drive N (DIR)" for each drive given
+  std::vector<int> missing;       // drive numbers not given: their keys stay (NOT a purge)
+};
+
+struct EraseOptions {
+  std::string identity_path;      // who erases: must open one of the set's wrapped keys
+  std::string set_id;             // --set: which set, when drives of several are given
+  std::string overwrite = "none"; // segments: "none", "random" or "zeros" (one pass)
+  // Asked once the drives are checked, before anything is written: false
+  // stops the erase with nothing written (InvalidArgument). nullptr: go on.
+  std::function<bool(const EraseTarget&)> confirm;
+};
+
+struct EraseDriveResult {
+  int number = 0;
+  std::string where;              // "" when not given
+  bool erased = false;            // its wrapped keys are destroyed
+  std::string note;               // what was done, or why not
+};
+
+struct EraseReport {
+  EraseTarget target;
+  std::vector<EraseDriveResult> drives;  // every drive of the set, by number
+  bool complete = false;          // every drive's keys destroyed
+  std::string erased_at;
+  std::string certificate_json;   // the signed certificate (also left on each drive as valise.erased)
+  std::string certificate_page;   // the same, as a printable text page
+  std::string custody;            // what happened to the custody event
+  std::vector<std::string> warnings;
+};
+
+// Destroys the set's wrapped data keys on every drive given (overwritten in
+// place with random bytes and synced; stale temporary labels too),
+// optionally overwrites the segments, leaves the signed certificate on each
+// erased drive as valise.erased, and appends an "erased" event to the
+// custody log. Refused before anything is written: an identity that cannot
+// open the set's key (PermissionDenied), drives of several sets or a
+// directory that is not one of the set's drives (InvalidArgument), an
+// unsealed set (Incomplete), drives held by another writer (Busy). A drive
+// that could not be erased is named in the report, as is every drive not
+// given; `complete` is then false.
+Result<EraseReport> Erase(std::vector<std::unique_ptr<Drive>> drives, const EraseOptions& opts);
+
+struct EraseCheckReport {
+  std::string set_id, erased_at, by, by_fingerprint, by_role, method;
+  bool complete = false;            // the certificate says every drive was erased
+  std::vector<std::string> checked; // "drive N (DIR): keys destroyed", one per drive given
+  std::vector<std::string> problems;// every mismatch, named; empty: the certificate holds
+  std::vector<std::string> not_checked; // drives the certificate lists as erased that were not given
+  std::vector<std::string> must_destroy;
+};
+
+// Checks an erase certificate file (a regular file, at most 256 KiB,
+// parsed as hostile input; its signature verified) against the drives
+// given: each must be a drive of the certificate's set whose wrapped keys
+// are destroyed now (none of them is one the certificate lists as
+// destroyed), with the number the certificate lists as erased. Corruption
+// (or NotFound) when the certificate cannot be read or does not verify;
+// otherwise the report names every mismatch.
+Result<EraseCheckReport> CheckErase(const std::string& certificate_path, std::vector<std::unique_ptr<Drive>> drives);
+
 // ---- printed labels (docs/custody.md, "Printed labels") ----------------------------
 
 // What `valise label` prints on one drive's sticker: the drive's number and

@@ -36,9 +36,11 @@ struct DriveLog {
 // A set's drives and their logs, compared.
 struct Custody {
   std::unique_ptr<SetView> owned;
-  SetView* view = nullptr;
+  SetView* view = nullptr;  // null for an erased set (labels read one by one)
+  std::vector<std::unique_ptr<Drive>> erased_drives;
   SetId set_id{};
   Hash32 root{};
+  PublicKey signer{};
   std::vector<DriveLog> drives;
   int ref = -1;  // index into drives of the log that is the history
   std::vector<std::string> warnings;
@@ -53,6 +55,7 @@ std::string Range(size_t from, size_t to) {  // events [from, to)
 void Attach(Custody* c) {
   c->set_id = c->view->set().set_id;
   c->root = CustodyRootHash(c->view->label());
+  c->signer = c->view->set().signer;
   for (int s = 0; s < c->view->n(); s++)
     if (Drive* d = c->view->slot(s)) {
       DriveLog dl;
@@ -64,8 +67,66 @@ void Attach(Custody* c) {
     }
 }
 
+// A set `valise erase` erased: its labels no longer verify as a whole (the
+// wrapped keys were overwritten), but their signed roots do, and the log
+// still names the set by id and root. Nullopt when the drives are not such
+// a set (they are then opened as any other).
+Result<std::optional<Custody>> OpenErased(std::vector<std::unique_ptr<Drive>>* drives, const CustodyOptions& o) {
+  struct Seen {
+    size_t index;
+    Label label;
+  };
+  std::vector<Seen> erased;
+  for (size_t i = 0; i < drives->size(); i++) {
+    auto bytes = ReadWholeFile(*(*drives)[i], kLabelFile, kMaxLabelBytes);
+    if (!bytes.ok()) continue;
+    if (ParseLabel(*bytes, "").ok()) return std::optional<Custody>();  // an intact label: not an erased set
+    auto l = ParseErasedLabel(*bytes, (*drives)[i]->Where());
+    if (l.ok()) erased.push_back({i, std::move(l).value()});
+  }
+  if (erased.empty()) return std::optional<Custody>();
+  Custody c;
+  const Label& first = erased.front().label;
+  if (!o.set_id.empty() && ToHex(first.set.set_id).rfind(o.set_id, 0) != 0)
+    return PermissionDenied("no drive of the pinned set " + o.set_id + " was given");
+  std::vector<std::unique_ptr<Drive>> all = std::move(*drives);
+  for (auto& e : erased) {
+    const Label& l = e.label;
+    if (l.set.set_id != first.set.set_id || l.set.signer != first.set.signer || l.root_bytes != first.root_bytes)
+      return InvalidArgument("the directories hold erased drives of two sets: " + ToHex(first.set.set_id) + " (" +
+                             all[erased.front().index]->Where() + ") and " + ToHex(l.set.set_id) + " (" +
+                             all[e.index]->Where() + ")");
+    bool dup = false;
+    for (auto& d : c.drives) dup = dup || d.info.number == l.drive;
+    if (dup) {
+      c.warnings.push_back(all[e.index]->Where() + ": a second drive " + std::to_string(l.drive) + ", ignored");
+      continue;
+    }
+    DriveLog dl;
+    dl.slot = l.drive - 1;
+    dl.drive = all[e.index].get();
+    dl.info.number = l.drive;
+    dl.info.where = dl.drive->Where();
+    c.drives.push_back(std::move(dl));
+    c.erased_drives.push_back(std::move(all[e.index]));
+  }
+  for (auto& d : all)
+    if (d) c.warnings.push_back(d->Where() + ": not an erased drive of set " + ToHex(first.set.set_id) + ", ignored");
+  std::sort(c.drives.begin(), c.drives.end(), [](const DriveLog& a, const DriveLog& b) { return a.slot < b.slot; });
+  c.set_id = first.set.set_id;
+  c.root = CustodyRootHash(first);
+  c.signer = first.set.signer;
+  c.warnings.push_back("set " + ToHex(c.set_id) + " was erased (its wrapped keys are destroyed): only its custody "
+                       "log can still be checked");
+  return std::optional<Custody>(std::move(c));
+}
+
 Result<Custody> OpenSet(std::vector<std::unique_ptr<Drive>> drives, const CustodyOptions& o) {
   CryptoInit();
+  {
+    VALISE_ASSIGN_OR_RETURN(auto erased, OpenErased(&drives, o));
+    if (erased) return std::move(*erased);
+  }
   Custody c;
   VALISE_ASSIGN_OR_RETURN(SetPins pins, KeylessPins(o.signers, o.set_id));
   auto view = SetView::Open(std::move(drives), pins, [&](const std::string& w) { c.warnings.push_back(w); });
@@ -81,7 +142,7 @@ Result<Custody> OpenSet(std::vector<std::unique_ptr<Drive>> drives, const Custod
 // Reads and checks every drive's log, picks the history and says how each
 // drive's log stands to it. Called again after the writer locks are taken.
 void ReadLogs(Custody* c) {
-  const PublicKey& signer = c->view->set().signer;
+  const PublicKey& signer = c->signer;
   for (auto& d : c->drives) {
     d.info.problems.clear();
     d.log.reset();
@@ -157,6 +218,8 @@ void ReadLogs(Custody* c) {
   }
 }
 
+Result<CustodyAppendReport> AppendLocked(Custody* c, CustodyAction action, const Identity& id, const std::string& note);
+
 }  // namespace
 
 Result<std::vector<int>> CatchUpCustody(SetView& view) {
@@ -212,7 +275,7 @@ Result<CustodyReport> CheckCustody(std::vector<std::unique_ptr<Drive>> drives, c
   CustodyReport rep;
   rep.set_id = ToHex(c.set_id);
   rep.root_hash = ToHex(c.root);
-  rep.signer = RecipientString(c.view->set().signer);
+  rep.signer = RecipientString(c.signer);
   rep.warnings = c.warnings;
   bool tampered = false, behind = false, any_log = false;
   for (auto& d : c.drives) {
@@ -269,6 +332,13 @@ Result<CustodyAppendReport> AppendCustody(std::vector<std::unique_ptr<Drive>> dr
     if (!lock.ok()) return lock.status();
     locks.push_back(std::move(lock).value());
   }
+  return AppendLocked(&c, *action, id, o.note);
+}
+
+namespace {
+
+Result<CustodyAppendReport> AppendLocked(Custody* cp, CustodyAction action, const Identity& id, const std::string& note) {
+  Custody& c = *cp;
   ReadLogs(&c);
   std::vector<std::string> base;
   if (c.ref >= 0) {
@@ -284,12 +354,12 @@ Result<CustodyAppendReport> AppendCustody(std::vector<std::unique_ptr<Drive>> dr
     return ResourceExhausted("the custody log holds " + std::to_string(base.size()) + " events, the most it may");
   CustodyEvent e;
   e.seq = base.size();
-  e.action = *action;
+  e.action = action;
   e.at = UtcNow();
   e.set_id = c.set_id;
   e.root = c.root;
   e.prev = base.empty() ? CustodyGenesis(c.set_id, c.root) : CustodyLineHash(base.back());
-  e.note = o.note;
+  e.note = note;
   SignCustodyEvent(&e, id);
   base.push_back(EncodeCustodyEvent(e, true));
   std::string text = FormatCustodyLog(base);
@@ -318,6 +388,26 @@ Result<CustodyAppendReport> AppendCustody(std::vector<std::unique_ptr<Drive>> dr
     return Corruption("no drive could take the custody event: " + (rep.skipped.empty() ? "" : rep.skipped.front()));
   }
   return rep;
+}
+
+}  // namespace
+
+Result<CustodyAppendReport> AppendEraseEvent(const std::vector<std::pair<int, Drive*>>& drives, const SetId& set_id,
+                                             const Hash32& root, const PublicKey& signer, const Identity& id,
+                                             const std::string& note) {
+  Custody c;
+  c.set_id = set_id;
+  c.root = root;
+  c.signer = signer;
+  for (auto& [number, d] : drives) {
+    DriveLog dl;
+    dl.slot = number - 1;
+    dl.drive = d;
+    dl.info.number = number;
+    dl.info.where = d->Where();
+    c.drives.push_back(std::move(dl));
+  }
+  return AppendLocked(&c, CustodyAction::kErased, id, note);
 }
 
 }  // namespace valise

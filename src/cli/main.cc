@@ -14,6 +14,7 @@
 #include "cli/cli_util.h"
 #include "cli/cmd_custody.h"
 #include "cli/cmd_identity.h"
+#include "cli/cmd_erase.h"
 #include "cli/cmd_label.h"
 #include "cli/cmd_plan.h"
 #include "cli/completion.h"
@@ -42,6 +43,7 @@ const char* kDescription =
     "  valise restore d1 d2 new3 d4 d5 d6 --identity site.id --to ./out\n"
     "  valise mount d1 d2 new3 d4 d5 d6 /mnt/dataset --identity site.id\n"
     "  valise custody d1 d2 new3 d4 d5 d6   # who had the drives: the signed chain of custody\n"
+    "  valise erase d1 d2 new3 d4 d5 d6 --identity site.id   # crypto-erase, with a signed certificate\n"
     "\n"
     "Exit codes: 0 done (verify: intact); 1 verify: damage, all recoverable (pack\n"
     "--continue-degraded: packed without a failed drive, repair it);\n"
@@ -1205,6 +1207,7 @@ int main(int argc, char** argv) {
   auto* plan = AddPlanCommand(app);
   auto* identity_cmd = AddIdentityCommand(app);
   auto* label = AddLabelCommand(app);
+  auto* erase = AddEraseCommand(app);
 
   auto* trust = app.add_subcommand(
       "trust", "Manage the signers whose sets keyed commands read without --signer (ls, cat, restore, mount, Python)");
@@ -1284,6 +1287,7 @@ int main(int argc, char** argv) {
     if (*identity_cmd) return RunIdentityCommand();
     if (*plan) return RunPlanCommand();
     if (*label) return RunLabelCommand();
+    if (*erase) return RunEraseCommand();
     if (*trust_add) return CmdTrustAdd(trust_name, trust_recipient);
     if (*trust_rm) return CmdTrustRm(trust_name);
     if (*trust_ls) return CmdTrustLs(trust_json);

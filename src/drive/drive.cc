@@ -45,6 +45,15 @@ class MemDrive : public Drive {
     if (it == files_.end()) return NotFound(name_ + "/" + file + ": no such file");
     return uint64_t(it->second.size());
   }
+  Status OverwriteInPlace(const std::string& file, uint64_t offset, ByteSpan data) override {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = files_.find(file);
+    if (it == files_.end()) return NotFound(name_ + "/" + file + ": no such file");
+    if (offset > it->second.size() || data.size() > it->second.size() - offset)
+      return InvalidArgument(name_ + "/" + file + ": overwrite past the end of the file");
+    std::copy(data.begin(), data.end(), it->second.begin() + std::ptrdiff_t(offset));
+    return Status::Ok();
+  }
   Status WriteFile(const std::string& file, ByteSpan data) override {
     std::lock_guard<std::mutex> l(mu_);
     files_[file] = Bytes(data.begin(), data.end());
@@ -137,6 +146,17 @@ Status FaultDrive::WriteFile(const std::string& file, ByteSpan data) {
     state_->written += int64_t(data.size());
   }
   return base_->WriteFile(file, data);
+}
+
+Status FaultDrive::OverwriteInPlace(const std::string& file, uint64_t offset, ByteSpan data) {
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (state_->plan.offline) return IOError(Where() + ": drive offline (injected)");
+    if (state_->plan.write_errors_after >= 0 && state_->written >= state_->plan.write_errors_after)
+      return IOError(Where() + "/" + file + ": input/output error (injected)");
+    state_->written += int64_t(data.size());
+  }
+  return base_->OverwriteInPlace(file, offset, data);
 }
 
 Status FaultDrive::RemoveFile(const std::string& file) {

@@ -212,6 +212,32 @@ class PosixDrive : public Drive {
     return Status::Ok();
   }
 
+  Status OverwriteInPlace(const std::string& file, uint64_t offset, ByteSpan data) override {
+    std::string path = Path(file);
+    // Looked at first (a FIFO or device is never opened for writing), then
+    // opened without following a symlink, and checked again on the open file.
+    { VALISE_ASSIGN_OR_RETURN(Fd look, Open(file, O_PATH, S_IFREG)); }
+    VALISE_ASSIGN_OR_RETURN(Fd fd, Open(file, O_WRONLY | O_NONBLOCK | O_NOCTTY, S_IFREG));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(path, errno);
+    if (st.st_nlink != 1)
+      return Corruption(path + " has " + std::to_string(st.st_nlink) +
+                        " hard links (another name for it may be outside the drive): not overwritten in place");
+    if (offset > uint64_t(st.st_size) || data.size() > uint64_t(st.st_size) - offset)
+      return InvalidArgument(path + ": overwrite past the end of the file");
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done, off_t(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(path, errno);
+      }
+      done += size_t(n);
+    }
+    if (::fdatasync(fd.get()) != 0) return ErrnoStatus(path, errno);
+    return Status::Ok();
+  }
+
   Status RemoveFile(const std::string& file) override {
     VALISE_ASSIGN_OR_RETURN(auto comps, Split(file));
     auto dir = OpenDir(std::vector<std::string>(comps.begin(), comps.end() - 1));

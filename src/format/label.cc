@@ -267,7 +267,9 @@ bool NestsDeeperThan(ByteSpan bytes, int limit) {
   return false;
 }
 
-Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) {
+namespace {
+
+Result<Label> ParseLabelAs(ByteSpan bytes, const std::string& where, bool erased) {
   // Bounded before anything is parsed: the size (a valid label is < 44 KB),
   // then the nesting; then every object is checked field by field before
   // set and root are dumped for their signatures.
@@ -294,8 +296,9 @@ Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) {
   if (l.drive < 1 || l.drive > l.set.drives())
     return Corruption(where + ": label claims drive " + std::to_string(l.drive) + " of a " +
                       std::to_string(l.set.drives()) + "-drive set");
-  if (!VerifySignature(l.set.signer, Domain(kSetDomain, l.set_bytes), l.set_sig))
+  if (!erased && !VerifySignature(l.set.signer, Domain(kSetDomain, l.set_bytes), l.set_sig))
     return Corruption(where + ": label's set header signature does not verify (tampered label)");
+  if (erased && !j.contains("root")) return Corruption(where + ": label has no root (a set never sealed)");
   if (j.contains("root")) {
     const json* root = s.Get("root", json::value_t::object);
     l.root_sig = s.Hex<64>("root_sig");
@@ -304,11 +307,22 @@ Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) {
     l.root_bytes = root->dump();
     if (!VerifySignature(l.set.signer, Domain(kRootDomain, l.root_bytes), l.root_sig))
       return Corruption(where + ": label's root signature does not verify (tampered label)");
-    if (r.set_sha256 != SetHeaderHash(l.set_bytes))
+    bool header_matches = r.set_sha256 == SetHeaderHash(l.set_bytes);
+    if (erased && header_matches)
+      return Corruption(where + ": label's wrapped keys are intact (its set header still matches the signed root)");
+    if (!erased && !header_matches)
       return Corruption(where + ": label's root belongs to another set header");
     l.root = r;
   }
   return l;
+}
+
+}  // namespace
+
+Result<Label> ParseLabel(ByteSpan bytes, const std::string& where) { return ParseLabelAs(bytes, where, false); }
+
+Result<Label> ParseErasedLabel(ByteSpan bytes, const std::string& where) {
+  return ParseLabelAs(bytes, where, true);
 }
 
 }  // namespace valise

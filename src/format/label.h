@@ -95,6 +95,14 @@ std::string FormatLabel(const Label& label);
 // Parses and checks the structure and both signatures. `where` names the
 // drive in messages. Corruption for anything malformed or badly signed.
 Result<Label> ParseLabel(ByteSpan bytes, const std::string& where);
+// A label whose wrapped keys `valise erase` destroyed (docs/custody.md):
+// checked as ParseLabel, except that the set header must NOT match the
+// signed root any more (its keys were overwritten) and the root, signed by
+// the header's signer, must be there. The header's fields other than the
+// keys are then as the erased label holds them, unauthenticated: good for
+// naming the set in the custody log and the erase check, never for reading.
+// Corruption for anything else, an intact label included.
+Result<Label> ParseErasedLabel(ByteSpan bytes, const std::string& where);
 
 // Whether JSON brackets nest deeper than `limit`, counted outside strings,
 // before nlohmann ever builds a value (labels, custody events).

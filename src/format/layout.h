@@ -24,6 +24,9 @@ inline constexpr const char* kLockFile = "valise.lock";
 // The custody log (docs/custody.md): outside the signed root, it grows
 // after sealing; never a stray file, never removed by a sealing pack.
 inline constexpr const char* kCustodyFile = "valise.custody";
+// A copy of the erase certificate, left on every drive `valise erase`
+// erased (docs/custody.md): not part of the set either.
+inline constexpr const char* kErasedFile = "valise.erased";
 
 inline std::string SegmentFile(uint64_t stripe) {
   char buf[64];
@@ -53,7 +56,7 @@ inline std::vector<std::string> StrayFiles(Drive& d, uint64_t stripes) {
   std::vector<std::string> out;
   if (auto root = d.ListFiles(""); root.ok())
     for (auto& f : *root)
-      if (f != kLabelFile && f != kTableFile && f != kLockFile && f != kCustodyFile) out.push_back(f);
+      if (f != kLabelFile && f != kTableFile && f != kLockFile && f != kCustodyFile && f != kErasedFile) out.push_back(f);
   uint64_t dirs = stripes / 1000 + 2;
   for (uint64_t i = 0; i < dirs; i++) {
     char dir[32];

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "format/erase_cert.h"
 #include "format/layout.h"
 
 namespace valise {
@@ -11,6 +12,23 @@ namespace valise {
 namespace {
 
 std::string ShortId(const SetId& id) { return ToHex(ByteSpan(id.data(), 8)); }
+
+// When a label does not verify because `valise erase` destroyed its keys
+// (docs/custody.md): what the certificate it left on the drive says, for
+// the refusal. Only a label that checks as erased and a certificate whose
+// signature verifies and that names this set count; anything else is the
+// damage it looks like.
+std::optional<std::string> ErasedBy(Drive& drive, ByteSpan label_bytes) {
+  auto l = ParseErasedLabel(label_bytes, drive.Where());
+  if (!l.ok()) return std::nullopt;
+  auto bytes = ReadWholeFile(drive, kErasedFile, kMaxEraseCertBytes);
+  if (!bytes.ok()) return std::nullopt;
+  auto c = ParseEraseCertificate(*bytes, drive.Where() + "/" + kErasedFile);
+  if (!c.ok() || c->set_id != l->set.set_id || c->signer != l->set.signer) return std::nullopt;
+  return "set " + ToHex(c->set_id) + " was erased on " + c->erased_at + " by " + Fingerprint(c->by) + " (" +
+         c->by_role + "): its wrapped keys are destroyed, so nobody can read it (" + drive.Where() + "/" +
+         kErasedFile + ")";
+}
 
 }  // namespace
 
@@ -66,6 +84,7 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& 
     others.push_back(r);
   };
   std::map<std::string, std::string> instances;  // InstanceId -> where first given
+  std::string erased;  // a drive of an erased set: what its certificate says
   for (auto& d : drives) {
     Drive* drive = d.get();
     owned_.push_back(std::move(d));
@@ -87,6 +106,11 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& 
     }
     auto l = ParseLabel(*bytes, drive->Where());
     if (!l.ok()) {
+      if (auto why = ErasedBy(*drive, *bytes)) {
+        erased = *why;
+        other(drive, DriveState::kUntrusted, *why);
+        continue;
+      }
       other(drive, DriveState::kUntrusted, l.status().message());
       continue;
     }
@@ -131,6 +155,7 @@ Status SetView::Sort(std::vector<std::unique_ptr<Drive>> drives, const SetPins& 
   if (ok.empty()) {
     reports_ = others;
     for (auto& r : reports_) Warn(r.where + ": " + r.problems.front());
+    if (sets.empty() && !erased.empty()) return DataLoss(erased);
     if (sets.empty()) return Unavailable("none of the given directories is a readable valise drive");
     if (!pins.set_id.empty() && std::all_of(sets.begin(), sets.end(), [](const SeenSet& s) { return s.pinned_out; }))
       return PermissionDenied("no drive of the pinned set " + pins.set_id + " was given; the drives belong to:" +
