@@ -161,6 +161,12 @@ check "naming why" has "another restore wrote there while this one was starting"
 check "and the first's output is whole" same_as_src tc2
 check "with nothing of the refused set" test ! -e tc2/tool
 
+# The same --path given in another order or spelling is the same restore:
+# it resumes.
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:3 "$VALISE" restore "${R[@]}" --path many --path sub --to tpo >/dev/null 2>&1
+expect_rc 0 restore "${R[@]}" --path sub/ --path ./many --to tpo
+check "a killed --path run resumes with its paths reordered and spelled with ./ and /" has "resumed: [1-9][0-9]* files"
+
 echo "== 2b. a journal resumes only the output its own run marked"
 # Every run marks the top of its --to (valise-restore-incomplete.<token>),
 # the journal holds the token, and resume needs both: emptying a killed

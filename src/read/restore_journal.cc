@@ -12,6 +12,7 @@
 
 #include "common/durable.h"
 #include "crypto/crypto.h"
+#include "read/safe_path.h"
 
 namespace valise {
 
@@ -21,7 +22,7 @@ std::string RestoreStateDir(const RestoreOptions& opts) {
 
 std::string RestoreJournalPath(SetReader& reader, const std::string& where, const RestoreOptions& opts) {
   std::string key = reader.set_id() + "\n" + where;
-  for (auto& p : opts.prefixes) key += "\n" + p;
+  for (auto& p : NormalPrefixes(opts.prefixes)) key += "\n" + p;
   if (opts.parts > 0) key += "\npart " + std::to_string(opts.part) + "/" + std::to_string(opts.parts);
   Hash32 kh = Sha256(AsSpan(key));
   return RestoreStateDir(opts) + "/restore-" + ToHex(ByteSpan(kh.data(), 12)) + ".journal";

@@ -12,6 +12,7 @@
 
 #include "check/journal.h"  // TestPause, the test hook
 #include "crypto/crypto.h"
+#include "read/safe_path.h"
 
 namespace valise {
 
@@ -91,9 +92,8 @@ std::string Set24(const std::string& set_id) {
 // A part's marks name the split: the set, and the --path prefixes it was
 // split under (parts of one set's 'a/' are not parts of the whole set).
 std::string Split24(const std::string& set_id, const RestoreOptions& opts) {
-  if (opts.parts <= 0 || opts.prefixes.empty()) return Set24(set_id);
-  std::vector<std::string> paths = opts.prefixes;
-  std::sort(paths.begin(), paths.end());
+  std::vector<std::string> paths = NormalPrefixes(opts.prefixes);
+  if (opts.parts <= 0 || paths.empty()) return Set24(set_id);
   std::string key = "valise restore split\n" + set_id;
   for (auto& p : paths) key += std::string("\0", 1) + p;
   Hash32 h = Sha256(AsSpan(key));

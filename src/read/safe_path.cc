@@ -1,5 +1,6 @@
 #include "read/safe_path.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -26,6 +27,19 @@ std::string ParentOf(const std::string& path) {
 std::string BaseOf(const std::string& path) {
   size_t cut = path.rfind('/');
   return cut == std::string::npos ? path : path.substr(cut + 1);
+}
+
+std::vector<std::string> NormalPrefixes(const std::vector<std::string>& prefixes) {
+  std::vector<std::string> out;
+  for (auto p : prefixes) {
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    while (p.size() >= 2 && p.compare(0, 2, "./") == 0) p.erase(0, 2);
+    if (p.empty() || p == ".") return {};
+    out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 std::string RestoreTempPrefix(int part, const std::string& token) {

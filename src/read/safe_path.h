@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace valise {
 
@@ -31,6 +32,12 @@ bool SafeName(const std::string& rel);
 std::string ParentOf(const std::string& path);
 // The last name of a catalog path.
 std::string BaseOf(const std::string& path);
+
+// --path prefixes as one restore: "./" and trailing '/' dropped, sorted,
+// each once; empty when one of them is the whole set ("" or "."). The
+// journal and the part marks key on these, so `--path a/ --path b` resumes
+// a killed `--path b --path a`.
+std::vector<std::string> NormalPrefixes(const std::vector<std::string>& prefixes);
 
 // Length of a restore temporary name.
 inline constexpr size_t kRestoreTempLen = 28;
