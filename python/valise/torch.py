@@ -57,7 +57,9 @@ def _shared_state():
     samples skipped as unreadable. Shared memory (with a lock: workers add to
     the count), so that persistent_workers=True workers (made once, then
     iterated every epoch) see each set_epoch and load_state_dict."""
-    return multiprocessing.Array("q", 4)
+    # The spawn context's lock: a fork context's semaphore is unlinked at once and
+    # cannot be reopened by a spawned worker (which then crashed on its first use).
+    return multiprocessing.get_context("spawn").Array("q", 4)
 
 
 def _rank_world():
@@ -138,6 +140,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self._consumed = 0    # samples yielded in this process this epoch (num_workers=0)
         self._set = None
         self._set_pid = None
+        self._shares = []     # what workers open instead of decoding (Set.share of the main process)
         self._rank_world = None
         self.rank_world()
         self._open()          # fail early, in the caller's process, with the real message
@@ -163,16 +166,26 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     def _start(self, value):
         self._shared[_START] = int(value)
 
-    # A Set is opened once per process: DataLoader workers are forked or
-    # spawned, and must not share the parent's open catalog.
+    # A Set is opened once per process (DataLoader workers are forked or
+    # spawned, and do not use the parent's SQLite connection), but the catalog
+    # is decrypted and the sample index built once per process tree: the
+    # process that made the dataset shares both (Set.share: nameless files,
+    # opened read-only through /proc and checked by their tag), and workers
+    # open the set with them. A share that fails is decoded again, with a warning.
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
+            in_worker = torch.utils.data.get_worker_info() is not None
             with warnings.catch_warnings():
-                if torch.utils.data.get_worker_info() is not None:
+                if in_worker:
                     warnings.simplefilter("ignore")  # the main process said them when it opened the set
                 self._set = Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
                                 allow_untrusted=self.allow_untrusted, prefix=self.prefix,
-                                samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
+                                samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes,
+                                shared=self._shares if in_worker else ())
+            if in_worker:
+                self._set.warn_if_share_refused(stacklevel=4)
+            else:
+                self._shares = self._set.share()
             self._set_pid = os.getpid()
         return self._set
 
@@ -407,6 +420,7 @@ class ValiseMapDataset(torch.utils.data.Dataset):
         self.transform = transform
         self._set = None
         self._set_pid = None
+        self._shares = []
         s = self._open()  # fail early, in the caller's process, with the real message
         if prefix and len(s) == 0:
             raise errors.InvalidArgumentError(
@@ -416,7 +430,10 @@ class ValiseMapDataset(torch.utils.data.Dataset):
 
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
-            self._set = Set(**self._kw)
+            in_worker = torch.utils.data.get_worker_info() is not None
+            self._set = Set(**self._kw, shared=self._shares if in_worker else ())
+            if not in_worker:
+                self._shares = self._set.share()  # workers open these instead of decoding (as ValiseDataset)
             self._set_pid = os.getpid()
         return self._set
 
