@@ -26,6 +26,7 @@ from collections.abc import Mapping as _Mapping
 
 from . import errors
 from ._valise import Loader, __version__, epoch_order_of_sizes, fingerprint, keygen, recipient_of
+from ._valise import _debug_catalog_decodes, _debug_index_builds
 from ._valise import Set as _Set
 from ._valise import pack as _pack
 from ._valise import restore as _restore
