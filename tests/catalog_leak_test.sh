@@ -118,6 +118,47 @@ time.sleep(60)
   wait "$pid" 2>/dev/null
   left=$(leftovers "$T/tmp")
   check "a Python reader killed -9 leaves nothing in TMPDIR${left:+ (left: $left)}" test -z "$left"
+  # 5. One catalog per host: a DataLoader whose two workers (fork, then spawn)
+  #    use the main process's catalog and index (nameless files shared through
+  #    /proc), the whole process tree killed -9 mid-epoch: nothing in TMPDIR,
+  #    and no new file in /dev/shm holds a name of the set (the catalog's and
+  #    the index's plaintext carry every path; f2999.txt is one).
+  for ctx in fork spawn; do
+    fresh_tmp
+    shm_before=$(find /dev/shm -mindepth 1 2>/dev/null | sort)
+    rm -f py5.out
+    TMPDIR=$T/tmp PYTHONPATH=$PYDIR setsid /usr/bin/python3 -c '
+import os, sys, time, torch, torch.utils.data, valise
+from valise.torch import ValiseDataset
+def main():
+    ds = ValiseDataset(sys.argv[1:4], identity=sys.argv[4], signer=sys.argv[5], prefix="many", threads=1)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=sys.argv[6],
+                                     prefetch_factor=1)
+    for i, s in enumerate(dl):
+        if i == 50:
+            print("reading", ds._set.catalog_source, valise._debug_catalog_decodes(), flush=True)
+            time.sleep(60)
+if __name__ == "__main__":
+    main()
+' "${DRIVES[@]}" sender.id "$SIGNER" $ctx >py5.out 2>&1 &
+    pid=$!
+    for _ in $(seq 1 300); do grep -q reading py5.out 2>/dev/null && break; sleep 0.1; done
+    check "$ctx: the DataLoader is reading through its workers" grep -q "reading decoded 1" py5.out
+    workers=$(pgrep -g "$pid" | grep -vx "$pid" | tr '\n' ' ')
+    shared=$(for w in $workers; do for f in /proc/$w/fd/*; do readlink "$f"; done; done 2>/dev/null |
+             grep -c "valise-index\|$T/tmp/" || true)
+    check "$ctx: its workers hold the main process's catalog or index open ($shared descriptors)" test "$shared" -gt 0
+    left=$(leftovers "$T/tmp")
+    check "$ctx: nothing named in TMPDIR while the workers read${left:+ (has: $left)}" test -z "$left"
+    kill -9 -- -"$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    for _ in $(seq 1 50); do pgrep -g "$pid" >/dev/null || break; sleep 0.1; done
+    left=$(leftovers "$T/tmp")
+    check "$ctx: the process tree killed -9 leaves nothing in TMPDIR${left:+ (left: $left)}" test -z "$left"
+    new=$(comm -13 <(echo "$shm_before") <(find /dev/shm -mindepth 1 2>/dev/null | sort))
+    plain=$(for f in $new; do grep -l "f2999" "$f" 2>/dev/null; done)
+    check "$ctx: no new file in /dev/shm holds the set's names${plain:+ (found in: $plain)}" test -z "$plain"
+  done
 else
   echo "SKIP: no Python package given"
 fi
