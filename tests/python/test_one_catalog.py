@@ -145,6 +145,34 @@ class OneCatalogTest(unittest.TestCase):
         self.assertIn("refused", other.index_source)
         self.assertEqual(other.catalog_source, f"shared by process {os.getpid()}")
 
+    def test_the_shared_catalog_is_read_only_and_an_unsealed_index_is_refused(self):
+        s = valise.Set(self.drives, identity=self.identity, prefix="train/")
+        shares = {x["kind"]: x for x in s.share()}
+        cat, idx = shares["catalog"], shares["index"]
+        # The decrypted catalog is mode 0400: others open it again read-only only.
+        self.assertEqual(os.fstat(cat["fd"]).st_mode & 0o777, 0o400)
+        # The same index bytes (so the same tag) in a memfd that is not sealed: refused,
+        # since what was checked could change after the check.
+        with open(f"/proc/self/fd/{idx['fd']}", "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data), idx["size"])
+        fd = os.memfd_create("not-sealed")
+        try:
+            os.write(fd, data)
+            st = os.fstat(fd)
+            unsealed = dict(idx, fd=fd, dev=st.st_dev, ino=st.st_ino)
+            before = valise._debug_index_builds()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                twin = valise.Set(self.drives, identity=self.identity, prefix="train/", shared=[cat, unsealed])
+            self.assertIn("refused", twin.index_source)
+            self.assertIn("not sealed", twin.index_source)
+            self.assertEqual(valise._debug_index_builds() - before, 1, "built its own")
+            self.assertTrue(any("not sealed" in str(w.message) for w in caught))
+            self.assertEqual(twin.catalog_source, f"shared by process {os.getpid()}")
+        finally:
+            os.close(fd)
+
     def assert_refused(self, shares, why):
         """Set B opened with `shares`: each refused with a warning saying `why`, B decoded, read right."""
         before = valise._debug_catalog_decodes()
