@@ -29,7 +29,7 @@ mkdir -p src/many
 head -c $((96 << 20)) /dev/urandom >src/big.bin
 for i in $(seq 1 3000); do echo "row $i" >"src/many/f$i.txt"; done
 # A name no other file on this host holds: found anywhere, it came from this set's catalog or index.
-MARK="leakmark-$(basename "$T")"
+MARK="leakmark${T##*.}"  # no dot: the sample key holds it whole
 echo mark >"src/many/$MARK.txt"
 "$VALISE" keygen -o sender.id >/dev/null 2>&1
 SIGNER=$("$VALISE" pubkey sender.id)
