@@ -74,6 +74,13 @@ class Set(_Set):
     the set from the drives (so a DataLoader worker started by ``spawn`` gets its own). No key,
     passphrase, decrypted catalog or sample bytes are ever pickled: the child must be able to
     read the identity file itself.
+
+    One catalog per host: ``s.share()`` describes this process's decrypted catalog and sample
+    index (plain values, no secret); ``Set(..., shared=that)`` in another process of the host
+    opens them read-only instead of decoding, once their tag (an HMAC under a key only the
+    set's recipients derive) checks, and otherwise decodes with a warning. ``catalog_source``
+    and ``index_source`` say which happened. DataLoader workers of ``valise.torch`` datasets
+    do this themselves (docs/python.md).
     """
 
     def __init__(self, drives, identity, signer=(), prefix=None, samples="grouped", work_dir="", cache_bytes=0,
