@@ -78,7 +78,8 @@ EvenMode ParseEven(const std::string& s) {
 class PySet {
  public:
   PySet(const std::vector<std::string>& drives, const std::string& identity, const std::vector<std::string>& signers,
-        const std::string& set_id, bool allow_untrusted, const std::string& prefix, const std::string& samples, const std::string& work_dir, uint64_t cache_bytes) {
+        const std::string& set_id, bool allow_untrusted, const std::string& prefix, const std::string& samples, const std::string& work_dir, uint64_t cache_bytes,
+        const std::vector<HostShare>& shared) {
     if (drives.empty()) throw StatusError(InvalidArgument("give the set's drive directories"));
     if (identity.empty()) throw StatusError(InvalidArgument("reading a set needs identity= (an identity file)"));
     SampleIndexOptions io;
@@ -94,10 +95,24 @@ class PySet {
     o.work_dir = work_dir;
     o.cache_bytes = size_t(cache_bytes);
     o.warn = [this](const std::string& w) { warnings_.push_back(w); };
+    o.shared = shared;
+    io_ = io;
     py::gil_scoped_release nogil;
     auto ds = ExistingDrives(drives, &warnings_);
     reader_ = Take(SetReader::Open(std::move(ds), o));
-    index_ = Take(SampleIndex::Build(*reader_, io));
+    // One index per host: the one handed over when its tag checks, else built here.
+    for (auto& s : shared) {
+      if (s.kind != "index") continue;
+      auto adopted = SampleIndex::Adopt(*reader_, s, io);
+      if (adopted.ok()) {
+        index_ = std::move(adopted).value();
+        index_source_ = "shared by process " + std::to_string(s.pid);
+        break;
+      }
+      index_source_ = "built (the index shared by process " + std::to_string(s.pid) +
+                      " was refused: " + adopted.status().message() + ")";
+    }
+    if (index_source_.rfind("shared", 0) != 0) index_ = Take(SampleIndex::Build(*reader_, io));
     if (uint64_t n = index_.no_extension()) {
       std::string w = std::to_string(n) + (n == 1 ? " file" : " files") +
                       " without an extension are not samples (a sample's fields are its files' extensions): ";
@@ -161,6 +176,23 @@ class PySet {
     for (auto& w : warnings_) out.append(Name(w));
     return out;
   }
+  ~PySet() {
+    if (index_share_) ::close(index_share_->fd);
+  }
+  // What another process of this host opens instead of decoding (docs/python.md):
+  // the catalogs and the index, made once and kept while this set is open.
+  std::vector<HostShare> share() {
+    py::gil_scoped_release nogil;
+    std::vector<HostShare> out = reader_->ShareCatalogs();
+    if (!index_share_) {
+      auto s = index_.Share(*reader_, io_);
+      if (s.ok()) index_share_ = *s;
+    }
+    if (index_share_) out.push_back(*index_share_);
+    return out;
+  }
+  std::string catalog_source() const { return reader_->catalog_source(); }
+  const std::string& index_source() const { return index_source_; }
   std::string set_id() const { return reader_->set_id(); }
   std::string signer() const { return reader_->signer(); }
   std::string trust() const { return reader_->trust(); }
@@ -175,7 +207,37 @@ class PySet {
   std::vector<std::string> warnings_;
   std::unique_ptr<SetReader> reader_;
   SampleIndex index_;
+  SampleIndexOptions io_;
+  std::string index_source_ = "built";
+  std::optional<HostShare> index_share_;  // its memfd is ours: closed with the set
 };
+
+// HostShare <-> dict: plain values only (no secret: the tag is a MAC).
+HostShare ShareFromDict(const py::dict& d) {
+  HostShare s;
+  s.kind = d["kind"].cast<std::string>();
+  s.set_id = d["set_id"].cast<std::string>();
+  s.pid = d["pid"].cast<int>();
+  s.fd = d["fd"].cast<int>();
+  s.dev = d["dev"].cast<uint64_t>();
+  s.ino = d["ino"].cast<uint64_t>();
+  s.size = d["size"].cast<uint64_t>();
+  s.tag = d["tag"].cast<std::string>();
+  return s;
+}
+
+py::dict ShareToDict(const HostShare& s) {
+  py::dict d;
+  d["kind"] = s.kind;
+  d["set_id"] = s.set_id;
+  d["pid"] = s.pid;
+  d["fd"] = s.fd;
+  d["dev"] = s.dev;
+  d["ino"] = s.ino;
+  d["size"] = s.size;
+  d["tag"] = s.tag;
+  return d;
+}
 
 // One regular file of the set for ranged reads (Set.open in Python wraps it
 // in an io.RawIOBase): every read goes through SetReader::ReadAt, which
@@ -320,11 +382,30 @@ PYBIND11_MODULE(_valise, m) {
   });
 
   py::class_<PySet>(m, "Set")
-      .def(py::init<const std::vector<std::string>&, const std::string&, const std::vector<std::string>&,
-                    const std::string&, bool, const std::string&, const std::string&, const std::string&, uint64_t>(),
+      .def(py::init([](const std::vector<std::string>& drives, const std::string& identity,
+                       const std::vector<std::string>& signers, const std::string& set_id, bool allow_untrusted,
+                       const std::string& prefix, const std::string& samples, const std::string& work_dir,
+                       uint64_t cache_bytes, const py::list& shared) {
+             std::vector<HostShare> shares;
+             for (auto& d : shared) shares.push_back(ShareFromDict(d.cast<py::dict>()));
+             return std::make_unique<PySet>(drives, identity, signers, set_id, allow_untrusted, prefix, samples,
+                                            work_dir, cache_bytes, shares);
+           }),
            py::arg("drives"), py::arg("identity"), py::arg("signers") = std::vector<std::string>{},
            py::arg("set_id") = "", py::arg("allow_untrusted") = false, py::arg("prefix") = "",
-           py::arg("samples") = "grouped", py::arg("work_dir") = "", py::arg("cache_bytes") = 0)
+           py::arg("samples") = "grouped", py::arg("work_dir") = "", py::arg("cache_bytes") = 0,
+           py::arg("shared") = py::list())
+      .def(
+          "share",
+          [](PySet& s) {
+            py::list out;
+            for (auto& x : s.share()) out.append(ShareToDict(x));
+            return out;
+          },
+          "What another process of this host (a DataLoader worker) passes as shared= to use this set's "
+          "decoded catalog and sample index instead of decoding its own: plain values, no secret.")
+      .def_property_readonly("catalog_source", &PySet::catalog_source)
+      .def_property_readonly("index_source", &PySet::index_source)
       .def_property_readonly("num_samples", &PySet::size)
       .def("__len__", &PySet::size)
       .def("key", &PySet::key, py::arg("i"))
@@ -409,6 +490,10 @@ PYBIND11_MODULE(_valise, m) {
       .def("__len__", &PyLoader::size)
       .def("state", &PyLoader::state);
 
+  m.def("_debug_catalog_decodes", &CatalogDecodesForTest,
+        "Catalogs this process decrypted (a forked child counts from zero); for tests and benchmarks.");
+  m.def("_debug_index_builds", &SampleIndexBuildsForTest,
+        "Sample indexes this process built from a catalog; for tests and benchmarks.");
   m.def(
       "keygen", [](const std::string& path) { return Take(Keygen(path)); }, py::arg("path"),
       "Writes a new identity file (mode 0600) and returns its recipient string.");

@@ -28,6 +28,9 @@ export VALISE_STATE_DIR=$T/state
 mkdir -p src/many
 head -c $((96 << 20)) /dev/urandom >src/big.bin
 for i in $(seq 1 3000); do echo "row $i" >"src/many/f$i.txt"; done
+# A name no other file on this host holds: found anywhere, it came from this set's catalog or index.
+MARK="leakmark${T##*.}"  # no dot: the sample key holds it whole
+echo mark >"src/many/$MARK.txt"
 "$VALISE" keygen -o sender.id >/dev/null 2>&1
 SIGNER=$("$VALISE" pubkey sender.id)
 TMPDIR=$T/packtmp expect_rc 0 pack src --to d1 d2 d3 --parity 1 --identity sender.id
@@ -118,6 +121,45 @@ time.sleep(60)
   wait "$pid" 2>/dev/null
   left=$(leftovers "$T/tmp")
   check "a Python reader killed -9 leaves nothing in TMPDIR${left:+ (left: $left)}" test -z "$left"
+  # 5. One catalog per host: a DataLoader whose two workers (fork, then spawn)
+  #    use the main process's catalog and index (nameless files shared through
+  #    /proc), the whole process tree killed -9 mid-epoch: nothing in TMPDIR,
+  #    and no file in /dev/shm holds a name of the set (the catalog's and the
+  #    index's plaintext carry every path; $MARK.txt is one).
+  for ctx in fork spawn; do
+    fresh_tmp
+    rm -f py5.out
+    TMPDIR=$T/tmp PYTHONPATH=$PYDIR setsid /usr/bin/python3 -c '
+import os, sys, time, torch, torch.utils.data, valise
+from valise.torch import ValiseDataset
+def main():
+    ds = ValiseDataset(sys.argv[1:4], identity=sys.argv[4], signer=sys.argv[5], prefix="many", threads=1)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=sys.argv[6],
+                                     prefetch_factor=1)
+    for i, s in enumerate(dl):
+        if i == 50:
+            print("reading", ds._set.catalog_source, valise._debug_catalog_decodes(), flush=True)
+            time.sleep(60)
+if __name__ == "__main__":
+    main()
+' "${DRIVES[@]}" sender.id "$SIGNER" $ctx >py5.out 2>&1 &
+    pid=$!
+    for _ in $(seq 1 300); do grep -q reading py5.out 2>/dev/null && break; sleep 0.1; done
+    check "$ctx: the DataLoader is reading through its workers" grep -q "reading decoded 1" py5.out
+    workers=$(pgrep -g "$pid" | grep -vx "$pid" | tr '\n' ' ')
+    shared=$(for w in $workers; do for f in /proc/$w/fd/*; do readlink "$f"; done; done 2>/dev/null |
+             grep -c "valise-index\|$T/tmp/" || true)
+    check "$ctx: its workers hold the main process's catalog or index open ($shared descriptors)" test "$shared" -gt 0
+    left=$(leftovers "$T/tmp")
+    check "$ctx: nothing named in TMPDIR while the workers read${left:+ (has: $left)}" test -z "$left"
+    kill -9 -- -"$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    for _ in $(seq 1 50); do pgrep -g "$pid" >/dev/null || break; sleep 0.1; done
+    left=$(leftovers "$T/tmp")
+    check "$ctx: the process tree killed -9 leaves nothing in TMPDIR${left:+ (left: $left)}" test -z "$left"
+    plain=$(grep -rlF "$MARK" /dev/shm 2>/dev/null || true)
+    check "$ctx: no file in /dev/shm holds the set's names${plain:+ (found in: $plain)}" test -z "$plain"
+  done
 else
   echo "SKIP: no Python package given"
 fi

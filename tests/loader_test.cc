@@ -393,5 +393,80 @@ TEST_F(LoaderTest, LoaderStopsAtDamageWithTheFileNamed) {
   }
 }
 
+// One index per host: the serialized index reads back the same, and any
+// truncation or broken offset is an error, never an out-of-range read.
+TEST_F(LoaderTest, SharedIndexRoundTripsAndRefusesMalformedBytes) {
+  SampleIndexOptions o{"train/", SampleMode::kGrouped};
+  std::string bytes = index_.Serialize(o);
+  auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  auto back = SampleIndex::Parse(p, bytes.size(), o);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), index_.size());
+  EXPECT_EQ(back->total_bytes(), index_.total_bytes());
+  for (size_t i = 0; i < index_.size(); i++) {
+    ASSERT_EQ(back->key(i), index_.key(i));
+    auto a = back->fields(i), b = index_.fields(i);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t f = 0; f < a.size(); f++)
+      EXPECT_TRUE(a[f].ext == b[f].ext && a[f].file_id == b[f].file_id && a[f].size == b[f].size);
+  }
+  for (size_t n = 0; n < bytes.size(); n++) EXPECT_FALSE(SampleIndex::Parse(p, n, o).ok()) << "truncated at " << n;
+  // Other options: refused as not this index.
+  EXPECT_EQ(SampleIndex::Parse(p, bytes.size(), SampleIndexOptions{"val/", SampleMode::kGrouped}).status().code(),
+            Code::kInvalidArgument);
+  // A key offset out of order (key_off[1], after the arena and the array's
+  // count): Corruption.
+  std::string bad = bytes;
+  size_t keys_at = bad.find("train/000000");
+  ASSERT_NE(keys_at, std::string::npos);
+  size_t arena = 0;
+  for (size_t i = 0; i < index_.size(); i++) arena += index_.key(i).size();
+  size_t offsets = keys_at + arena + 8 + 8;  // the arena, the array's count, then key_off[0]
+  bad[offsets + 8] = char(0xff);             // key_off[1] = 255 > key_off[2]
+  EXPECT_EQ(SampleIndex::Parse(reinterpret_cast<const uint8_t*>(bad.data()), bad.size(), o).status().code(),
+            Code::kCorruption);
+}
+
+// One catalog per host, in one process: a reader opened with another's
+// shares decrypts nothing, builds no index, and reads the same bytes; a share
+// with a wrong tag is refused and the catalog decoded instead.
+TEST_F(LoaderTest, SharedCatalogAndIndexOpenWithoutDecoding) {
+  SampleIndexOptions io{"train/", SampleMode::kGrouped};
+  auto shares = reader_->ShareCatalogs();
+  ASSERT_EQ(shares.size(), 1u);
+  auto index_share = index_.Share(*reader_, io);
+  ASSERT_TRUE(index_share.ok()) << index_share.status().ToString();
+  uint64_t decodes = CatalogDecodesForTest();
+  OpenOptions o;
+  o.identity_path = id_;
+  o.shared = shares;
+  std::vector<std::unique_ptr<Drive>> drives;
+  for (auto& f : faults_) drives.push_back(std::make_unique<DriveRef>(f.get()));
+  auto twin = SetReader::Open(std::move(drives), o);
+  ASSERT_TRUE(twin.ok()) << twin.status().ToString();
+  EXPECT_EQ(CatalogDecodesForTest(), decodes);
+  EXPECT_EQ((*twin)->catalog_source(), "shared by process " + std::to_string(::getpid()));
+  auto idx = SampleIndex::Adopt(**twin, *index_share, io);
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  for (size_t i = 0; i < idx->size(); i += 13) {
+    auto s = ReadSample(**twin, *idx, i);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->fields[0].second, expect_[s->key]["img"]);
+  }
+  HostShare forged = *index_share;
+  forged.tag[0] = forged.tag[0] == '0' ? '1' : '0';
+  EXPECT_EQ(SampleIndex::Adopt(**twin, forged, io).status().code(), Code::kPermissionDenied);
+  ::close(index_share->fd);
+  shares[0].tag = forged.tag;
+  o.shared = shares;
+  drives.clear();
+  for (auto& f : faults_) drives.push_back(std::make_unique<DriveRef>(f.get()));
+  auto refused = SetReader::Open(std::move(drives), o);
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(CatalogDecodesForTest(), decodes + 1);
+  EXPECT_NE((*refused)->catalog_source().find("refused: its tag does not match"), std::string::npos)
+      << (*refused)->catalog_source();
+}
+
 }  // namespace
 }  // namespace valise

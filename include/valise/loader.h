@@ -48,6 +48,22 @@ class SampleIndex {
 
   static Result<SampleIndex> Build(SetReader& reader, const SampleIndexOptions& options);
 
+  // One index per host (docs/python.md): this index, built with `options`,
+  // serialized into a sealed memfd (no name, immutable, freed with its last
+  // descriptor) and tagged under `reader`'s sharing key. The caller owns the
+  // returned share's `fd` and keeps it open while other processes may adopt it.
+  Result<HostShare> Share(SetReader& reader, const SampleIndexOptions& options) const;
+  // The index another process of this host shared: opened read-only through
+  // /proc, required sealed, its tag checked against what this process reads,
+  // built with the same options, and every offset checked before use.
+  // InvalidArgument / PermissionDenied / Corruption saying why otherwise (the
+  // caller then builds its own).
+  static Result<SampleIndex> Adopt(SetReader& reader, const HostShare& share, const SampleIndexOptions& options);
+  // The same bytes Share writes, and back (for tests: Corruption on any
+  // malformed input).
+  std::string Serialize(const SampleIndexOptions& options) const;
+  static Result<SampleIndex> Parse(const uint8_t* data, size_t n, const SampleIndexOptions& options);
+
   size_t size() const { return first_.empty() ? 0 : first_.size() - 1; }
   std::string key(size_t i) const {
     return std::string(keys_.data() + key_off_[i], key_off_[i + 1] - key_off_[i]);
@@ -81,6 +97,10 @@ class SampleIndex {
   uint64_t no_extension_ = 0;
   std::vector<std::string> no_extension_examples_;
 };
+
+// For tests and benchmarks: SampleIndex::Build calls in this process (a
+// forked child counts from zero; adopted indexes are not counted).
+uint64_t SampleIndexBuildsForTest();
 
 struct SampleData {
   size_t index = 0;  // in the SampleIndex

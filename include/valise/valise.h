@@ -479,13 +479,39 @@ Result<LabelSheet> ReadLabelSheet(std::vector<std::unique_ptr<Drive>> drives,
 
 // ---- reading (needs an identity that is a recipient) --------------------------
 
+// One catalog per host (docs/python.md): something a reader decoded (its
+// catalog, or a sample index built from it) held by one process in a file
+// with no name, described so that another process of the same host (a
+// DataLoader worker, a local rank) can open it read-only instead of decoding
+// its own. Holds no secret: `tag` is an HMAC of the file's content under a
+// key derived from the set's data key, so only a recipient of the set can
+// make one that a receiver accepts, and a receiver trusts no byte of the file
+// before the tag it computes itself matches.
+struct HostShare {
+  std::string kind;          // "catalog" or "index"
+  std::string set_id;        // hex: the set (or shipment) it belongs to
+  int pid = 0, fd = -1;      // the holding process and its descriptor
+  uint64_t dev = 0, ino = 0, size = 0;  // the file (checked on opening)
+  std::string tag;           // hex HMAC-SHA-256 (see host_share.h)
+};
+
 struct OpenOptions {
   std::string identity_path;
   TrustOptions trust;        // which signers and which set are accepted
   std::string work_dir;      // temp space for the decrypted catalog
   size_t cache_bytes = 0;    // decoded chunks kept for ReadAt (0 = 64 MiB; per part of a shipment)
   WarnFn warn;
+  // Decoded catalogs another process of this host holds (SetReader::ShareCatalogs
+  // there): a set whose catalog is here opens it instead of decrypting its own,
+  // once its tag checks; one that fails (gone, another set's, altered) is
+  // decoded as usual, and SetReader::catalog_source says why.
+  std::vector<HostShare> shared;
 };
+
+// For tests and benchmarks: the catalogs this process has decrypted since it
+// started (a forked child counts from zero; catalogs taken from a HostShare
+// are not counted).
+uint64_t CatalogDecodesForTest();
 
 enum class FileType { kDir, kFile, kSymlink };
 
@@ -557,6 +583,20 @@ class SetReader {
   // and one line for each part that is absent or cannot be read.
   virtual std::vector<SetReader*> parts() { return {this}; }
   virtual std::vector<std::string> unreadable_parts() const { return {}; }
+
+  // One catalog per host: this reader's decoded catalogs (one per part), for
+  // OpenOptions::shared of another process. Valid while this reader is open.
+  virtual std::vector<HostShare> ShareCatalogs() { return {}; }
+  // Where the catalog came from: "decoded", "shared by process N", or
+  // "decoded (the catalog shared by process N was refused: WHY)"; a
+  // shipment's parts joined with "; ".
+  virtual std::string catalog_source() const { return "decoded"; }
+  // The hex tag of `n` bytes of kind `kind` for a HostShare of this set,
+  // under the set's sharing key (a shipment: its first part's).
+  virtual Result<std::string> ShareTag(const std::string& kind, const uint8_t* data, size_t n) {
+    (void)kind, (void)data, (void)n;
+    return Unavailable("this reader cannot share what it decoded");
+  }
 };
 
 // ---- manifest (docs/custody.md, "The manifest") -----------------------------------

@@ -26,6 +26,7 @@ from collections.abc import Mapping as _Mapping
 
 from . import errors
 from ._valise import Loader, __version__, epoch_order_of_sizes, fingerprint, keygen, recipient_of
+from ._valise import _debug_catalog_decodes, _debug_index_builds
 from ._valise import Set as _Set
 from ._valise import pack as _pack
 from ._valise import restore as _restore
@@ -73,22 +74,43 @@ class Set(_Set):
     the set from the drives (so a DataLoader worker started by ``spawn`` gets its own). No key,
     passphrase, decrypted catalog or sample bytes are ever pickled: the child must be able to
     read the identity file itself.
+
+    One catalog per host: ``s.share()`` describes this process's decrypted catalog and sample
+    index (plain values, no secret); ``Set(..., shared=that)`` in another process of the host
+    opens them read-only instead of decoding, once their tag (an HMAC under a key only the
+    set's recipients derive) checks, and otherwise decodes with a warning. ``catalog_source``
+    and ``index_source`` say which happened. DataLoader workers of ``valise.torch`` datasets
+    do this themselves (docs/python.md).
     """
 
     def __init__(self, drives, identity, signer=(), prefix=None, samples="grouped", work_dir="", cache_bytes=0,
-                 set_id="", allow_untrusted=False):
+                 set_id="", allow_untrusted=False, shared=()):
         args = (_paths(drives), _os.fspath(identity), _signers(signer), prefix or "", samples,
                 _os.fspath(work_dir) if work_dir else "", int(cache_bytes), set_id or "", bool(allow_untrusted))
         drives, identity, signers, prefix, samples, work_dir, cache_bytes, set_id, allow_untrusted = args
         # Names go to the core as bytes (os.fsencode), so a surrogateescaped non-UTF-8 name works.
         super().__init__(drives, identity, signers, set_id, allow_untrusted, _os.fsencode(prefix), samples,
-                         work_dir, cache_bytes)
+                         work_dir, cache_bytes, [dict(x) for x in shared or ()])
         self._args = args
         for w in self.warnings:
             _warnings.warn("valise: " + w, stacklevel=2)
+        if shared:
+            self.warn_if_share_refused(stacklevel=3)
+
+    def warn_if_share_refused(self, stacklevel=2):
+        """Warns (once per call) when a ``shared=`` catalog or index was refused and this process
+        decoded or built its own instead (the reason is in ``catalog_source``/``index_source``)."""
+        for what in (self.catalog_source, self.index_source):
+            if "refused" in what:
+                _warnings.warn(f"valise: process {_os.getpid()}: {what}", stacklevel=stacklevel)
 
     def __reduce__(self):
-        # Only what re-opens the set: paths, public recipients, options.
+        # Only what re-opens the set: paths, public recipients, options; and, for a process
+        # being spawned (a DataLoader worker), what lets it use this process's decoded catalog
+        # and index instead of decoding its own (plain values, no secret: docs/python.md).
+        import multiprocessing.context as _mpc
+        if _mpc.get_spawning_popen() is not None:
+            return (Set, self._args + (self.share(),))
         return (Set, self._args)
 
     def __repr__(self):

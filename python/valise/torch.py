@@ -57,7 +57,60 @@ def _shared_state():
     samples skipped as unreadable. Shared memory (with a lock: workers add to
     the count), so that persistent_workers=True workers (made once, then
     iterated every epoch) see each set_epoch and load_state_dict."""
-    return multiprocessing.Array("q", 4)
+    # The spawn context's lock: a fork context's semaphore is unlinked at once and
+    # cannot be reopened by a spawned worker (which then crashed on its first use).
+    return multiprocessing.get_context("spawn").Array("q", 4)
+
+
+_made = {}  # datasets made in this process, per what they open: the store key's generation
+
+
+def _host_key():
+    """This host as the ranks on it see it: its name and boot id (a /proc of the same kernel)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = ""
+    return f"{os.uname().nodename}-{boot}"
+
+
+def _open_on_rank(what, open_set):
+    """One catalog per host across ranks: under torch.distributed, the first rank of this host to
+    make this dataset (the n-th made in each process with these drives and options) opens the set
+    and publishes ``Set.share()`` in the default store; the other ranks of the host wait for it and
+    open the set with it (a share refused, or a first rank that failed, is decoded here). Without
+    torch.distributed, just ``open_set(())``."""
+    dist = torch.distributed
+    store = None
+    if dist.is_available() and dist.is_initialized():
+        try:
+            store = dist.distributed_c10d._get_default_store()
+        except Exception:  # a torch without it: every rank decodes its own
+            store = None
+    if store is None:
+        return open_set(())
+    import hashlib
+    import json
+    _made[what] = _made.get(what, 0) + 1
+    key = "valise-share/" + hashlib.sha256(f"{_host_key()}|{what}|{_made[what]}".encode()).hexdigest()[:32]
+    if store.add(key + "/arrived", 1) == 1:  # the first rank of this host
+        shares = []
+        try:
+            s = open_set(())
+            shares = s.share()
+            return s
+        finally:
+            store.set(key + "/share", json.dumps(shares))
+    try:
+        shares = json.loads(store.get(key + "/share"))  # waits for the first rank (the store's timeout)
+    except Exception as e:  # never fail the open over sharing: decode here
+        warnings.warn(f"valise: rank process {os.getpid()}: no catalog from this host's first rank ({e}); "
+                      "decoding it here", stacklevel=4)
+        shares = []
+    s = open_set(shares)
+    s.warn_if_share_refused(stacklevel=4)
+    return s
 
 
 def _rank_world():
@@ -138,6 +191,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         self._consumed = 0    # samples yielded in this process this epoch (num_workers=0)
         self._set = None
         self._set_pid = None
+        self._shares = []     # what workers open instead of decoding (Set.share of the main process)
         self._rank_world = None
         self.rank_world()
         self._open()          # fail early, in the caller's process, with the real message
@@ -163,16 +217,31 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     def _start(self, value):
         self._shared[_START] = int(value)
 
-    # A Set is opened once per process: DataLoader workers are forked or
-    # spawned, and must not share the parent's open catalog.
+    # A Set is opened once per process (DataLoader workers are forked or
+    # spawned, and do not use the parent's SQLite connection), but the catalog
+    # is decrypted and the sample index built once per process tree: the
+    # process that made the dataset shares both (Set.share: nameless files,
+    # opened read-only through /proc and checked by their tag), and workers
+    # open the set with them. A share that fails is decoded again, with a warning.
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
+            in_worker = torch.utils.data.get_worker_info() is not None
+            def open_set(shared):
+                return Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
+                           allow_untrusted=self.allow_untrusted, prefix=self.prefix,
+                           samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes,
+                           shared=shared)
             with warnings.catch_warnings():
-                if torch.utils.data.get_worker_info() is not None:
+                if in_worker:
                     warnings.simplefilter("ignore")  # the main process said them when it opened the set
-                self._set = Set(self.drives, identity=self.identity, signer=self.signer, set_id=self.set_id,
-                                allow_untrusted=self.allow_untrusted, prefix=self.prefix,
-                                samples=self.samples, work_dir=self.work_dir, cache_bytes=self.cache_bytes)
+                    self._set = open_set(self._shares)
+            if not in_worker:  # ranks of one host share too
+                what = repr((self.drives, self.identity, self.prefix, self.samples, self.set_id))
+                self._set = _open_on_rank(what, open_set)
+            if in_worker:
+                self._set.warn_if_share_refused(stacklevel=4)
+            else:
+                self._shares = self._set.share()
             self._set_pid = os.getpid()
         return self._set
 
@@ -407,6 +476,7 @@ class ValiseMapDataset(torch.utils.data.Dataset):
         self.transform = transform
         self._set = None
         self._set_pid = None
+        self._shares = []
         s = self._open()  # fail early, in the caller's process, with the real message
         if prefix and len(s) == 0:
             raise errors.InvalidArgumentError(
@@ -416,7 +486,12 @@ class ValiseMapDataset(torch.utils.data.Dataset):
 
     def _open(self):
         if self._set is None or self._set_pid != os.getpid():
-            self._set = Set(**self._kw)
+            in_worker = torch.utils.data.get_worker_info() is not None
+            if in_worker:
+                self._set = Set(**self._kw, shared=self._shares)
+            else:  # ranks of one host share (as ValiseDataset), and workers open these instead of decoding
+                self._set = _open_on_rank(repr(sorted(self._kw.items())), lambda shared: Set(**self._kw, shared=shared))
+                self._shares = self._set.share()
             self._set_pid = os.getpid()
         return self._set
 

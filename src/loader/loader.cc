@@ -1,8 +1,14 @@
 // Samples, epoch orders and the prefetching Loader (docs/loader.md).
 #include "valise/loader.h"
 
+#include "common/bytes.h"
+#include "read/host_share.h"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -32,7 +38,25 @@ bool MatchesSamplePrefix(const std::string& path, const std::string& prefix) {
   return path.size() == n || path[n] == '/';
 }
 
+namespace {
+
+std::mutex builds_mu;
+pid_t builds_pid = 0;
+uint64_t builds = 0;
+
+}  // namespace
+
+uint64_t SampleIndexBuildsForTest() {
+  std::lock_guard<std::mutex> l(builds_mu);
+  return builds_pid == ::getpid() ? builds : 0;
+}
+
 Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptions& options) {
+  {
+    std::lock_guard<std::mutex> l(builds_mu);
+    if (builds_pid != ::getpid()) builds_pid = ::getpid(), builds = 0;
+    builds++;
+  }
   struct Row {
     std::string key, ext;
     int64_t id;
@@ -81,6 +105,155 @@ Result<SampleIndex> SampleIndex::Build(SetReader& reader, const SampleIndexOptio
   }
   idx.first_.push_back(uint32_t(idx.fields_.size()));
   return idx;
+}
+
+// ---- one index per host ---------------------------------------------------------
+
+// The serialized index: host-local (native byte order, never on a drive),
+// read back only by a process of the same host through SampleIndex::Adopt.
+//   "vlsidx1\0", mode, prefix, extensions, total bytes, files without an
+//   extension and their examples, the key arena, key offsets, per-sample
+//   first fields, then (file id, size, extension) per field
+// (u64 lengths before every string and array).
+namespace {
+
+constexpr char kIndexMagic[8] = {'v', 'l', 's', 'i', 'd', 'x', '1', '\0'};
+
+void PutStr(Bytes& out, const std::string& v) {
+  PutU64(out, v.size());
+  out.insert(out.end(), v.begin(), v.end());
+}
+
+bool GetStr(ByteReader& r, std::string* v) {
+  uint64_t n = 0;
+  if (!r.U64(&n) || n > r.remaining()) return false;
+  v->resize(size_t(n));
+  return r.Raw(size_t(n), reinterpret_cast<uint8_t*>(v->data()));
+}
+
+template <typename T>
+void PutArray(Bytes& out, const std::vector<T>& v) {
+  PutU64(out, v.size());
+  size_t at = out.size();
+  out.resize(at + v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(out.data() + at, v.data(), v.size() * sizeof(T));
+}
+
+template <typename T>
+bool GetArray(ByteReader& r, std::vector<T>* v) {
+  uint64_t n = 0;
+  if (!r.U64(&n) || n > r.remaining() / sizeof(T)) return false;
+  v->resize(size_t(n));
+  return r.Raw(size_t(n) * sizeof(T), reinterpret_cast<uint8_t*>(v->data()));
+}
+
+}  // namespace
+
+std::string SampleIndex::Serialize(const SampleIndexOptions& options) const {
+  Bytes out(kIndexMagic, kIndexMagic + 8);
+  out.reserve(64 + keys_.size() + key_off_.size() * 8 + first_.size() * 4 + fields_.size() * 20);
+  PutU64(out, uint64_t(options.mode));
+  PutStr(out, options.prefix);
+  PutU64(out, uint64_t(mode_));
+  PutU64(out, exts_.size());
+  for (auto& e : exts_) PutStr(out, e);
+  PutU64(out, total_bytes_);
+  PutU64(out, no_extension_);
+  PutU64(out, no_extension_examples_.size());
+  for (auto& e : no_extension_examples_) PutStr(out, e);
+  PutStr(out, keys_);
+  PutArray(out, key_off_);
+  PutArray(out, first_);
+  PutU64(out, fields_.size());
+  for (auto& f : fields_) {
+    PutU64(out, uint64_t(f.file_id));
+    PutU64(out, f.size);
+    PutU32(out, f.ext);
+  }
+  return std::string(out.begin(), out.end());
+}
+
+Result<SampleIndex> SampleIndex::Parse(const uint8_t* data, size_t n, const SampleIndexOptions& options) {
+  auto bad = [](const std::string& why) { return Corruption("the shared sample index is malformed: " + why); };
+  ByteReader r(ByteSpan(data, n));
+  uint8_t magic[8];
+  if (!r.Raw(8, magic) || std::memcmp(magic, kIndexMagic, 8) != 0) return bad("not a sample index");
+  uint64_t opt_mode = 0, mode = 0, n_exts = 0, n_examples = 0;
+  std::string prefix;
+  if (!r.U64(&opt_mode) || !GetStr(r, &prefix)) return bad("truncated");
+  if (opt_mode != uint64_t(options.mode) || prefix != options.prefix)
+    return InvalidArgument("the shared sample index was built with other options (prefix '" + prefix + "')");
+  SampleIndex idx;
+  if (!r.U64(&mode) || mode > uint64_t(SampleMode::kFile) || !r.U64(&n_exts) || n_exts > r.remaining() / 8)
+    return bad("bad header");
+  idx.mode_ = SampleMode(mode);
+  idx.exts_.resize(size_t(n_exts));
+  for (auto& e : idx.exts_)
+    if (!GetStr(r, &e)) return bad("truncated extensions");
+  if (!r.U64(&idx.total_bytes_) || !r.U64(&idx.no_extension_) || !r.U64(&n_examples) || n_examples > 5)
+    return bad("bad counts");
+  idx.no_extension_examples_.resize(size_t(n_examples));
+  for (auto& e : idx.no_extension_examples_)
+    if (!GetStr(r, &e)) return bad("truncated examples");
+  uint64_t n_fields = 0;
+  if (!GetStr(r, &idx.keys_) || !GetArray(r, &idx.key_off_) || !GetArray(r, &idx.first_) || !r.U64(&n_fields) ||
+      n_fields > r.remaining() / 20)
+    return bad("truncated arrays");
+  idx.fields_.resize(size_t(n_fields));
+  uint64_t total = 0;
+  for (auto& f : idx.fields_) {
+    uint64_t id = 0;
+    if (!r.U64(&id) || !r.U64(&f.size) || !r.U32(&f.ext)) return bad("truncated fields");
+    if (f.ext >= idx.exts_.size()) return bad("a field names no extension");
+    f.file_id = int64_t(id);
+    total += f.size;
+  }
+  if (r.remaining() != 0) return bad("trailing bytes");
+  if (total != idx.total_bytes_) return bad("sizes do not add up");
+  // Every offset in range and in order, so no accessor reads outside.
+  auto& ko = idx.key_off_;
+  auto& fi = idx.first_;
+  if (ko.empty() || fi.size() != ko.size() || ko.front() != 0 || ko.back() != idx.keys_.size() || fi.front() != 0 ||
+      fi.back() != idx.fields_.size())
+    return bad("offsets out of range");
+  for (size_t i = 1; i < ko.size(); i++)
+    if (ko[i] < ko[i - 1] || fi[i] < fi[i - 1]) return bad("offsets out of order");
+  return idx;
+}
+
+Result<HostShare> SampleIndex::Share(SetReader& reader, const SampleIndexOptions& options) const {
+  std::string bytes = Serialize(options);
+  auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  VALISE_ASSIGN_OR_RETURN(std::string tag, reader.ShareTag("index", p, bytes.size()));
+  VALISE_ASSIGN_OR_RETURN(int fd, SealedMemfd("valise-index", p, bytes.size()));
+  auto s = DescribeFd(fd, "index", reader.set_id());
+  if (!s.ok()) {
+    ::close(fd);
+    return s.status();
+  }
+  s->tag = tag;
+  return s;
+}
+
+Result<SampleIndex> SampleIndex::Adopt(SetReader& reader, const HostShare& share, const SampleIndexOptions& options) {
+  if (share.kind != "index" || share.set_id != reader.set_id())
+    return InvalidArgument("it is not a sample index of this set");
+  VALISE_ASSIGN_OR_RETURN(int fd, OpenShared(share));
+  Status st = CheckSealed(fd);  // sealed: what is checked below cannot change after
+  Bytes bytes(size_t(share.size));
+  size_t got = 0;
+  while (st.ok() && got < bytes.size()) {
+    ssize_t n = ::pread(fd, bytes.data() + got, bytes.size() - got, off_t(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) st = IOError("cannot read the shared sample index");
+    else got += size_t(n);
+  }
+  ::close(fd);
+  VALISE_RETURN_IF_ERROR(st);
+  VALISE_ASSIGN_OR_RETURN(std::string tag, reader.ShareTag("index", bytes.data(), bytes.size()));
+  if (!SameTag(tag, share.tag))
+    return PermissionDenied("its tag does not match: not this set's sample index, or changed since");
+  return Parse(bytes.data(), bytes.size(), options);
 }
 
 std::vector<SampleIndex::Field> SampleIndex::fields(size_t i) const {

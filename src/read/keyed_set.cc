@@ -5,25 +5,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "compress/compress.h"
 #include "crypto/identity_io.h"
 
 namespace valise {
 
+namespace {
+
+// Catalogs decrypted by this process (a forked child starts again from zero).
+std::mutex decodes_mu;
+pid_t decodes_pid = 0;
+uint64_t decodes = 0;
+
+void CountDecode() {
+  std::lock_guard<std::mutex> l(decodes_mu);
+  if (decodes_pid != ::getpid()) decodes_pid = ::getpid(), decodes = 0;
+  decodes++;
+}
+
+}  // namespace
+
+uint64_t CatalogDecodesForTest() {
+  std::lock_guard<std::mutex> l(decodes_mu);
+  return decodes_pid == ::getpid() ? decodes : 0;
+}
+
 // Nothing to delete: the decrypted catalog never had a name, and its last
-// descriptor (SQLite's) closes with the reader. A forked child (a DataLoader
-// worker) holds its own copy of that descriptor and may keep reading. The
-// keys are wiped.
+// descriptors (ours and SQLite's) close with the reader. A forked child (a
+// DataLoader worker) holds its own copies of them and may keep reading; a
+// process that took it as a HostShare holds its own. The keys are wiped.
 KeyedSet::~KeyedSet() {
+  if (catalog_fd_ >= 0) ::close(catalog_fd_);
   UnlockMemory(&chunk_key_, sizeof chunk_key_);  // wipes them too
   UnlockMemory(&catalog_key_, sizeof catalog_key_);
+  UnlockMemory(&share_key_, sizeof share_key_);
 }
 
 Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& id, const std::string& identity_path,
-                                                 const std::string& work_dir) {
+                                                 const std::string& work_dir, const std::vector<HostShare>& shared) {
   if (!view->complete())
     return view->NotSealed("the pack of this set never finished (no signed root on any drive): re-run the pack");
   std::optional<Key32> data_key;
@@ -38,11 +62,63 @@ Result<std::unique_ptr<KeyedSet>> KeyedSet::Open(SetView* view, const Identity& 
   ks->view_ = view;
   LockMemory(&ks->chunk_key_, sizeof ks->chunk_key_);
   LockMemory(&ks->catalog_key_, sizeof ks->catalog_key_);
+  LockMemory(&ks->share_key_, sizeof ks->share_key_);
   ks->chunk_key_ = DeriveKey(*data_key, "chunk");
   ks->catalog_key_ = DeriveKey(*data_key, "catalog");
+  ks->share_key_ = DeriveKey(*data_key, "host share");
   Wipe(*data_key);
+  const std::string set_id = ToHex(view->set().set_id);
+  std::string refused;
+  for (auto& s : shared) {
+    if (s.kind != "catalog" || s.set_id != set_id) continue;
+    Status st = ks->AdoptCatalog(s);
+    if (st.ok()) return ks;
+    refused = "decoded (the catalog shared by process " + std::to_string(s.pid) + " was refused: " + st.message() + ")";
+    break;
+  }
   VALISE_RETURN_IF_ERROR(ks->DecodeCatalog(work_dir));
+  if (!refused.empty()) ks->source_ = refused;
   return ks;
+}
+
+// A catalog another process decoded: opened read-only, and trusted only when
+// the tag of what this process reads matches the one handed over.
+Status KeyedSet::AdoptCatalog(const HostShare& s) {
+  const std::string set_id = ToHex(view_->set().set_id);
+  VALISE_ASSIGN_OR_RETURN(int fd, OpenShared(s));
+  auto digest = DigestFd(fd, s.size);
+  if (!digest.ok()) {
+    ::close(fd);
+    return digest.status();
+  }
+  if (!SameTag(ShareTag(share_key_, "catalog", set_id, s.size, *digest), s.tag)) {
+    ::close(fd);
+    return PermissionDenied("its tag does not match: not this set's catalog, or changed since");
+  }
+  auto reader = CatalogReader::OpenFd(fd, "set " + set_id);
+  if (!reader.ok()) {
+    ::close(fd);
+    return reader.status();
+  }
+  catalog_ = std::move(reader).value();
+  catalog_fd_ = fd;
+  catalog_size_ = s.size;
+  catalog_digest_ = *digest;
+  source_ = "shared by process " + std::to_string(s.pid);
+  return Status::Ok();
+}
+
+Result<HostShare> KeyedSet::Share() const {
+  if (catalog_fd_ < 0) return Unavailable("the catalog is not held open");
+  const std::string set_id = ToHex(view_->set().set_id);
+  VALISE_ASSIGN_OR_RETURN(HostShare s, DescribeFd(catalog_fd_, "catalog", set_id));
+  s.size = catalog_size_;
+  s.tag = ShareTag(share_key_, "catalog", set_id, catalog_size_, catalog_digest_);
+  return s;
+}
+
+std::string KeyedSet::Tag(const std::string& kind, const uint8_t* data, size_t n) const {
+  return ShareTag(share_key_, kind, ToHex(view_->set().set_id), n, Sha256(ByteSpan(data, n)));
 }
 
 namespace {
@@ -90,6 +166,8 @@ Status KeyedSet::DecodeCatalog(const std::string& work_dir) {
     return Corruption("the catalog of " + label + " is not a whole number of frames");
   const uint64_t frames = total / frame_sealed;
   VALISE_ASSIGN_OR_RETURN(int fd, NamelessFile(base));
+  CountDecode();
+  Sha256Stream digest;  // for Share(): what a receiving process checks
   Bytes sealed(frame_sealed), plain(kCatalogFrame);
   uint64_t db_len = 0, written = 0, need_frames = 1;
   Status st;
@@ -116,6 +194,7 @@ Status KeyedSet::DecodeCatalog(const std::string& work_dir) {
       skip = kCatalogHeader;
     }
     size_t n = size_t(std::min<uint64_t>(kCatalogFrame - skip, db_len - written));
+    digest.Update(ByteSpan(plain.data() + skip, n));
     if (!WriteAll(fd, plain.data() + skip, n)) st = IOError("cannot write the decrypted catalog under " + base +
                                                             ": " + std::strerror(errno));
     written += n;
@@ -125,10 +204,18 @@ Status KeyedSet::DecodeCatalog(const std::string& work_dir) {
     if (st.code() == Code::kDataLoss) return DataLoss("the catalog cannot be recovered: " + st.message());
     return st;
   }
+  // Read-only from here: another process of this host may open it again
+  // through /proc (Share), but only for reading.
+  (void)::fchmod(fd, 0400);
   auto reader = CatalogReader::OpenFd(fd, label);
-  ::close(fd);  // SQLite holds its own descriptor; the file goes with it
-  if (!reader.ok()) return reader.status();
+  if (!reader.ok()) {
+    ::close(fd);
+    return reader.status();
+  }
   catalog_ = std::move(reader).value();
+  catalog_fd_ = fd;  // SQLite holds its own descriptor too; the file goes with the last
+  catalog_size_ = written;
+  catalog_digest_ = digest.Finish();
   return Status::Ok();
 }
 

@@ -116,6 +116,15 @@ class SetReaderImpl : public SetReader, public ReadAheadSource {
   std::string trust() const override { return view_->trust(); }
   std::string created() const override { return view_->set().created; }
   const std::vector<std::string>& warnings() const override { return view_->warnings(); }
+  std::vector<HostShare> ShareCatalogs() override {
+    auto s = keyed_->Share();
+    if (!s.ok()) return {};
+    return {*s};
+  }
+  std::string catalog_source() const override { return keyed_->source(); }
+  Result<std::string> ShareTag(const std::string& kind, const uint8_t* data, size_t n) override {
+    return keyed_->Tag(kind, data, n);
+  }
   std::string Meta(const std::string& key) {
     auto r = keyed_->catalog().Meta(key);
     return r.ok() ? *r : std::string();
@@ -278,7 +287,7 @@ Result<std::unique_ptr<SetReader>> OpenSingleSet(std::vector<std::unique_ptr<Dri
       view->Warn((r.number ? "drive " + std::to_string(r.number) + " (" + r.where + ")" : r.where) + ": " +
                  (r.problems.empty() ? std::string("problem") : r.problems.front()));
   }
-  VALISE_ASSIGN_OR_RETURN(auto keyed, KeyedSet::Open(view.get(), id, opts.identity_path, opts.work_dir));
+  VALISE_ASSIGN_OR_RETURN(auto keyed, KeyedSet::Open(view.get(), id, opts.identity_path, opts.work_dir, opts.shared));
   size_t cache = opts.cache_bytes ? opts.cache_bytes : size_t(64) << 20;
   return std::unique_ptr<SetReader>(new SetReaderImpl(std::move(view), std::move(keyed), cache));
 }

@@ -139,6 +139,20 @@ class MultiSetReader : public SetReader {
     for (auto& p : parts_) out.push_back(p.get());
     return out;
   }
+  std::vector<HostShare> ShareCatalogs() override {
+    std::vector<HostShare> out;
+    for (auto& p : parts_)
+      for (auto& s : p->ShareCatalogs()) out.push_back(s);
+    return out;
+  }
+  std::string catalog_source() const override {
+    std::string out;
+    for (auto& p : parts_) out += (out.empty() ? "" : "; ") + p->catalog_source();
+    return out;
+  }
+  Result<std::string> ShareTag(const std::string& kind, const uint8_t* data, size_t n) override {
+    return parts_.front()->ShareTag(kind, data, n);
+  }
 
   // Every part's listing merged in tree order; directories (in every part)
   // once. Each part lists on its own thread into a small queue.

@@ -2,7 +2,9 @@
 each with a DataLoader of WORKERS worker processes, read one set (or, with
 --parts N, a shipment of N sets whose drives are given mixed together) through
 ValiseDataset; every sample is read exactly once per epoch, bit-exact, and the
-ranks get the same number of batches with even="pad".
+ranks get the same number of batches with even="pad". The ranks, all on this
+host, decrypt each dataset's catalog and build its index once between them
+(the first rank shares them through the torch.distributed store).
 
   PYTHONPATH=build/python /usr/bin/python3 tests/python/dist_check.py [--world 2] [--workers 2] [--parts 1]
 """
@@ -34,9 +36,11 @@ def collate(batch):
 def rank_main(rank, world, workers, drives, identity, init_file, out):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     results = {}
+    sources = []
     for even in ("exact", "pad"):
         ds = ValiseDataset(drives, identity=identity, seed=42, batch_size=3, collate_fn=collate, even=even)
         assert ds.rank_world() == (rank, world), ds.rank_world()
+        sources.append((ds._set.catalog_source, ds._set.index_source))
         per_epoch = []
         for epoch in (0, 1):
             ds.set_epoch(epoch)
@@ -46,6 +50,10 @@ def rank_main(rank, world, workers, drives, identity, init_file, out):
             dist.all_gather_object(gathered, mine)
             per_epoch.append(gathered)
         results[even] = per_epoch
+    # One catalog per host: the ranks (all on this host) decoded each dataset's catalog once.
+    counts = [None] * world
+    dist.all_gather_object(counts, (valise._debug_catalog_decodes(), valise._debug_index_builds(), sources))
+    results["one_catalog"] = counts
     if rank == 0:
         torch.save(results, out)
     dist.barrier()
@@ -89,6 +97,12 @@ def main():
                  nprocs=a.world, join=True)
         results = torch.load(out)
         failures = []
+        counts = results.pop("one_catalog")
+        decodes, builds = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        if (decodes, builds) != (2 * a.parts, 2):
+            failures.append(f"one catalog per host: {a.world} ranks on one host decoded {decodes} catalogs and "
+                            f"built {builds} indexes for 2 datasets of {a.parts} set(s) (want {2 * a.parts}, 2): "
+                            f"{counts}")
         for even, epochs in results.items():
             orders = []
             for epoch, gathered in enumerate(epochs):
