@@ -90,6 +90,11 @@ TEST(EraseCert, EveryAlterationIsRefusedAndNamed) {
   refused(std::string(kMaxEraseCertBytes + 1, ' '), "more than any valid one");
   refused("{\"valise\":\"erase-certificate\"", "not a JSON object");
   refused("\xff\xfe", "not UTF-8");
+  // A field named twice (a reader keeping the first sees a forged value,
+  // erase attack F5), or anything after a NUL: refused.
+  ASSERT_EQ(text.front(), '{');
+  refused("{\"complete\": false, \"drives\": [], " + text.substr(1), "names a field twice");
+  refused(text + std::string(1, '\0') + "trailing", "holds a NUL");
   // Signed by another identity that names itself: valid, and says who.
   auto c = Parse(Signed(Sample(id), other));
   ASSERT_TRUE(c.ok());

@@ -85,6 +85,14 @@ check "a hard-linked label is not overwritten in place, named" has "drive 2 .*ha
 check "the file it is linked to is untouched" test "$(sha256sum <hardlink.outside)" = "$HL"
 check "that drive is NOT erased: not a purge" has "verdict: INCOMPLETE"
 
+echo "== 1b. the certificate never replaces a file (erase attack F6)"
+echo "my thesis" >thesis.json
+H_A1=$(sha256sum <a1/valise.label)
+expect_rc 2 erase a1 a2 a3 a4 --identity site.id --yes --certificate thesis.json
+check "an existing --certificate is refused, named" has "--certificate thesis.json or its page thesis.txt exists already"
+check "the user's file is untouched" test "$(cat thesis.json)" = "my thesis"
+check "and nothing was erased" test "$(sha256sum <a1/valise.label)" = "$H_A1"
+
 echo "== 2. the erase"
 KEYS=$(keys_of a1/valise.label)
 check "the set has two wrapped keys (signer, site)" test "$(echo "$KEYS" | wc -l)" = 2

@@ -289,6 +289,23 @@ void ExpectCorruptionSaying(const Result<Label>& r, const std::string& what, con
 
 // issue 11 finding 6: ~120,000 nested arrays inside `set` (240 KB, under the old
 // 1 MiB read cap) crashed every command in the JSON serializer before any check.
+// A member named twice (a second copy of the keys, which erase would not
+// see, or an earlier "drive" a person reads), or a NUL: refused, not read
+// as the last copy (erase attack F4, F4b).
+TEST_F(Format, LabelNamingAMemberTwiceOrHoldingANulIsCorruption) {
+  const std::string good = FormatLabel(MakeLabel(3, set_, root_, signer_));
+  ASSERT_TRUE(Parse(good).ok());
+  ASSERT_NE(good.find("\"keys\": ["), std::string::npos);
+  ExpectCorruptionSaying(Parse(InsertAfter(good, "\"set\": {", "\"keys\": [],")), "set.keys twice", "twice");
+  ExpectCorruptionSaying(Parse(InsertAfter(good, "{", "\"drive\": 1,")), "drive twice", "twice");
+  ExpectCorruptionSaying(Parse(InsertAfter(good, "\"root\": {", "\"stripes\": 1,")), "root.stripes twice", "twice");
+  std::string nul = good + std::string(1, '\0') + "{}";
+  ExpectCorruptionSaying(Parse(nul), "a NUL after the label", "NUL");
+  // The same name in two different objects is not a repeat.
+  EXPECT_FALSE(JsonIsAmbiguous(AsSpan(std::string(R"({"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]})"))));
+  EXPECT_TRUE(JsonIsAmbiguous(AsSpan(std::string(R"({"a": [{"x": 1, "x": 2}]})"))));
+}
+
 TEST_F(Format, DeeplyNestedLabelIsCorruptionNotACrash) {
   const std::string good = FormatLabel(MakeLabel(3, set_, root_, signer_));
   ASSERT_NE(good.find("\"set\": {"), std::string::npos);

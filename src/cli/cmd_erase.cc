@@ -96,12 +96,28 @@ int Run(const EraseArgs& a) {
   if (!a.yes && !tty)
     return Fail(InvalidArgument("erase: not confirmed: stdin is not a terminal and --yes was not given; nothing written"));
   if (!a.yes) o.confirm = AskOnTerminal;
+  // The certificate never replaces a file: a --certificate that exists (or
+  // its page) is refused before anything is written; the default name gets
+  // a number when one of that name is there (a second, partial erase).
+  auto exists = [](const std::string& p) {
+    struct stat st;
+    return ::lstat(p.c_str(), &st) == 0;
+  };
+  auto page_of = [](const std::string& c) {
+    return c.size() > 5 && c.substr(c.size() - 5) == ".json" ? c.substr(0, c.size() - 5) + ".txt" : c + ".txt";
+  };
   std::string cert = a.certificate;
+  if (!cert.empty() && (exists(cert) || exists(page_of(cert))))
+    return Fail(InvalidArgument("erase: --certificate " + EscapeForTerminal(cert) + " or its page " +
+                                EscapeForTerminal(page_of(cert)) + " exists already: give a new name; nothing written"));
   auto r = Erase(OpenDrives(a.dirs), o);
   if (!r.ok()) return Fail(r.status());
-  if (cert.empty()) cert = "erase-" + r->target.set_id + ".json";
-  std::string page = cert.size() > 5 && cert.substr(cert.size() - 5) == ".json" ? cert.substr(0, cert.size() - 5) + ".txt"
-                                                                                 : cert + ".txt";
+  if (cert.empty()) {
+    cert = "erase-" + r->target.set_id + ".json";
+    for (int n = 2; exists(cert) || exists(page_of(cert)); n++)
+      cert = "erase-" + r->target.set_id + "-" + std::to_string(n) + ".json";
+  }
+  std::string page = page_of(cert);
   for (auto& w : r->warnings) std::fprintf(stderr, "valise: warning: %s\n", EscapeMessage(w).c_str());
   int code = r->complete ? kExitOk : kExitRecoverable;
   Status w1 = WriteFileDurably(cert, r->certificate_json, 0644);

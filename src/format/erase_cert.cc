@@ -183,6 +183,7 @@ Result<EraseCertificate> ParseEraseCertificate(ByteSpan bytes, const std::string
   std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (!IsValidUtf8(text)) return bad("not UTF-8");
   if (NestsDeeperThan(bytes, kMaxEraseCertDepth)) return bad("nests objects or arrays too deep");
+  if (JsonIsAmbiguous(bytes)) return bad("holds a NUL or names a field twice");
   json j = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
   Fields f{j, {}};

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string_view>
+#include <vector>
 
 namespace valise {
 
@@ -269,6 +270,56 @@ bool NestsDeeperThan(ByteSpan bytes, int limit) {
 
 namespace {
 
+// Keys of each open object; arrays push an empty frame.
+struct DuplicateKeySax : json::json_sax_t {
+  std::vector<std::vector<std::string>> open;
+  bool repeated = false;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    auto& keys = open.back();
+    if (std::find(keys.begin(), keys.end(), k) != keys.end()) {
+      repeated = true;
+      return false;  // stop: the answer is known
+    }
+    keys.push_back(k);
+    return true;
+  }
+  bool end_object() override {
+    open.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    open.emplace_back();
+    return true;
+  }
+  bool end_array() override {
+    open.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
+}  // namespace
+
+bool JsonIsAmbiguous(ByteSpan bytes) {
+  if (std::memchr(bytes.data(), 0, bytes.size())) return true;
+  DuplicateKeySax sax;
+  json::sax_parse(bytes.begin(), bytes.end(), &sax, json::input_format_t::json, /*strict=*/true);
+  return sax.repeated;
+}
+
+namespace {
+
 Result<Label> ParseLabelAs(ByteSpan bytes, const std::string& where, bool erased) {
   // Bounded before anything is parsed: the size (a valid label is < 44 KB),
   // then the nesting; then every object is checked field by field before
@@ -279,6 +330,8 @@ Result<Label> ParseLabelAs(ByteSpan bytes, const std::string& where, bool erased
   if (NestsDeeperThan(bytes, kMaxLabelDepth))
     return Corruption(where + ": label nests objects or arrays more than " + std::to_string(kMaxLabelDepth) +
                       " deep (no valid label does)");
+  if (JsonIsAmbiguous(bytes))
+    return Corruption(where + ": label holds a NUL or names a member twice (no valid label does)");
   json j = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
     return Corruption(where + ": label is not valid JSON");

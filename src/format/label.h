@@ -107,5 +107,11 @@ Result<Label> ParseErasedLabel(ByteSpan bytes, const std::string& where);
 // Whether JSON brackets nest deeper than `limit`, counted outside strings,
 // before nlohmann ever builds a value (labels, custody events).
 bool NestsDeeperThan(ByteSpan bytes, int limit);
+// Whether `bytes` holds a NUL, or JSON with an object that names a member
+// twice (run after NestsDeeperThan: it walks the input with a SAX parser).
+// A signed JSON object read twice must mean one thing: nlohmann keeps the
+// last of two members, a person or another parser may read the first, and
+// a second copy of a label's keys would survive an erase.
+bool JsonIsAmbiguous(ByteSpan bytes);
 
 }  // namespace valise
