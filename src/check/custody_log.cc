@@ -8,6 +8,7 @@
 #include "common/escape.h"
 #include "crypto/identity_io.h"
 #include "format/custody.h"
+#include "common/utc.h"
 #include "format/layout.h"
 #include "read/set_view.h"
 #include "trust/trust.h"
@@ -16,14 +17,7 @@ namespace valise {
 
 namespace {
 
-std::string UtcNow() {
-  std::time_t t = std::time(nullptr);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string UtcNow() { return UtcNowText(); }
 
 struct DriveLog {
   int slot = 0;

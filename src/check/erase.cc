@@ -18,6 +18,7 @@
 #include "crypto/identity_io.h"
 #include "format/custody.h"
 #include "format/erase_cert.h"
+#include "common/utc.h"
 #include "format/layout.h"
 #include "read/set_view.h"
 #include "trust/trust.h"
@@ -26,14 +27,7 @@ namespace valise {
 
 namespace {
 
-std::string UtcNow() {
-  std::time_t t = std::time(nullptr);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string UtcNow() { return UtcNowText(); }
 
 std::string DriveName(int number, const Drive& d) { return "drive " + std::to_string(number) + " (" + d.Where() + ")"; }
 

@@ -41,6 +41,7 @@
 #include "format/label.h"
 #include "format/layout.h"
 #include "pack/pack_test_hook.h"
+#include "common/utc.h"
 #include "pack/packer_internal.h"
 #include "pack/source_walk.h"
 #include "pack/stripe_writer.h"
@@ -61,14 +62,7 @@ std::function<void(const std::string&)>& CatalogHook() {
   return hook;
 }
 
-std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string NowUtc() { return UtcNowText(); }
 
 // Test hook: VALISE_TEST_CRASH=<point> kills the process with SIGKILL when it
 // reaches that point (checkpoint, catalog, table, label), to prove resume.
