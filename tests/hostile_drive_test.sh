@@ -94,6 +94,7 @@ ln -s "$T/outside/d3/segdir" C/d3/seg/000000
 BEFORE=$(outside_sum)
 expect_rc 1 verify C/d1 C/d2 C/d3 --signer "$SIGNER"
 check "verify names drive 3's symlinked segment directory" out_has "d3/seg/000000 is a symlink"
+check "and not a second time as a stray entry (stop 21's re-attack)" eval "! grep -Eq 'seg/000000.*symlink.*(stray|not part of)|(stray|not part of).*seg/000000' out err"
 "$VALISE" repair C/d1 C/d2 C/d3 --signer "$SIGNER" >out 2>err
 rc=$?
 check "repair refuses to write through the symlinked directory (rc=$rc)" test "$rc" -ne 0 -a "$rc" -ne 124
@@ -185,4 +186,12 @@ check "E: drive 2's damaged segment was rewritten" test "$(stat -c %s "Q/d2/$SEG
 expect_rc 1 verify Q/d2 Q/d3 Q/d4 --signer "$SIGNER"
 check "E: drive 2 verifies ok after the repair" bash -c "grep -Eq 'drive 2 +ok' out"
 check "E: nothing was written through the symlink" test "$(outside_sum)" = "$BEFORE"
+
+echo "== F. a lock file planted as a symlink (stop 21's re-attack)"
+fresh
+echo keep >outside/victim
+ln -s "$T/outside/victim" C/d1/valise.lock
+expect_rc 2 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "F: repair refuses a symlinked lock file, naming it (exit 2)" out_has "valise.lock is a symlink"
+check "F: the symlink's target is untouched" test "$(cat outside/victim)" = keep
 finish

@@ -86,6 +86,12 @@ expect_rc 3 restore d1 d2 d3 --identity s.id --path no/such --to np2/b/c
 check "a restore refused (a --path typo) leaves no parents of --to behind" test ! -e np2
 expect_rc 0 restore d1 d2 d3 --identity s.id --to a/b/c
 check "--to a/b/c with missing parents restores bit-exact" test "$(dir_hash a/b/c)" = "$(dir_hash src)"
+expect_rc 3 restore d1 d2 d3 --identity s.id --path 'no\such' --to np3
+check "a --path with a backslash is escaped once (as every name: \\\\)" grep -qF -- '--path no\\such matches nothing' err
+echo plain >afile
+expect_rc 2 restore d1 d2 d3 --identity s.id --to afile/out
+check "--to through a regular file is a usage error naming it" has "--to afile/out: .*afile.* is not a directory"
+check "the file is untouched" test "$(cat afile)" = plain
 echo "== 7. a source file changed between a killed pack and its resume"
 mkdir -p rsrc && for i in 1 2 3 4 5 6 7 8; do head -c 100000 /dev/urandom >rsrc/f$i; done
 RPACK=(--parity 1 --identity s.id --checkpoint-every 256KiB --segment-size 64KiB --compression 0 --progress never)
@@ -237,6 +243,26 @@ mkdir -p nn1 && bind nn1 bn1
 expect_rc 2 pack src --to nn1 bn1/sub x3 --parity 1 --identity s.id --progress never
 check "a drive inside another through a bind mount is refused" has "drive 2 \(bn1/sub\) is inside drive 1 \(nn1\)"
 check "nothing was written" test -z "$(ls -A nn1)" -a ! -e x3
+# A bind mount of a directory inside a drive (its seg/, or a segment
+# directory) leads into the drive though no drive root is above it (stop 21's
+# re-attack, 2a): compared against every directory of the drive.
+D2_HASH=$(dir_hash d2)
+bind d2/seg bseg
+expect_rc 2 restore d1 d2 d3 --identity s.id --to bseg/out --progress never
+check "--to inside a drive's seg/ through a bind mount is refused" has "--to bseg/out is inside \(or around\) the drive d2"
+check "nothing was written on drive 2 (seg/)" test ! -e d2/seg/out -a "$(dir_hash d2)" = "$D2_HASH"
+segdir=$(cd d2/seg && ls | head -1)
+bind "d2/seg/$segdir" bsegn
+expect_rc 2 restore d1 d2 d3 --identity s.id --to bsegn --overwrite always --progress never
+check "--to a segment directory through a bind mount is refused" has "--to bsegn is inside \(or around\) the drive d2"
+check "drive 2 is untouched (segment directory)" test "$(dir_hash d2)" = "$D2_HASH"
+bind g2/seg bgseg
+expect_rc 2 repair g1 g2 new3 new4 --replace 3=bgseg/new --progress never
+check "a replacement inside a drive's seg/ through a bind mount is refused" has "the replacement bgseg/new is inside \(or around\) the drive g2"
+check "nothing was created in drive 2's seg/" test ! -e g2/seg/new
+expect_rc 2 pack src --to d2 bseg/x x3 --parity 1 --identity s.id --progress never
+check "a drive inside another drive's seg/ through a bind mount is refused" has "drive 2 \(bseg/x\) is inside drive 1 \(d2\)"
+check "nothing was written into drive 2 of the first set" test ! -e d2/seg/x -a "$(dir_hash d2)" = "$D2_HASH"
 
 echo "== 15. pack refusals after the drives are locked leave nothing behind (finding 7b, 7d)"
 mkdir -p sm && mount -t tmpfs -o size=1m tmpfs sm && MOUNTS=(sm "${MOUNTS[@]}")

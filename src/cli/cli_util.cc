@@ -2,6 +2,7 @@
 
 #include "common/escape.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace valise::cli {
 
@@ -203,6 +205,47 @@ bool Within(const DirId& a, const DirId& b) {
 
 static bool SameDir(const DirId& a, const DirId& b) { return Within(a, b) && Within(b, a); }
 
+// The (st_dev, st_ino) of every directory below `root` (not `root` itself),
+// never through a symlink: a bind mount of one of them (a drive's seg/, or
+// a segment directory) leads into the drive though no drive root is above
+// it as the kernel walks "..". Bounded: a drive holds a few directories.
+static std::set<std::pair<dev_t, ino_t>> DirsBelow(const std::string& root) {
+  std::set<std::pair<dev_t, ino_t>> out;
+  std::vector<std::pair<int, int>> stack;  // (fd, depth)
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) stack.push_back({fd, 0});
+  while (!stack.empty()) {
+    auto [dfd, depth] = stack.back();
+    stack.pop_back();
+    DIR* d = ::fdopendir(dfd);
+    if (!d) {
+      ::close(dfd);
+      continue;
+    }
+    while (struct dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+      struct stat st;
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+      if (!out.insert({st.st_dev, st.st_ino}).second || out.size() > 100000 || depth >= 16) continue;
+      int sub = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) stack.push_back({sub, depth + 1});
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+// `a` is the drive `drive` (by identity), inside it, or inside one of its
+// directories reached some other way (a bind mount of its seg/).
+static bool InsideDrive(const DirId& a, const DirId& drive, const std::string& drive_dir) {
+  if (Within(a, drive)) return true;
+  auto below = DirsBelow(drive_dir);
+  for (auto& link : a.chain)
+    if (below.count(link)) return true;
+  return false;
+}
+
 Status CreateDirs(const std::string& dir, std::vector<std::string>* created) {
   VALISE_ASSIGN_OR_RETURN(DirId id, IdentifyDir(dir));
   fs::path at(id.anchor);
@@ -247,9 +290,9 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
     for (size_t j = 0; j < ids.size(); j++) {
       std::string other = "drive " + std::to_string(j + 1) + " (" + dirs[j] + ")";
       if (SameDir(*id, ids[j])) return InvalidArgument(num + " is the same directory as " + other + ": each drive needs its own");
-      if (Within(*id, ids[j]))
+      if (InsideDrive(*id, ids[j], dirs[j]))
         return InvalidArgument(num + " is inside " + other + ": each drive needs a directory of its own, on its own disk");
-      if (Within(ids[j], *id))
+      if (InsideDrive(ids[j], *id, d))
         return InvalidArgument(other + " is inside " + num + ": each drive needs a directory of its own, on its own disk");
     }
     if (Within(*id, *src) || Within(*src, *id))
@@ -289,11 +332,12 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
 Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives) {
   // Compared by identity: a bind mount or a symlink of a drive is that drive.
   auto target = IdentifyDir(to);
-  if (target.ok()) {
+  if (!target.ok()) return InvalidArgument("--to " + to + ": " + target.status().message());
+  {
     for (auto& d : drives) {
       auto drive = IdentifyDir(d);
       if (!drive.ok() || !drive->rest.empty()) continue;  // not there: nothing of it to overwrite
-      if (Within(*target, *drive) || Within(*drive, *target))
+      if (InsideDrive(*target, *drive, d) || Within(*drive, *target))
         return InvalidArgument("--to " + to + " is inside (or around) the drive " + d +
                                ": restore into a directory outside the set's drives");
     }
@@ -313,7 +357,7 @@ Status CheckReplacement(const std::string& dir, const std::vector<std::string>& 
     auto drive = IdentifyDir(d);
     if (!drive.ok() || !drive->rest.empty()) continue;
     // The same directory as a drive given: Repair names the drive it is.
-    if (!SameDir(*target, *drive) && (Within(*target, *drive) || Within(*drive, *target)))
+    if (!SameDir(*target, *drive) && (InsideDrive(*target, *drive, d) || Within(*drive, *target)))
       return InvalidArgument("the replacement " + dir + " is inside (or around) the drive " + d +
                              ": give a directory of its own, on its own disk");
   }

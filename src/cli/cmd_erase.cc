@@ -108,8 +108,8 @@ int Run(const EraseArgs& a) {
   };
   std::string cert = a.certificate;
   if (!cert.empty() && (exists(cert) || exists(page_of(cert))))
-    return Fail(InvalidArgument("erase: --certificate " + EscapeForTerminal(cert) + " or its page " +
-                                EscapeForTerminal(page_of(cert)) + " exists already: give a new name; nothing written"));
+    return Fail(InvalidArgument("erase: --certificate " + cert + " or its page " +  // Fail escapes
+                                page_of(cert) + " exists already: give a new name; nothing written"));
   auto r = Erase(OpenDrives(a.dirs), o);
   if (!r.ok()) return Fail(r.status());
   if (cert.empty()) {

@@ -877,11 +877,11 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
     std::string padded = "/" + clean + "/";
     if (clean[0] == '/' || padded.find("//") != std::string::npos || padded.find("/./") != std::string::npos ||
         padded.find("/../") != std::string::npos)
-      return Fail(InvalidArgument("--path " + EscapeForTerminal(p) +
+      return Fail(InvalidArgument("--path " + p +  // Fail escapes what it prints
                                   ": give a path as 'valise ls' shows it (relative, no '//', '.' or '..' parts)"));
     if (auto info = (*reader)->Stat(clean); !info.ok()) {
       if (info.status().code() != Code::kNotFound) return Fail(info.status());
-      return Fail(NotFound("--path " + EscapeForTerminal(p) +
+      return Fail(NotFound("--path " + p +
                            " matches nothing in the set: nothing was restored (see 'valise ls' for its paths)"));
     }
   }

@@ -148,6 +148,8 @@ Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& 
     if (fd < 0) {
       int err = errno;
       if (err == EROFS || err == EACCES || err == EPERM) return std::unique_ptr<LockFile>();
+      if (err == ELOOP)  // planted, or a slip: never followed
+        return InvalidArgument(shown + " is a symlink, not a lock file valise made: remove it and run this again");
       return IOError("cannot open the lock file " + shown + ": " + std::strerror(err));
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -179,7 +181,7 @@ Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& 
     }
     if (!S_ISREG(a.st_mode)) {
       ::close(fd);
-      return IOError(shown + " is not a regular file: remove it");
+      return InvalidArgument(shown + " is not a regular file, not a lock file valise made: remove it and run this again");
     }
     std::string text = LockHolderText();
     if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != ssize_t(text.size())) {

@@ -100,7 +100,8 @@ inline StrayEntry StrayOf(const std::string& prefix, const std::string& marked) 
 // file system's lost+found), any file directly in seg/, any entry in seg/
 // that is not one of its NNNNNN directories, and anything but a regular
 // file in those but a segment's own name (a segment replaced by a symlink
-// or a directory: verify names it as damage, once). Each ends in its type's
+// or a directory, or a segment directory replaced by a symlink: verify
+// names it as damage, once). Each ends in its type's
 // mark (EntryTypeMark). Verify names them; nothing removes them (they may
 // be the operator's).
 inline std::vector<StrayEntry> StrayOthers(Drive& d, uint64_t stripes) {
@@ -113,7 +114,9 @@ inline std::vector<StrayEntry> StrayOthers(Drive& d, uint64_t stripes) {
   uint64_t dirs = stripes / 1000 + 2;
   if (auto others = d.ListOtherEntries("seg"); others.ok())
     for (auto& e : *others) {
-      bool ours = e.size() == 7 && e.back() == '/';
+      // NNNNNN of the set: a directory is ours; anything else there (a
+      // symlink, a FIFO) is named as damage by the segment reads, once.
+      bool ours = e.size() == 7;
       uint64_t n = 0;
       for (size_t i = 0; ours && i < 6; i++) {
         if (e[i] < '0' || e[i] > '9') ours = false;
