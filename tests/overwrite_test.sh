@@ -123,6 +123,34 @@ expect_rc 0 restore x1 x2 x3 --identity s.id --progress never --to tx
 check "resumed without --keep-setid: tool is not setuid" test "$(stat -c %a tx/tool)" = 755
 check "and the tree is whole" test "$(h tx/tool)$(h tx/zz)" = "$(h sx/tool)$(h sx/zz)"
 
+# Two directories of the killed output swapped after the kill (stop 21's
+# re-attack, 1a): their files keep names, sizes, mtimes, change and birth
+# times, but each directory is not the one the journal saw made there (its
+# inode), so nothing under either is trusted.
+mkdir -p sw/p sw/q && head -c 5000 /dev/urandom >sw/p/x && head -c 5000 /dev/urandom >sw/q/x
+head -c 300000 /dev/urandom >sw/z && touch -d 2021-01-01 sw/p/x sw/q/x
+expect_rc 0 pack sw --to w1 w2 w3 --parity 1 --identity s.id --progress never
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:2 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw >/dev/null 2>&1
+check "the killed run restored p/x and q/x" test "$(h tw/p/x)$(h tw/q/x)" = "$(h sw/p/x)$(h sw/q/x)" -a ! -e tw/z
+mv tw/p tw/swap && mv tw/q tw/p && mv tw/swap tw/q
+expect_rc 0 restore w1 w2 w3 --identity s.id --progress never --to tw
+check "swapped directories: their files are restored again" test "$(h tw/p/x)$(h tw/q/x)$(h tw/z)" = "$(h sw/p/x)$(h sw/q/x)$(h sw/z)"
+check "and the swap was named" has "not the director(y|ies) the killed run made"
+# The resume that saw the swap is killed too before it wrote them again:
+# the next resume must not trust the swapped directories either.
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:2 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw2 >/dev/null 2>&1
+mv tw2/p tw2/swap && mv tw2/q tw2/p && mv tw2/swap tw2/q
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:1 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw2 >/dev/null 2>&1
+expect_rc 0 restore w1 w2 w3 --identity s.id --progress never --to tw2
+check "swapped directories, resume killed again: still restored again" test "$(h tw2/p/x)$(h tw2/q/x)$(h tw2/z)" = "$(h sw/p/x)$(h sw/q/x)$(h sw/z)"
+
+# A journal that cannot be saved (the state directory cannot be made) does
+# not stop the restore, and is said once (stop 21: it was silent).
+echo plain >notadir
+VALISE_STATE_DIR=$T/notadir/st "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tnj >out 2>err
+check "a restore whose journal cannot be saved finishes (rc $?)" test "$(h tnj/z)" = "$(h sw/z)"
+check "and says its journal could not be saved, once" test "$(grep -c 'journal could not be saved' err)" -eq 1
+
 # Another set's restore finishing in the same --to removes only its own
 # marks: the killed restore of set x keeps its mark there and resumes.
 VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:1 "$VALISE" restore x1 x2 x3 --identity s.id --progress never --to ty >/dev/null 2>&1
@@ -225,6 +253,20 @@ mkdir -p tq/"${DONE2/2-of-2/1-of-2}"
 expect_rc 2 restore "${R[@]}" --part 2/2 --to tq
 check "a directory named like another part's mark is not another part's output" has "--to tq is not empty"
 check "the file next to it is untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
+# A .done mark planted as a file (stop 21's re-attack, 1g: it needs only
+# write access and the set id) is not another part's output either: a part's
+# marks carry a tag only a recipient of the set can make, bound to its --to.
+rmdir tq/"${DONE2/2-of-2/1-of-2}" && echo >tq/"${DONE2/2-of-2/1-of-2}"
+expect_rc 2 restore "${R[@]}" --part 2/2 --to tq
+check "a planted .done file is not another part's output" has "--to tq is not empty"
+check "the user's file next to it is untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
+# A genuine .done copied from another restore's --to is bound to that --to.
+cp -p "tr/$DONE2" tq/ && rm -f tq/"${DONE2/2-of-2/1-of-2}"
+expect_rc 2 restore "${R[@]}" --part 1/2 --to tq
+check "a genuine .done copied from another --to is not this --to's" has "--to tq is not empty"
+check "the user's file is still untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
+check "a finished part's mark is not called unfinished" eval "! grep -q 'did not finish' out err"
+rm -f tq/"$DONE2"
 # Parts restoring into one --to at once sweep only their own run's
 # temporaries (named by part and token): part 2's (still writing, say)
 # stay; a killed part 1's go when part 1 resumes.

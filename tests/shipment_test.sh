@@ -36,6 +36,7 @@ os.symlink("dir0/f001.bin", "src/link")
 with open("src/dir0/hl.bin", "wb") as f:
     f.write(r.randbytes(900000))
 os.link("src/dir0/hl.bin", "src/dir5/zz-hl.bin")
+os.chmod("src/dir0", 0o2755)  # one setgid directory: every part makes it
 PY
 "$VALISE" keygen -o me.id >/dev/null 2>&1
 "$VALISE" keygen -o other.id >/dev/null 2>&1
@@ -95,6 +96,7 @@ check "ls of the mixed drives lists the whole source once" bash -c \
 expect_rc 0 cat $ALL --identity me.id --path dir5/f013.bin
 check "cat from the mixed drives is bit-exact" cmp out src/dir5/f013.bin
 expect_rc 0 restore $ALL --identity me.id --to out1
+check "the setid note counts the setgid directory once, not once per part" grep -q "^valise: 1 entries had setuid" err
 check "restore of the mixed drives equals the source" diff -r --no-dereference src out1
 check "symlink restored as a link" test -L out1/link
 check "a hard link pair far apart stays in one part: restored as one inode" \

@@ -96,6 +96,19 @@ class OutputTree {
   virtual int OpenRead(int dir, const std::string& name) = 0;
   virtual ssize_t PWrite(int file, const uint8_t* p, size_t n, uint64_t off) = 0;
   virtual ssize_t PRead(int file, uint8_t* p, size_t n, uint64_t off) = 0;
+  // Up to `max` bytes of the file `name` at the top of the tree, never
+  // through a symlink; nullopt when it cannot be read. Works before
+  // Create() too (the restore's marks are read before --to is opened).
+  virtual std::optional<std::string> ReadTopFile(const std::string& name, size_t max) {
+    int fd = OpenRead(Root(), name);
+    if (fd < 0) return std::nullopt;
+    std::string text(max, '\0');
+    ssize_t got = PRead(fd, reinterpret_cast<uint8_t*>(text.data()), max, 0);
+    Close(fd);
+    if (got < 0) return std::nullopt;
+    text.resize(size_t(got));
+    return text;
+  }
   virtual int Truncate(int file, uint64_t size) = 0;
 
   // ---- Metadata of one entry ----

@@ -212,6 +212,19 @@ class PosixOutputTree : public OutputTree {
   int CreateFile(int dir, const std::string& name) override {
     return ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   }
+  std::optional<std::string> ReadTopFile(const std::string& name, size_t max) override {
+    if (root_ >= 0) return OutputTree::ReadTopFile(name, max);
+    // Not opened yet: by path (O_NONBLOCK: a FIFO planted there never blocks).
+    int fd = ::open((to_ + "/" + name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    struct stat st;
+    std::string text(max, '\0');
+    ssize_t got = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ::pread(fd, text.data(), max, 0) : -1;
+    ::close(fd);
+    if (got < 0) return std::nullopt;
+    text.resize(size_t(got));
+    return text;
+  }
   int OpenRead(int dir, const std::string& name) override {
     return ::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   }

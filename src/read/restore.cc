@@ -98,9 +98,9 @@ Status CheckTarget(SetReader& reader, const RestoreOptions& opts, const OutputTr
     if (all_ours) return Status::Ok();
   }
   std::sort(names->begin(), names->end());
-  std::string unfinished;
+  std::string unfinished;  // a run's mark; a finished part's (.done) is not one
   for (auto& n : *names)
-    if (ParseRestoreMark(n)) unfinished = n;
+    if (auto m = ParseRestoreMark(n); m && !m->token.empty()) unfinished = n;
   const std::string modes = "--overwrite always|if-changed|never";
   if (!unfinished.empty())
     return InvalidArgument("--to " + tree.Where() + " is not empty: it holds the output of a restore that did not " +
@@ -273,11 +273,27 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, 
   if (ra) ra->Stop();  // a stop or a full disk: stop reading ahead
   planner.Join();
   writer.FinishDirs();
+  // Every set of a shipment makes every directory: a directory's dropped
+  // setid bits are counted by the first set only.
+  if (!done.empty()) rep.setid_dropped -= writer.setid_dropped_dirs();
   if (!st.ok()) {
     journal.Save(tree);  // a full disk...: a re-run resumes here
     return st;
   }
   journal.Save(tree);  // every file handled: the watermark vouches for this set
+  if (auto moved = existing.MovedDirs(); !moved.empty()) {
+    std::string first = moved[0];
+    std::replace(first.begin(), first.end(), '\n', '?');  // one line; PrintWarning escapes the rest
+    rep.warnings.push_back(std::to_string(moved.size()) + (moved.size() == 1 ? " directory" : " directories") +
+                           " of the output (first: '" + first + "') " + (moved.size() == 1 ? "is" : "are") +
+                           " not the director" + (moved.size() == 1 ? "y" : "ies") +
+                           " the killed run made there (moved or replaced since): every file under " +
+                           (moved.size() == 1 ? "it" : "them") + " was restored again");
+  }
+  if (!journal.saved_ok())
+    rep.warnings.push_back("the restore journal could not be saved (" + journal.save_error() +
+                           "): had this run been killed, the same command would have started over; "
+                           "free space in the state directory (" + RestoreStateDir(opts) + ", --state-dir)");
   done.push_back(std::move(journal_owner));
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
@@ -320,7 +336,9 @@ Result<RestoreReport> RestoreInto(SetReader& reader, const RestoreOptions& opts,
   if (opts.parts < 0 || opts.parts > 100000 || (opts.parts > 0 && (opts.part < 1 || opts.part > opts.parts)))
     return InvalidArgument("restore part " + std::to_string(opts.part) + "/" + std::to_string(opts.parts) +
                            " is not a part");
-  RestoreMarks marks(tree, reader.set_id(), opts);
+  RestoreMarks marks(tree, reader.set_id(), opts, [&reader](const std::string& what) {
+    return reader.ShareTag("restore mark", reinterpret_cast<const uint8_t*>(what.data()), what.size());
+  });
   Resumable killed;
   if (auto top = tree.TopNames(); top && !top->empty()) killed = FindResumable(reader, opts, tree, marks, *top);
   std::string token = killed.token;

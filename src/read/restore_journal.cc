@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -83,6 +84,14 @@ void RestoreJournal::Load() {
       marks_.watermark = x;
     } else if (kind == "failed" && b.empty() && ParseI64(a, &x)) {
       marks_.failed.insert(x);
+    } else if (kind == "dir" && extra.empty() && a.size() == 16 && ParseI64(b, &t) && t >= 0) {
+      char* end = nullptr;
+      uint64_t k = std::strtoull(a.c_str(), &end, 16);
+      if (!end || *end != 0) {
+        ok = false;
+      } else {
+        marks_.dirs[k] = uint64_t(t);
+      }
     } else {
       ok = false;
     }
@@ -108,7 +117,25 @@ void RestoreJournal::Save(OutputTree& tree) {
                      std::to_string(marks_.start_ns) + " shape " + std::to_string(shape_) + "\n";
   for (auto& [w, t] : marks_.vouched) text += "vouch " + std::to_string(w) + " " + std::to_string(t) + "\n";
   for (int64_t id : marks_.failed) text += "failed " + std::to_string(id) + "\n";
-  (void)WriteFileDurably(path_, text);  // fsync, rename, fsync of the state dir; best effort
+  char key[17];
+  for (auto& [k, ino] : marks_.dirs) {
+    std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(k));
+    text += "dir " + std::string(key) + " " + std::to_string(ino) + "\n";
+  }
+  // fsync, rename, fsync of the state dir. Best effort: a restore goes on
+  // without it, and says once that a killed run would start over.
+  Status st = WriteFileDurably(path_, text);
+  if (!st.ok() && saved_ok_) {
+    saved_ok_ = false;
+    save_error_ = st.message();
+  }
+}
+
+uint64_t RestoreJournal::DirKey(const std::string& path) {
+  Hash32 h = Sha256(AsSpan(std::string("valise restore dir\0", 19) + path));
+  uint64_t k = 0;
+  for (int i = 0; i < 8; i++) k = (k << 8) | h[i];
+  return k;
 }
 
 int64_t RestoreJournal::CoarseNowNs() {

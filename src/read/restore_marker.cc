@@ -102,9 +102,9 @@ std::string Split24(const std::string& set_id, const RestoreOptions& opts) {
 
 }  // namespace
 
-RestoreMarks::RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts)
+RestoreMarks::RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts, Tagger tagger)
     : tree_(tree), set24_(Split24(set_id, opts)), set_plain24_(Set24(set_id)), set_label_(set_plain24_ + "..."),
-      opts_(opts) {
+      opts_(opts), tagger_(std::move(tagger)) {
   for (auto& p : opts.prefixes) set_label_ += (&p == &opts.prefixes[0] ? ", --path " : " ") + p;
 }
 
@@ -113,17 +113,26 @@ bool RestoreMarks::IsFile(const std::string& name) const {
   return tree_.LstatPath(name, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+std::string RestoreMarks::TagLine(const std::string& name) const {
+  struct stat root;
+  if (!tagger_ || tree_.LstatPath("", &root) != 0) return "";
+  auto tag = tagger_(name + std::string("\0", 1) + std::to_string(uint64_t(root.st_ino)));
+  return tag.ok() ? "tag: " + *tag + "\n" : "";
+}
+
+bool RestoreMarks::Genuine(const std::string& name) const {
+  if (!IsFile(name)) return false;
+  std::string want = TagLine(name);
+  if (want.empty()) return true;  // no key to tell: any file is one (as before tags)
+  auto text = tree_.ReadTopFile(name, 4096);
+  return text && text->find("\n" + want) != std::string::npos;
+}
+
 // Whether the run mark `name` is of a restore of this set (its text says
 // "set: <the set's 24 hex digits>"): another set's killed restore keeps its.
 bool RestoreMarks::MarksThisSet(const std::string& name) const {
-  int fd = tree_.OpenRead(tree_.Root(), name);
-  if (fd < 0) return false;
-  uint8_t buf[1024];
-  ssize_t got = tree_.PRead(fd, buf, sizeof buf, 0);
-  tree_.Close(fd);
-  if (got <= 0) return false;
-  std::string text(reinterpret_cast<const char*>(buf), size_t(got));
-  return text.find("\nset: " + set_plain24_ + "...") != std::string::npos;
+  auto text = tree_.ReadTopFile(name, 1024);
+  return text && text->find("\nset: " + set_plain24_ + "...") != std::string::npos;
 }
 
 RestoreMark RestoreMarks::Mine(const std::string& token) const {
@@ -149,7 +158,7 @@ bool RestoreMarks::Holds(const std::vector<std::string>& top, const std::string&
 bool RestoreMarks::PartsOf(const std::vector<std::string>& top) const {
   for (auto& n : top) {
     auto m = ParseRestoreMark(n);
-    if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts && IsFile(n)) return true;
+    if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts && Genuine(n)) return true;
   }
   return false;
 }
@@ -158,7 +167,7 @@ bool RestoreMarks::PartDone(const std::vector<std::string>& top) const {
   if (opts_.parts <= 0) return false;
   const std::string done = RestoreMarkName(Mine(""));
   for (auto& n : top)
-    if (n == done) return true;
+    if (n == done) return Genuine(n);
   return false;
 }
 
@@ -196,11 +205,16 @@ Status RestoreMarks::Begin(const std::string& token) {
                      std::to_string(::getpid()) + "\n"
                      "Run the same 'valise restore' command again to resume it; the restore removes this file "
                      "when it finishes.\n";
+  return WriteMark(name, text);
+}
+
+Status RestoreMarks::WriteMark(const std::string& name, const std::string& text) {
+  std::string all = text + TagLine(name);
   int fd = tree_.CreateFile(tree_.Root(), name);
   if (fd < 0)
     return IOError("cannot mark " + tree_.Where() + " as a restore under way (" + name + "): " +
                    std::strerror(errno));
-  bool ok = tree_.PWrite(fd, reinterpret_cast<const uint8_t*>(text.data()), text.size(), 0) == ssize_t(text.size());
+  bool ok = tree_.PWrite(fd, reinterpret_cast<const uint8_t*>(all.data()), all.size(), 0) == ssize_t(all.size());
   int err = errno;
   tree_.Close(fd);
   if (!ok) return IOError("cannot write " + name + " in " + tree_.Where() + ": " + std::strerror(err));
@@ -232,9 +246,11 @@ void RestoreMarks::Finish(const std::set<std::string>& set_names, const std::str
     // once, the last to list sees every .done and removes the set's part
     // marks.
     const std::string done = RestoreMarkName(Mine(""));
-    if (!IsFile(done)) {
-      int fd = tree_.CreateFile(tree_.Root(), done);
-      if (fd >= 0) tree_.Close(fd);
+    if (!Genuine(done)) {
+      if (IsFile(done)) tree_.Unlink(tree_.Root(), done);  // planted: not this part's
+      (void)WriteMark(done, "This directory holds part " + std::to_string(opts_.part) + " of " +
+                                std::to_string(opts_.parts) + " of a valise restore, finished; the other parts "
+                                "have not all finished.\nset: " + set_label_ + "\n");
     }
     remove(RestoreMarkName(Mine(token)));
     top.clear();
@@ -243,7 +259,8 @@ void RestoreMarks::Finish(const std::set<std::string>& set_names, const std::str
       std::set<int> finished{opts_.part};
       for (auto& n : top) {
         auto m = ParseRestoreMark(n);
-        if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts && m->token.empty())
+        if (m && m->kind == RestoreMark::kPart && m->set == set24_ && m->parts == opts_.parts && m->token.empty() &&
+            Genuine(n))
           finished.insert(m->part);
       }
       if (int(finished.size()) == opts_.parts)

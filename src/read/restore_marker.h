@@ -16,8 +16,13 @@
 // another set's. The names are visible on purpose: a
 // person listing a half-restored tree sees it is one, and `rm -rf out/*`
 // clears the marks with the output.
+// A part's marks are trusted only when they carry a tag only a recipient of
+// the set can make (SetReader::ShareTag of kind "restore mark" over the
+// mark's name and the inode of the --to it is in): a mark planted by someone
+// who can write --to, or copied from another restore's output, is no part's.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -45,7 +50,10 @@ std::string NewRestoreToken();
 // The marks of one restore (a set or a shipment, with its --part) in one tree.
 class RestoreMarks {
  public:
-  RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts);
+  // `tagger`: the tag of bytes (SetReader::ShareTag bound to kind "restore
+  // mark"); nullptr or a failing one: marks carry no tag and any file is one.
+  using Tagger = std::function<Result<std::string>(const std::string&)>;
+  RestoreMarks(OutputTree& tree, const std::string& set_id, const RestoreOptions& opts, Tagger tagger = nullptr);
   // Whether `top` (the names at the top of --to) holds this restore's
   // running mark with `token`: its output, killed, that the journal holding
   // `token` may resume.
@@ -70,6 +78,11 @@ class RestoreMarks {
 
  private:
   bool IsFile(const std::string& name) const;
+  // A regular file at the top carrying this mark's tag.
+  bool Genuine(const std::string& name) const;
+  // "tag: <hex>\n" for the mark `name` in this --to ("" without a tagger).
+  std::string TagLine(const std::string& name) const;
+  Status WriteMark(const std::string& name, const std::string& text);
   bool MarksThisSet(const std::string& name) const;
   RestoreMark Mine(const std::string& token) const;
   OutputTree& tree_;
@@ -78,6 +91,7 @@ class RestoreMarks {
   std::string set_label_;  // the set and --path, for the mark's text
   std::vector<std::string> stale_;  // OnlyStaleMarks' names, removed by Begin
   const RestoreOptions& opts_;
+  Tagger tagger_;
 };
 
 }  // namespace valise

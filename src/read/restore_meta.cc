@@ -40,6 +40,7 @@ uint32_t RestoreMeta::Mode(const FileInfo& f) {
   uint32_t mode = f.mode & 07777;
   if (!o_.keep_setid && (mode & 07000)) {
     setid_dropped_++;
+    if (f.type == FileType::kDir) setid_dropped_dirs_++;
     mode &= 0777;
   }
   return mode;

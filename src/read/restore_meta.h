@@ -29,6 +29,8 @@ class RestoreMeta {
   void Apply(const FileInfo& f, const OutputTree::Ref& e);
   // The summary warnings, and the setid bits dropped.
   void Report(RestoreReport* rep) const;
+  // Of the setid bits dropped, those of directories.
+  uint64_t setid_dropped_dirs() const { return setid_dropped_dirs_; }
 
  private:
   uid_t Uid(const FileInfo& f);
@@ -42,7 +44,7 @@ class RestoreMeta {
   SetReader& reader_;
   OutputTree& tree_;
   bool root_ = ::geteuid() == 0;
-  uint64_t owners_refused_ = 0, xattrs_refused_ = 0, setid_dropped_ = 0;
+  uint64_t owners_refused_ = 0, xattrs_refused_ = 0, setid_dropped_ = 0, setid_dropped_dirs_ = 0;
   std::string first_owner_error_, first_xattr_error_;
   std::unordered_map<std::string, uid_t> users_;
   std::unordered_map<std::string, gid_t> groups_;

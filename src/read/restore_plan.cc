@@ -1,5 +1,7 @@
 #include "read/restore_plan.h"
 
+#include <algorithm>
+
 #include "common/share.h"
 #include "read/safe_path.h"
 
@@ -92,7 +94,36 @@ bool Existing::AlreadyRestored(const FileInfo& f, const RestoreJournal::Marks& m
   if (int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec > marks.VouchedAt(f.id)) return false;
   int64_t born = 0;
   if (marks.start_ns > 0 && tree_.BirthPath(f.path, &born) == 0 && born < marks.start_ns) return false;
+  return DirsAboveAreRecorded(f.path, marks);
+}
+
+bool Existing::DirsAboveAreRecorded(const std::string& path, const RestoreJournal::Marks& marks) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t cut = path.find('/'); cut != std::string::npos; cut = path.find('/', cut + 1)) {
+    std::string dir = path.substr(0, cut);
+    auto seen = dir_ok_.find(dir);
+    if (seen == dir_ok_.end()) {
+      auto rec = marks.dirs.find(RestoreJournal::DirKey(dir));
+      struct stat st;
+      char ok = rec == marks.dirs.end() ? kUnrecorded
+                : rec->second != 0 && tree_.LstatPath(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+                        uint64_t(st.st_ino) == rec->second
+                    ? kSame
+                    : kMoved;
+      seen = dir_ok_.emplace(dir, ok).first;
+    }
+    if (seen->second != kSame) return false;
+  }
   return true;
+}
+
+std::vector<std::string> Existing::MovedDirs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (auto& [dir, ok] : dir_ok_)
+    if (ok == kMoved) out.push_back(dir);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 bool Existing::KeptByNever(const FileInfo& f) const {

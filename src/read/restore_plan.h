@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -73,10 +75,18 @@ class Existing {
   // An entry --overwrite never keeps (checked by name: the writer decides
   // on what it finds through its directory handles).
   bool KeptByNever(const FileInfo& f) const;
+  // Directories found not to be the inode the journal recorded (moved or
+  // replaced since the killed run): nothing under them was trusted.
+  std::vector<std::string> MovedDirs() const;
 
  private:
+  // Every directory above `path` is the one the journal saw there.
+  bool DirsAboveAreRecorded(const std::string& path, const RestoreJournal::Marks& marks) const;
   const OutputTree& tree_;
   const RestoreOptions& opts_;
+  mutable std::mutex mu_;  // the planner's thread and the count ask
+  enum : char { kSame, kMoved, kUnrecorded };
+  mutable std::unordered_map<std::string, char> dir_ok_;
 };
 
 // The planner thread. Of hard links, only the first of each inode is read;

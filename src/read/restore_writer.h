@@ -68,6 +68,8 @@ class RestoreWriter {
   // read-only directory was writable while its contents were made). Then
   // the metadata warnings into the report.
   void FinishDirs();
+  // Of the setid bits FinishDirs reported dropped, those of directories.
+  uint64_t setid_dropped_dirs() const { return meta_.setid_dropped_dirs(); }
 
  private:
   friend class FileWrite;
