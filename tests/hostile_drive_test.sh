@@ -194,4 +194,11 @@ ln -s "$T/outside/victim" C/d1/valise.lock
 expect_rc 2 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
 check "F: repair refuses a symlinked lock file, naming it (exit 2)" out_has "valise.lock is a symlink"
 check "F: the symlink's target is untouched" test "$(cat outside/victim)" = keep
+rm C/d1/valise.lock && ln outside/victim C/d1/valise.lock
+expect_rc 2 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "F: a lock file with another hard link is refused, naming it" out_has "valise.lock has 2 hard links"
+check "F: the other name's file is untouched" test "$(cat outside/victim)" = keep
+rm C/d1/valise.lock && mkdir C/d1/valise.lock
+expect_rc 2 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "F: a lock that is a directory is refused (exit 2) naming it" out_has "valise.lock is a directory"
 finish

@@ -88,6 +88,21 @@ expect_rc 0 restore d1 d2 d3 --identity s.id --to a/b/c
 check "--to a/b/c with missing parents restores bit-exact" test "$(dir_hash a/b/c)" = "$(dir_hash src)"
 expect_rc 3 restore d1 d2 d3 --identity s.id --path 'no\such' --to np3
 check "a --path with a backslash is escaped once (as every name: \\\\)" grep -qF -- '--path no\\such matches nothing' err
+# Stop 22's re-attack: '..' after a directory that does not exist yet is
+# walked by the kernel into what follows (nope/../d1 is d1), so the path is
+# identified as it will be walked; a drive not given on the command line (lost, left out) or of
+# another set is still a valise drive: nothing is restored or rebuilt in it.
+D1_NOW=$(dir_hash d1)
+expect_rc 2 restore d1 d2 d3 --identity s.id --to nope/../d1/out
+check "--to nope/../d1/out is refused: it is inside drive 1" has "--to nope/../d1/out is inside \(or around\) the drive d1"
+check "nothing was made (no nope/, nothing in drive 1)" test ! -e nope -a "$(dir_hash d1)" = "$D1_NOW"
+D3_NOW=$(dir_hash d3)
+expect_rc 2 restore d1 d2 --identity s.id --to d3/out
+check "--to inside a drive not given is refused" has "--to d3/out is inside a valise drive \(d3 holds a valise.label\)"
+check "nothing was written on drive 3" test "$(dir_hash d3)" = "$D3_NOW"
+VALISE_STATE_DIR=$PWD/d1/seg/st expect_rc 2 restore d1 d2 d3 --identity s.id --to ok-out --progress never
+check "a state directory inside a drive is refused (journals never go onto a drive)" has "the state directory .*/d1/seg/st is inside \(or around\) the drive d1"
+check "nothing was made on drive 1 or at --to" test ! -e d1/seg/st -a ! -e ok-out -a "$(dir_hash d1)" = "$D1_NOW"
 echo plain >afile
 expect_rc 2 restore d1 d2 d3 --identity s.id --to afile/out
 check "--to through a regular file is a usage error naming it" has "--to afile/out: .*afile.* is not a directory"
@@ -259,6 +274,15 @@ check "drive 2 is untouched (segment directory)" test "$(dir_hash d2)" = "$D2_HA
 bind g2/seg bgseg
 expect_rc 2 repair g1 g2 new3 new4 --replace 3=bgseg/new --progress never
 check "a replacement inside a drive's seg/ through a bind mount is refused" has "the replacement bgseg/new is inside \(or around\) the drive g2"
+G2_NOW=$(dir_hash g2)
+expect_rc 2 repair g1 new3 new4 --replace 2=g2/seg/x --progress never
+check "a replacement inside a live drive not given is refused (stop 22)" has "the replacement g2/seg/x is inside a valise drive \(g2 holds a valise.label\)"
+check "nothing was made in drive 2" test "$(dir_hash g2)" = "$G2_NOW"
+D1_BEFORE_BIND=$(dir_hash d1)
+mkdir -p outer/a && bind d1 outer/a
+expect_rc 2 restore d1 d2 d3 --identity s.id --to outer --overwrite always --progress never
+check "a drive bind-mounted inside --to is refused (stop 22)" has "--to outer holds a mount of \(or around\) the drive d1 at .*/outer/a"
+check "nothing was written on drive 1 through it" test "$(dir_hash d1)" = "$D1_BEFORE_BIND"
 check "nothing was created in drive 2's seg/" test ! -e g2/seg/new
 expect_rc 2 pack src --to d2 bseg/x x3 --parity 1 --identity s.id --progress never
 check "a drive inside another drive's seg/ through a bind mount is refused" has "drive 2 \(bseg/x\) is inside drive 1 \(d2\)"

@@ -17,6 +17,7 @@ source "$HERE/lib.sh"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/valise-overwrite.XXXXXX")
 cleanup() {
+  for m in "$T/m1/out/many" "$T/m1" "$T/m2"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
   mountpoint -q "$T/tm" 2>/dev/null && umount "$T/tm"
   mountpoint -q "$T/tm" 2>/dev/null && umount "$T/tm"
   chmod -R u+rwX "$T" 2>/dev/null
@@ -127,22 +128,33 @@ check "and the tree is whole" test "$(h tx/tool)$(h tx/zz)" = "$(h sx/tool)$(h s
 # re-attack, 1a): their files keep names, sizes, mtimes, change and birth
 # times, but each directory is not the one the journal saw made there (its
 # inode), so nothing under either is trusted.
-mkdir -p sw/p sw/q && head -c 5000 /dev/urandom >sw/p/x && head -c 5000 /dev/urandom >sw/q/x
-head -c 300000 /dev/urandom >sw/z && touch -d 2021-01-01 sw/p/x sw/q/x
+mkdir -p sw/p sw/q && for f in p/x p/y q/x q/y; do head -c 5000 /dev/urandom >sw/$f; done
+head -c 300000 /dev/urandom >sw/z && touch -d 2021-01-01 sw/p/x sw/p/y sw/q/x sw/q/y
 expect_rc 0 pack sw --to w1 w2 w3 --parity 1 --identity s.id --progress never
-VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:2 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw >/dev/null 2>&1
-check "the killed run restored p/x and q/x" test "$(h tw/p/x)$(h tw/q/x)" = "$(h sw/p/x)$(h sw/q/x)" -a ! -e tw/z
+sw_same() { for f in p/x p/y q/x q/y z; do [[ $(h "$1/$f") == $(h "sw/$f") ]] || return 1; done; }
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:4 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw >/dev/null 2>&1
+check "the killed run restored p/ and q/, not z" test "$(h tw/p/y)$(h tw/q/y)" = "$(h sw/p/y)$(h sw/q/y)" -a ! -e tw/z
 mv tw/p tw/swap && mv tw/q tw/p && mv tw/swap tw/q
 expect_rc 0 restore w1 w2 w3 --identity s.id --progress never --to tw
-check "swapped directories: their files are restored again" test "$(h tw/p/x)$(h tw/q/x)$(h tw/z)" = "$(h sw/p/x)$(h sw/q/x)$(h sw/z)"
+check "swapped directories: their files are restored again" sw_same tw
 check "and the swap was named" has "not the director(y|ies) the killed run made"
-# The resume that saw the swap is killed too before it wrote them again:
-# the next resume must not trust the swapped directories either.
-VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:2 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw2 >/dev/null 2>&1
+# The resume that saw the swap is killed too, after it made p/ and q/x
+# again but before q/y: the next resume must not trust q/y (p's old y, older
+# than the save that vouched for q/y: only q's inode tells).
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:4 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw2 >/dev/null 2>&1
 mv tw2/p tw2/swap && mv tw2/q tw2/p && mv tw2/swap tw2/q
-VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:1 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw2 >/dev/null 2>&1
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:3 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw2 >/dev/null 2>&1
+check "the resume was killed with q/y not yet made again" test "$(h tw2/q/y)" = "$(h sw/p/y)"
 expect_rc 0 restore w1 w2 w3 --identity s.id --progress never --to tw2
-check "swapped directories, resume killed again: still restored again" test "$(h tw2/p/x)$(h tw2/q/x)$(h tw2/z)" = "$(h sw/p/x)$(h sw/q/x)$(h sw/z)"
+check "swapped directories, resume killed again: still restored again" sw_same tw2
+# Swapped while the resume runs, after its space check looked at them (stop
+# 22's re-attack, 4): the planner looks again when it reaches their files.
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_CRASH=restore:4 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw3 >/dev/null 2>&1
+VALISE_TEST_PAUSE=restore-lock:2000 "$VALISE" restore w1 w2 w3 --identity s.id --progress never --to tw3 >out 2>err &
+sleep 1
+mv tw3/p tw3/swap && mv tw3/q tw3/p && mv tw3/swap tw3/q
+wait $!
+check "directories swapped after the resume's space check are restored again" sw_same tw3
 
 # A journal that cannot be saved (the state directory cannot be made) does
 # not stop the restore, and is said once (stop 21: it was silent).
@@ -267,6 +279,14 @@ check "a genuine .done copied from another --to is not this --to's" has "--to tq
 check "the user's file is still untouched" test "$(cat tq/sub/b.txt)" = PRECIOUS
 check "a finished part's mark is not called unfinished" eval "! grep -q 'did not finish' out err"
 rm -f tq/"$DONE2"
+# One --to spelled two ways (a symlink to it) is one --to: a part run
+# through the symlink and a part run through the path finish it together
+# (the marks are bound to the directory, not to the spelling).
+mkdir tsp && ln -s tsp tsl
+expect_rc 0 restore "${R[@]}" --part 1/2 --to tsl
+expect_rc 0 restore "${R[@]}" --part 2/2 --to tsp
+check "parts through a symlink and the path restore the whole tree" same_as_src tsp
+check "and leave no mark" test "$(ls -A tsp | grep -c '^valise-restore')" -eq 0
 # Parts restoring into one --to at once sweep only their own run's
 # temporaries (named by part and token): part 2's (still writing, say)
 # stay; a killed part 1's go when part 1 resumes.
@@ -417,6 +437,39 @@ check "--overwrite never counts only what is missing" test "$(h tm/sp/holes.bin)
 expect_rc 0 restore s1 s2 --identity s.id --progress never --to tm/sp --overwrite if-changed
 check "--overwrite if-changed counts only what may change" has "if-changed: 3 existing files matched"
 umount tm
+
+echo "== 7b. marks and directories are bound to their file system, not only to an inode number (stop 22)"
+# Every tmpfs root is inode 1: a genuine .done of one tmpfs root copied to
+# another is no part of it (its birth time differs).
+mkdir -p m1 m2 && mount -t tmpfs -o size=16m tmpfs m1 && mount -t tmpfs -o size=16m tmpfs m2 || { fail "cannot mount"; finish; exit 1; }
+expect_rc 0 restore "${R[@]}" --part 2/2 --to m1
+cp -p m1/valise-restore-part-*-2-of-2.done m2/
+expect_rc 2 restore "${R[@]}" --part 1/2 --to m2
+check "a .done copied from another tmpfs root does not open it to a part" has "--to m2 is not empty"
+umount m1 m2
+# A directory of another file system with the inode number of the killed
+# run's many/ (tmpfs numbers inodes from 1), holding look-alikes made while
+# the run ran, bind-mounted over many/ after the kill: its device differs.
+mount -t tmpfs -o size=16m tmpfs m1 && mount -t tmpfs -o size=16m tmpfs m2
+VALISE_RESTORE_JOURNAL_FILES=1 VALISE_TEST_SLOW_MS=300 VALISE_TEST_CRASH=restore:16 "$VALISE" restore "${R[@]}" --to m1/out >/dev/null 2>&1 &
+sleep 0.3
+for i in $(seq 2 60); do mkdir m2/d$i; done  # first: d$i is inode i
+# Made fast (builtins), before the killed run vouches for many/: born after
+# it began, changed before its save.
+for i in $(seq 2 60); do
+  for j in $(seq 1 12); do printf 'FILE %s\n' $j >m2/d$i/f$j; done
+  printf 'NOTE\n' >m2/d$i/blink
+done
+for f in src/many/*; do touch -r "$f" m2/d*/"${f##*/}"; done
+wait $!
+ino=$(stat -c %i m1/out/many)
+check "the look-alike directory has the inode number of many/ ($ino)" test "$(stat -c %i m2/d$ino 2>/dev/null)" = "$ino"
+mount --bind "m2/d$ino" m1/out/many
+expect_rc 0 restore "${R[@]}" --to m1/out
+check "a directory of another file system with the same inode number is not trusted" has "not the director(y|ies) the killed run made"
+check "what is under it now is the set's" test "$(cat m1/out/many/f3)" = "$(cat src/many/f3)"
+umount m1/out/many 2>/dev/null
+umount m1 m2
 
 echo "== 8. a restore that cannot write its mark leaves no parents behind (a tmpfs out of inodes)"
 mount -t tmpfs -o size=8m,nr_inodes=64 tmpfs tm || { fail "cannot mount a tmpfs"; finish; exit 1; }

@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,13 +169,24 @@ Result<DirId> IdentifyDir(const std::string& path) {
   if (!S_ISDIR(st.st_mode)) return InvalidArgument(anchor.string() + " is not a directory");
   DirId id;
   id.anchor = anchor.string();
+  bool folded = false;
   for (auto it = below.rbegin(); it != below.rend(); ++it) {
     if (it->empty() || *it == ".") continue;
+    // "new/.." is where "new" will be made: what follows it may exist
+    // (nope/../d1 is d1), so the path without it is identified again.
     if (*it == "..") {
-      if (!id.rest.empty()) id.rest.pop_back();
+      if (id.rest.empty())
+        return InvalidArgument("'..' after " + anchor.string() + ": give the path without '..'");
+      id.rest.pop_back();
+      folded = true;
       continue;
     }
     id.rest.push_back(*it);
+  }
+  if (folded) {
+    fs::path again(anchor);
+    for (auto& part : id.rest) again /= part;
+    return IdentifyDir(again.string());
   }
   // Up through "..", as the kernel walks it: a bind mount, a symlink or a
   // second spelling reaches the same (st_dev, st_ino) as the real path.
@@ -183,6 +196,9 @@ Result<DirId> IdentifyDir(const std::string& path) {
     if (::fstat(fd, &st) != 0) break;
     std::pair<dev_t, ino_t> here{st.st_dev, st.st_ino};
     if (!id.chain.empty() && id.chain.back() == here) break;  // "/" is its own parent
+    struct stat lab;
+    if (id.label_depth < 0 && ::fstatat(fd, "valise.label", &lab, AT_SYMLINK_NOFOLLOW) == 0)
+      id.label_depth = int(id.chain.size());
     id.chain.push_back(here);
     int up = ::openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
     ::close(fd);
@@ -192,6 +208,21 @@ Result<DirId> IdentifyDir(const std::string& path) {
   if (fd >= 0) ::close(fd);
   if (id.chain.empty()) return InvalidArgument(anchor.string() + ": cannot tell where it is");
   return id;
+}
+
+std::string DirId::Spelled() const {
+  fs::path p(anchor);
+  for (auto& part : rest) p /= part;
+  return p.string();
+}
+
+std::string DirId::LabelDir() const {
+  if (label_depth < 0) return "";
+  fs::path p(anchor);
+  for (int i = 0; i < label_depth; i++) p /= "..";
+  std::string out = p.lexically_normal().string();
+  if (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 bool Within(const DirId& a, const DirId& b) {
@@ -246,6 +277,12 @@ static bool InsideDrive(const DirId& a, const DirId& drive, const std::string& d
   return false;
 }
 
+// A directory that holds a valise.label up the chain of `id` (from index
+// `from`): inside a valise drive, given or not.
+static std::string InsideAnyDrive(const DirId& id, int from) {
+  return id.label_depth >= from ? id.LabelDir() : "";
+}
+
 Status CreateDirs(const std::string& dir, std::vector<std::string>* created) {
   VALISE_ASSIGN_OR_RETURN(DirId id, IdentifyDir(dir));
   fs::path at(id.anchor);
@@ -297,6 +334,10 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
     }
     if (Within(*id, *src) || Within(*src, *id))
       return InvalidArgument(num + " overlaps the source directory " + source + ": the drives must be outside it");
+    // Inside another valise drive (a drive resumed holds its own label).
+    if (std::string at = InsideAnyDrive(*id, id->rest.empty() ? 1 : 0); !at.empty())
+      return InvalidArgument(num + " is inside a valise drive (" + at +
+                             " holds a valise.label): each drive needs a directory of its own, on its own disk");
     if (id->rest.empty()) {
       // A valise drive is allowed through: pack resumes an interrupted pack
       // of its own and refuses anything else (a complete or foreign set).
@@ -311,7 +352,9 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
   std::vector<std::unique_ptr<Drive>> out;
   std::map<dev_t, std::vector<std::string>> devices;
   for (size_t i = 0; i < dirs.size(); i++) {
-    const std::string& d = dirs[i];
+    // A path through a directory not made yet ("new/../x") as the kernel
+    // will walk it once the drive directories are made.
+    const std::string d = ids[i].rest.empty() ? dirs[i] : ids[i].Spelled();
     if (Status st = CreateDirs(d, created); !st.ok()) {
       RemoveCreated(*created);
       return st.With("drive " + std::to_string(i + 1));
@@ -329,21 +372,84 @@ Result<std::vector<std::unique_ptr<Drive>>> PrepareNewDrives(const std::vector<s
   return out;
 }
 
+// The mount points strictly below `dir` (from /proc/self/mountinfo): a
+// bind mount of a drive inside a --to leads into the drive though no drive
+// is below --to as its directories are walked.
+static std::vector<std::string> MountsBelow(const std::string& dir) {
+  std::vector<std::string> out;
+  char real[PATH_MAX];
+  if (!::realpath(dir.c_str(), real)) return out;
+  std::string top = std::string(real) == "/" ? "/" : std::string(real) + "/";
+  FILE* f = std::fopen("/proc/self/mountinfo", "re");
+  if (!f) return out;
+  char* line = nullptr;
+  size_t cap = 0;
+  while (::getline(&line, &cap, f) > 0) {
+    // id parent major:minor root MOUNT-POINT options ...; spaces in names as \040.
+    std::string l(line), field;
+    size_t at = 0;
+    for (int i = 0; i < 5 && at != std::string::npos; i++) {
+      size_t end = l.find(' ', at);
+      field = l.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      at = end == std::string::npos ? end : end + 1;
+    }
+    std::string mp;
+    for (size_t i = 0; i < field.size(); i++) {
+      if (field[i] == '\\' && i + 3 < field.size()) {
+        mp += char((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
+        i += 3;
+      } else {
+        mp += field[i];
+      }
+    }
+    if (mp.size() > top.size() && mp.compare(0, top.size(), top) == 0) out.push_back(mp);
+  }
+  std::free(line);
+  std::fclose(f);
+  return out;
+}
+
 Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives) {
   // Compared by identity: a bind mount or a symlink of a drive is that drive.
   auto target = IdentifyDir(to);
   if (!target.ok()) return InvalidArgument("--to " + to + ": " + target.status().message());
-  {
-    for (auto& d : drives) {
-      auto drive = IdentifyDir(d);
-      if (!drive.ok() || !drive->rest.empty()) continue;  // not there: nothing of it to overwrite
-      if (InsideDrive(*target, *drive, d) || Within(*drive, *target))
-        return InvalidArgument("--to " + to + " is inside (or around) the drive " + d +
-                               ": restore into a directory outside the set's drives");
-    }
+  for (auto& d : drives) {
+    auto drive = IdentifyDir(d);
+    if (!drive.ok() || !drive->rest.empty()) continue;  // not there: nothing of it to overwrite
+    if (InsideDrive(*target, *drive, d) || Within(*drive, *target))
+      return InvalidArgument("--to " + to + " is inside (or around) the drive " + d +
+                             ": restore into a directory outside the set's drives");
+    // A drive mounted somewhere inside --to (mount --bind d1 out/a).
+    if (target->rest.empty())
+      for (auto& mp : MountsBelow(to)) {
+        auto m = IdentifyDir(mp);
+        if (m.ok() && (InsideDrive(*m, *drive, d) || Within(*drive, *m)))
+          return InvalidArgument("--to " + to + " holds a mount of (or around) the drive " + d + " at " + mp +
+                                 ": restore into a directory outside the set's drives");
+      }
   }
+  // Any valise drive, of this set (not given: lost, or left out) or another.
+  if (std::string at = InsideAnyDrive(*target, 0); !at.empty())
+    return InvalidArgument("--to " + to + " is inside a valise drive (" + at +
+                           " holds a valise.label): restore into a directory outside every drive");
   // Missing parents are made by the restore itself, after every check (a
   // refused restore leaves nothing behind).
+  return Status::Ok();
+}
+
+Status CheckStateDir(const std::string& state_dir, const std::vector<std::string>& drives, const std::string& what) {
+  auto state = IdentifyDir(state_dir);
+  if (!state.ok()) return Status::Ok();  // journals are best effort: a bad state directory is said when used
+  for (auto& d : drives) {
+    auto drive = IdentifyDir(d);
+    if (!drive.ok() || !drive->rest.empty()) continue;
+    if (InsideDrive(*state, *drive, d) || Within(*drive, *state))
+      return InvalidArgument(what + " " + state_dir + " is inside (or around) the drive " + d +
+                             ": it would write its journal onto the drive; give a state directory on the host");
+  }
+  if (std::string at = InsideAnyDrive(*state, 0); !at.empty())
+    return InvalidArgument(what + " " + state_dir + " is inside a valise drive (" + at +
+                           " holds a valise.label): give a state directory on the host");
   return Status::Ok();
 }
 
@@ -361,6 +467,11 @@ Status CheckReplacement(const std::string& dir, const std::vector<std::string>& 
       return InvalidArgument("the replacement " + dir + " is inside (or around) the drive " + d +
                              ": give a directory of its own, on its own disk");
   }
+  // Inside any valise drive (a live drive of this set not given, or another
+  // set's); the replacement itself may be one (a repair resumed).
+  if (std::string at = InsideAnyDrive(*target, target->rest.empty() ? 1 : 0); !at.empty())
+    return InvalidArgument("the replacement " + dir + " is inside a valise drive (" + at +
+                           " holds a valise.label): give a directory of its own, on its own disk");
   struct stat st;
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir + " exists and is not a directory");
@@ -373,8 +484,9 @@ Status CheckReplacement(const std::string& dir, const std::vector<std::string>& 
 }
 
 Result<std::unique_ptr<Drive>> CreateReplacement(const std::string& dir, std::vector<std::string>* created) {
+  VALISE_ASSIGN_OR_RETURN(DirId id, IdentifyDir(dir));
   VALISE_RETURN_IF_ERROR(CreateDirs(dir, created));
-  return NewPosixDrive(dir);
+  return NewPosixDrive(id.rest.empty() ? dir : id.Spelled());
 }
 
 Result<uint64_t> ParseSize(const std::string& text) {

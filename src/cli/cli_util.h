@@ -34,6 +34,13 @@ struct DirId {
   std::string anchor;
   std::vector<std::pair<dev_t, ino_t>> chain;  // chain[0]: the anchor
   std::vector<std::string> rest;              // below the anchor, not there yet
+  // The first directory of the chain holding a "valise.label" (a valise
+  // drive, of any set, given or not): its index in chain; -1 for none.
+  int label_depth = -1;
+  // That directory, spelled from the anchor ("" for none).
+  std::string LabelDir() const;
+  // The anchor and the rest: the path as it will be once made.
+  std::string Spelled() const;
 };
 Result<DirId> IdentifyDir(const std::string& path);
 // a is b or inside it.
@@ -62,6 +69,9 @@ Result<std::unique_ptr<Drive>> CreateReplacement(const std::string& dir, std::ve
 // drive directories (by identity). Creates nothing (the restore makes --to
 // and its missing parents once every check has passed).
 Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string>& drives);
+// The state directory (journals and locks) must not be inside or around one
+// of the drives given, nor inside any valise drive: `what` names it.
+Status CheckStateDir(const std::string& state_dir, const std::vector<std::string>& drives, const std::string& what);
 
 // "8MiB", "512k", "1G", "4096": binary units for sizes given to valise.
 Result<uint64_t> ParseSize(const std::string& text);

@@ -598,6 +598,7 @@ int CmdRepair(const std::vector<std::string>& dirs,
   o.resume.restart = restart;
   o.resume.note = PrintNote;
   if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
+  if (Status st = CheckStateDir(DefaultStateDir(), dirs, "the state directory"); !st.ok()) return Fail(st);
   std::vector<std::string> all_dirs = dirs;  // and the replacements: the custody event goes on them too
   // Every --replace is checked before any directory is made.
   std::vector<std::pair<int, std::string>> wanted;
@@ -861,6 +862,10 @@ int CmdRestore(const std::vector<std::string>& dirs, const std::string& identity
   if (!g_check_manifest.empty())
     if (auto m = LoadManifest(g_check_manifest); !m.ok()) return Fail(m.status());
   if (Status st = PrepareRestoreTarget(to, dirs); !st.ok()) return Fail(st);
+  if (Status st = CheckStateDir(flags.state_dir.empty() ? DefaultStateDir() : flags.state_dir, dirs,
+                                "the state directory");
+      !st.ok())
+    return Fail(st);
   if (Status st = CheckLogAs(); !st.ok()) return Fail(st);
   auto reader = OpenReader(dirs, identity);
   if (!reader.ok()) return Fail(reader.status());

@@ -150,6 +150,8 @@ Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& 
       if (err == EROFS || err == EACCES || err == EPERM) return std::unique_ptr<LockFile>();
       if (err == ELOOP)  // planted, or a slip: never followed
         return InvalidArgument(shown + " is a symlink, not a lock file valise made: remove it and run this again");
+      if (err == EISDIR)
+        return InvalidArgument(shown + " is a directory, not a lock file valise made: remove it and run this again");
       return IOError("cannot open the lock file " + shown + ": " + std::strerror(err));
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -182,6 +184,13 @@ Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& 
     if (!S_ISREG(a.st_mode)) {
       ::close(fd);
       return InvalidArgument(shown + " is not a regular file, not a lock file valise made: remove it and run this again");
+    }
+    // Another name of the same file (ln victim valise.lock) would have the
+    // holder's text written into that file: never.
+    if (a.st_nlink > 1) {
+      ::close(fd);
+      return InvalidArgument(shown + " has " + std::to_string(a.st_nlink) +
+                             " hard links, so it is another file too: remove it and run this again");
     }
     std::string text = LockHolderText();
     if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != ssize_t(text.size())) {

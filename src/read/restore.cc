@@ -266,6 +266,7 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, 
   }
   journal.Save(tree);
 
+  existing.ForgetDirs();  // a directory swapped since the count is seen as it is now
   Planner planner(reader, opts, ra.get(), share, existing, journal.marks());
   planner.Start();
   RestoreWriter writer(reader, opts, tree, journal, planner.queue(), totals, rep);
@@ -292,8 +293,9 @@ Result<RestoreReport> RestoreSet(SetReader& reader, const RestoreOptions& opts, 
   }
   if (!journal.saved_ok())
     rep.warnings.push_back("the restore journal could not be saved (" + journal.save_error() +
-                           "): had this run been killed, the same command would have started over; "
-                           "free space in the state directory (" + RestoreStateDir(opts) + ", --state-dir)");
+                           "): had this run been killed, it could not have been resumed (the same command would "
+                           "have refused the half-written --to as not empty); check that the state directory " +
+                           RestoreStateDir(opts) + " is writable and has free space ($VALISE_STATE_DIR)");
   done.push_back(std::move(journal_owner));
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;

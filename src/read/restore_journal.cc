@@ -76,21 +76,22 @@ void RestoreJournal::Load() {
   }
   while (ok && std::getline(in, line)) {
     std::istringstream l(line);
-    std::string kind, a, b, extra;
-    l >> kind >> a >> b >> extra;
-    int64_t x = 0, t = 0;
-    if (kind == "vouch" && extra.empty() && ParseI64(a, &x) && ParseI64(b, &t) && x > marks_.watermark) {
+    std::string kind, a, b, c, extra;
+    l >> kind >> a >> b >> c >> extra;
+    int64_t x = 0, t = 0, y = 0;
+    if (kind == "vouch" && c.empty() && ParseI64(a, &x) && ParseI64(b, &t) && x > marks_.watermark) {
       marks_.vouched.push_back({x, t});
       marks_.watermark = x;
     } else if (kind == "failed" && b.empty() && ParseI64(a, &x)) {
       marks_.failed.insert(x);
-    } else if (kind == "dir" && extra.empty() && a.size() == 16 && ParseI64(b, &t) && t >= 0) {
+    } else if (kind == "dir" && extra.empty() && a.size() == 16 && ParseI64(b, &t) && t >= 0 && ParseI64(c, &y) &&
+               y >= 0) {
       char* end = nullptr;
       uint64_t k = std::strtoull(a.c_str(), &end, 16);
       if (!end || *end != 0) {
         ok = false;
       } else {
-        marks_.dirs[k] = uint64_t(t);
+        marks_.dirs[k] = {uint64_t(t), uint64_t(y)};
       }
     } else {
       ok = false;
@@ -118,9 +119,9 @@ void RestoreJournal::Save(OutputTree& tree) {
   for (auto& [w, t] : marks_.vouched) text += "vouch " + std::to_string(w) + " " + std::to_string(t) + "\n";
   for (int64_t id : marks_.failed) text += "failed " + std::to_string(id) + "\n";
   char key[17];
-  for (auto& [k, ino] : marks_.dirs) {
+  for (auto& [k, id] : marks_.dirs) {
     std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(k));
-    text += "dir " + std::string(key) + " " + std::to_string(ino) + "\n";
+    text += "dir " + std::string(key) + " " + std::to_string(id.first) + " " + std::to_string(id.second) + "\n";
   }
   // fsync, rename, fsync of the state dir. Best effort: a restore goes on
   // without it, and says once that a killed run would start over.

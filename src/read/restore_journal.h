@@ -5,7 +5,7 @@
 //     "token <32 hex> overwrite <0-3> start <ns> shape <0-7>\n"
 //     "vouch <watermark id> <ns>\n"   one a save that moved the watermark
 //     "failed <id>\n"                 one a failed entry
-//     "dir <16 hex> <inode>\n"        one a directory the run made or found
+//     "dir <16 hex> <dev> <inode>\n"  one a directory the run made or found
 // The token is the run's, also in its mark at the top of the destination
 // (restore_marker.h): the journal applies only while that mark is there.
 // start: when the run with that token began (CLOCK_REALTIME_COARSE, the
@@ -17,10 +17,10 @@
 // vouch's) was handled by T (CLOCK_REALTIME, after a sync): restored, or
 // failed and listed. A file changed after the time that vouched for it is
 // restored again; a later save never moves an earlier file's time.
-// dir K I: the directory whose path hashes to K (DirKey) was inode I when
-// the run handled it (0: a run found another directory there than the one
-// recorded). A file is trusted only while every directory above it is the
-// inode recorded: moving a directory keeps its files' change and birth
+// dir K D I: the directory whose path hashes to K (DirKey) was device D,
+// inode I when the run handled it (0 0: a run found another directory there
+// than the one recorded). A file is trusted only while every directory above
+// it is the one recorded: moving a directory keeps its files' change and birth
 // times, so two swapped directories of look-alikes are told by this alone.
 //   restore-<24 hex digits>.lock      held (flock) by the restore writing it
 // The journal is saved only after the files it vouches for are synced, and
@@ -100,9 +100,10 @@ class RestoreJournal {
     // born before is not the run's (a directory of look-alikes moved in
     // keeps its files' change times).
     int64_t start_ns = 0;
-    // DirKey(path) -> inode of each directory a run handled (0: replaced
-    // since a run recorded it; nothing under it is trusted again).
-    std::unordered_map<uint64_t, uint64_t> dirs;
+    // DirKey(path) -> (device, inode) of each directory a run handled
+    // ({0, 0}: replaced since a run recorded it; nothing under it is
+    // trusted again).
+    std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> dirs;
     // Handled by a run, and not failed there.
     bool Done(int64_t id) const { return id <= watermark && !failed.count(id); }
     // When the save that first vouched for `id` was made (0: none did).
@@ -119,13 +120,13 @@ class RestoreJournal {
   }
   // A file entry failed: a re-run tries it again.
   void Failed(int64_t id) { marks_.failed.insert(id); }
-  // The directory at `path` is inode `ino` now. A directory recorded as
+  // The directory at `path` is (`dev`, `ino`) now. A directory recorded as
   // another inode stays distrusted (0) until the journal is thrown away: a
   // resume killed before it wrote that directory's files again must not
   // vouch for the swapped ones.
-  void DirSeen(const std::string& path, uint64_t ino) {
-    auto [it, fresh] = marks_.dirs.emplace(DirKey(path), ino);
-    if (!fresh && it->second != ino) it->second = 0;
+  void DirSeen(const std::string& path, uint64_t dev, uint64_t ino) {
+    auto [it, fresh] = marks_.dirs.emplace(DirKey(path), std::make_pair(dev, ino));
+    if (!fresh && it->second != std::make_pair(dev, ino)) it->second = {0, 0};
   }
   static uint64_t DirKey(const std::string& path);
   // False once a save could not be written (the state directory full or

@@ -113,10 +113,22 @@ bool RestoreMarks::IsFile(const std::string& name) const {
   return tree_.LstatPath(name, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+// What a mark is bound to: the --to directory itself, however spelled (a
+// symlink to it is it), by inode and, where the file system keeps it, birth
+// time (every tmpfs root is inode 1, every ext4 root inode 2; their birth
+// times differ). Not the device: parts on several hosts share a --to over
+// NFS, where each host numbers the device its own way.
+std::string RestoreMarks::Binding() const {
+  std::string id = tree_.Identity();  // "dir MAJ:MIN:INO[:BTIME]", or a path
+  if (id.rfind("dir ", 0) != 0) return id;
+  size_t dev = id.find(':');
+  size_t ino = dev == std::string::npos ? dev : id.find(':', dev + 1);
+  return ino == std::string::npos ? id : id.substr(ino + 1);
+}
+
 std::string RestoreMarks::TagLine(const std::string& name) const {
-  struct stat root;
-  if (!tagger_ || tree_.LstatPath("", &root) != 0) return "";
-  auto tag = tagger_(name + std::string("\0", 1) + std::to_string(uint64_t(root.st_ino)));
+  if (!tagger_ || !tree_.Exists()) return "";
+  auto tag = tagger_(name + std::string("\0", 1) + Binding());
   return tag.ok() ? "tag: " + *tag + "\n" : "";
 }
 

@@ -18,7 +18,7 @@
 // clears the marks with the output.
 // A part's marks are trusted only when they carry a tag only a recipient of
 // the set can make (SetReader::ShareTag of kind "restore mark" over the
-// mark's name and the inode of the --to it is in): a mark planted by someone
+// mark's name and the inode and birth time of the --to it is in): a mark planted by someone
 // who can write --to, or copied from another restore's output, is no part's.
 #pragma once
 
@@ -82,6 +82,7 @@ class RestoreMarks {
   bool Genuine(const std::string& name) const;
   // "tag: <hex>\n" for the mark `name` in this --to ("" without a tagger).
   std::string TagLine(const std::string& name) const;
+  std::string Binding() const;
   Status WriteMark(const std::string& name, const std::string& text);
   bool MarksThisSet(const std::string& name) const;
   RestoreMark Mine(const std::string& token) const;

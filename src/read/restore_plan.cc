@@ -106,8 +106,8 @@ bool Existing::DirsAboveAreRecorded(const std::string& path, const RestoreJourna
       auto rec = marks.dirs.find(RestoreJournal::DirKey(dir));
       struct stat st;
       char ok = rec == marks.dirs.end() ? kUnrecorded
-                : rec->second != 0 && tree_.LstatPath(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
-                        uint64_t(st.st_ino) == rec->second
+                : rec->second.second != 0 && tree_.LstatPath(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+                        std::make_pair(uint64_t(st.st_dev), uint64_t(st.st_ino)) == rec->second
                     ? kSame
                     : kMoved;
       seen = dir_ok_.emplace(dir, ok).first;
@@ -115,6 +115,11 @@ bool Existing::DirsAboveAreRecorded(const std::string& path, const RestoreJourna
     if (seen->second != kSame) return false;
   }
   return true;
+}
+
+void Existing::ForgetDirs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  dir_ok_.clear();
 }
 
 std::vector<std::string> Existing::MovedDirs() const {

@@ -78,6 +78,9 @@ class Existing {
   // Directories found not to be the inode the journal recorded (moved or
   // replaced since the killed run): nothing under them was trusted.
   std::vector<std::string> MovedDirs() const;
+  // Forgets what was found of the directories (the space check looked
+  // earlier; the planner looks again when it reaches their files).
+  void ForgetDirs() const;
 
  private:
   // Every directory above `path` is the one the journal saw there.

@@ -357,7 +357,7 @@ Status RestoreWriter::HandleDir(const Rec& head, int pfd, const std::string& nam
         rep_.failed.push_back(f.path + ": cannot make the directory writable: " + std::strerror(errno));
     }
   }
-  if (!f.path.empty()) journal_.DirSeen(f.path, ls.st_ino);
+  if (!f.path.empty()) journal_.DirSeen(f.path, ls.st_dev, ls.st_ino);
   safe_dirs_.insert(f.path);
   dirs_.push_back(f);
   rep_.dirs++;
