@@ -464,6 +464,9 @@ TEST(ElasticResume, ConsumedPositionsFollowTheDealAndRefuseMalformedStates) {
   // kPad, 5 positions on 4 ranks of 2: rank 3 deals 6 and 7, padding for 1 and 2; one each
   // takes 0, 2, 4 and (padding) 1, which is then consumed though its own rank has not reached it.
   EXPECT_EQ(*consumed(5, 4, EvenMode::kPad, {}, 1), (R{{0, 3}, {4, 5}}));
+  // 8 on 6 ranks of 2: ranks 4 and 5 deal 8..11, padding for 0..3; one each takes 0, 2, 4, 6
+  // and (padding) 0 and 2 again: 1 and 3 are still to read.
+  EXPECT_EQ(*consumed(8, 6, EvenMode::kPad, {}, 1), (R{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
   // kDrop: 10 on 3 ranks of 3; the tail (9) is never dealt, so never consumed.
   EXPECT_EQ(*consumed(10, 3, EvenMode::kDrop, {}, 3), (R{{0, 9}}));
   EXPECT_EQ(*consumed(10, 3, EvenMode::kDrop, {}, 0), R{});
