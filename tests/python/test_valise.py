@@ -450,6 +450,9 @@ class ValiseSetTest(unittest.TestCase):
             rest, part0, _ = self.elastic_run(state2, 1, 3, even)
             got = collections.Counter(first + mid + rest)
             self.assertEqual(got, everything, f"{even}: 2x2, 3x1, 1x3")
+            if even == "exact":  # the resumed run's state at its own world size: each rank goes on
+                rest, _, _ = self.elastic_run(state2, 3, 2, even)
+                self.assertEqual(collections.Counter(first + mid + rest), everything, "2x2, 3x1, 3x2")
 
     def test_elastic_resume_follows_persistent_workers_and_set_epoch(self):
         ds = self.dataset(seed=12, rank=1, world_size=3, batch_size=4, even="exact")
