@@ -307,6 +307,7 @@ class PyLoader {
     py::dict d;
     d["epoch"] = s.epoch;
     d["position"] = s.position;
+    d["done"] = s.done;
     return d;
   }
 
@@ -424,20 +425,20 @@ PYBIND11_MODULE(_valise, m) {
       .def(
           "epoch_order",
           [](const PySet& s, uint64_t epoch, uint64_t seed, bool shuffle, uint64_t block_bytes,
-             uint32_t window_blocks, int rank, int world_size, const std::string& even) {
+             uint32_t window_blocks, int rank, int world_size, const std::string& even, const PositionRanges& done) {
             auto o = s.Order(seed, shuffle, block_bytes, window_blocks, rank, world_size, even);
-            return world_size == 1 && even == "exact" ? EpochOrder(s.index(), o, epoch)
-                                                      : RankOrder(s.index(), o, epoch);
+            return world_size == 1 && even == "exact" && done.empty() ? EpochOrder(s.index(), o, epoch)
+                                                                      : RankOrder(s.index(), o, epoch, done);
           },
           py::arg("epoch"), py::arg("seed") = 0, py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20,
           py::arg("window_blocks") = 4, py::arg("rank") = 0, py::arg("world_size") = 1,
-          py::arg("even") = "exact")
+          py::arg("even") = "exact", py::arg("done") = PositionRanges{})
       .def(
           "loader",
           [](PySet& s, uint64_t epoch, uint64_t position, uint64_t seed, bool shuffle, uint64_t block_bytes,
              uint32_t window_blocks, int rank, int world_size, const std::string& even, int worker,
              int num_workers, uint32_t worker_batch, int threads, uint32_t prefetch, uint64_t prefetch_bytes,
-             bool skip_errors) {
+             bool skip_errors, const PositionRanges& done) {
             LoaderOptions o;
             o.order = s.Order(seed, shuffle, block_bytes, window_blocks, rank, world_size, even);
             if (num_workers < 1 || worker < 0 || worker >= num_workers)
@@ -452,15 +453,40 @@ PYBIND11_MODULE(_valise, m) {
             o.prefetch_bytes = prefetch_bytes;
             o.skip_errors = skip_errors;
             py::gil_scoped_release nogil;  // computing the order reads nothing but takes time at scale
-            return std::make_unique<PyLoader>(s, o, LoaderState{epoch, position});
+            return std::make_unique<PyLoader>(s, o, LoaderState{epoch, position, done});
           },
           py::keep_alive<0, 1>(), py::arg("epoch") = 0, py::arg("position") = 0, py::arg("seed") = 0,
           py::arg("shuffle") = true, py::arg("block_bytes") = 4u << 20, py::arg("window_blocks") = 4,
           py::arg("rank") = 0, py::arg("world_size") = 1, py::arg("even") = "exact", py::arg("worker") = 0,
           py::arg("num_workers") = 1, py::arg("worker_batch") = 1, py::arg("threads") = 2,
           py::arg("prefetch") = 32, py::arg("prefetch_bytes") = uint64_t(256) << 20,
-          py::arg("skip_errors") = false);
+          py::arg("skip_errors") = false, py::arg("done") = PositionRanges{});
 
+  m.def(
+      "consumed_positions",
+      [](uint64_t num_samples, int world_size, uint64_t position, const PositionRanges& done,
+         const std::string& even) {
+        if (world_size < 1) throw StatusError(InvalidArgument("world_size must be at least 1"));
+        OrderOptions o;
+        o.world_size = world_size;
+        o.even = ParseEven(even);
+        return Take(ConsumedPositions(num_samples, o, LoaderState{0, position, done}));
+      },
+      py::arg("num_samples"), py::arg("world_size"), py::arg("position"), py::arg("done"), py::arg("even"),
+      "Elastic resume (docs/loader.md): the positions of the epoch's order, as sorted [begin, end) "
+      "ranges, consumed once every rank of a run of world_size ranks, dealt the order less `done` "
+      "per `even`, has consumed `position` samples of its part.");
+  m.def(
+      "longest_part",
+      [](uint64_t num_samples, int world_size, const PositionRanges& done, const std::string& even) {
+        if (world_size < 1) throw StatusError(InvalidArgument("world_size must be at least 1"));
+        OrderOptions o;
+        o.world_size = world_size;
+        o.even = ParseEven(even);
+        return LongestPart(num_samples, o, done);
+      },
+      py::arg("num_samples"), py::arg("world_size"), py::arg("done"), py::arg("even"),
+      "The most samples a rank's part holds in a run of world_size ranks dealt the order less `done`.");
   m.def(
       "epoch_order_of_sizes",
       [](const std::vector<uint64_t>& sizes, uint64_t epoch, uint64_t seed, bool shuffle, uint64_t block_bytes,

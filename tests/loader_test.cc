@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -337,6 +338,150 @@ TEST_F(LoaderTest, ResumeUnderSeveralWorkersDealsRunsFromTheResumePosition) {
       if (merged.size() == before) break;
     }
     EXPECT_EQ(merged, rest);
+  }
+}
+
+// Elastic resume (docs/loader.md): a run at one world size stops part-way;
+// ConsumedPositions says which positions of the epoch's order it consumed; a
+// run at another world size and worker count, dealt the order less those,
+// reads the rest. Across the runs every sample is read exactly once (kExact);
+// under kPad only the last run's padding repeats (the first samples it deals).
+TEST_F(LoaderTest, ElasticResumeAtAnotherWorldSizeYieldsEverySampleOnce) {
+  std::vector<std::string> all;
+  for (size_t i = 0; i < index_.size(); i++) all.push_back(index_.key(i));
+  std::multiset<std::string> everything(all.begin(), all.end());
+  struct Run {
+    int world, workers;
+  };
+  for (EvenMode even : {EvenMode::kExact, EvenMode::kPad, EvenMode::kDrop}) {
+    // Each case: the runs of one epoch, and how many samples each rank takes in each but the last.
+    for (auto [runs, takes] : {std::pair<std::vector<Run>, std::vector<uint64_t>>{{{2, 2}, {3, 1}}, {20}},
+                               {{{2, 2}, {1, 3}}, {20}},
+                               {{{4, 3}, {3, 2}}, {7}},
+                               {{{1, 1}, {4, 2}}, {100}},
+                               {{{2, 2}, {3, 1}, {1, 3}}, {20, 9}},
+                               {{{3, 1}, {2, 2}, {4, 1}}, {11, 6}}}) {
+      std::string trace = even == EvenMode::kPad ? "pad" : even == EvenMode::kDrop ? "drop" : "exact";
+      for (auto& r : runs) trace += " " + std::to_string(r.world) + "x" + std::to_string(r.workers);
+      SCOPED_TRACE(trace);
+      std::multiset<std::string> got;
+      LoaderState state{6, 0, {}};
+      std::vector<std::string> last_part0;
+      for (size_t k = 0; k < runs.size(); k++) {
+        bool last = k + 1 == runs.size();
+        OrderOptions o;
+        o.seed = 4;
+        o.block_bytes = 200 * 1024;
+        o.window_blocks = 2;
+        o.world_size = runs[k].world;
+        o.even = even;
+        auto order = EpochOrder(index_, o, 6);
+        std::vector<uint64_t> at(order.size());  // where each sample is in the epoch's order
+        for (size_t p = 0; p < order.size(); p++) at[order[p]] = p;
+        for (int rank = 0; rank < runs[k].world; rank++) {
+          o.rank = rank;
+          auto part = RankOrder(index_, o, 6, state.done);
+          if (rank == 0) {
+            last_part0.clear();
+            for (auto i : part) last_part0.push_back(index_.key(i));
+          }
+          // Locality: a rank's part is a few contiguous stretches of the epoch's order: the
+          // tails of the earlier runs' parts it continues (one more where padding wraps).
+          size_t stretches = 0, bound = even == EvenMode::kPad ? 2 : 1;
+          for (size_t j = 0; j < part.size(); j++)
+            if (j == 0 || at[part[j]] != at[part[j - 1]] + 1) stretches++;
+          for (size_t b = 0; b < k; b++) bound += size_t(runs[b].world);
+          EXPECT_LE(stretches, bound) << "rank " << rank;
+          LoaderOptions lo;
+          lo.order = o;
+          lo.num_workers = runs[k].workers;
+          lo.worker_batch = 4;
+          lo.threads = rank % 2 ? 2 : 0;
+          if (last) {  // every worker to the end
+            for (int w = 0; w < runs[k].workers; w++) {
+              lo.worker = w;
+              for (auto& key : Drain(lo, state)) got.insert(key);
+            }
+            continue;
+          }
+          // The workers take runs of 4 in turn (torch's DataLoader) until the rank has
+          // taken takes[k] samples.
+          std::vector<std::unique_ptr<Loader>> ls;
+          for (int w = 0; w < runs[k].workers; w++) {
+            lo.worker = w;
+            ls.push_back(std::make_unique<Loader>(*reader_, index_, lo, state));
+          }
+          for (uint64_t taken = 0; taken < takes[k];)
+            for (int w = 0; w < runs[k].workers; w++)
+              for (int i = 0; i < 4 && taken < takes[k]; i++, taken++) {
+                auto s = ls[w]->Next();
+                ASSERT_TRUE(s.ok() && *s) << "rank " << rank << " worker " << w;
+                got.insert((*s)->key);
+              }
+          if (runs[k].workers == 1) {
+            EXPECT_EQ(ls[0]->state().position, state.position + takes[k]);
+          }
+          EXPECT_EQ(ls[0]->state().done, state.done);
+        }
+        if (last) break;
+        LoaderState at_stop = state;
+        at_stop.position += takes[k];
+        auto done = ConsumedPositions(index_.size(), o, at_stop);
+        ASSERT_TRUE(done.ok()) << done.status().ToString();
+        state = LoaderState{6, 0, *done};
+      }
+      uint64_t left = index_.size(), w = uint64_t(runs.back().world), pad = 0;
+      for (auto& [b, e] : state.done) left -= e - b;
+      if (even == EvenMode::kPad) pad = (left + w - 1) / w * w - left;
+      if (even == EvenMode::kDrop) {  // each sample at most once; the last run leaves out left % w
+        std::set<std::string> once(got.begin(), got.end());
+        EXPECT_EQ(once.size(), got.size());
+        EXPECT_EQ(got.size(), index_.size() - left % w);
+        continue;
+      }
+      std::multiset<std::string> want = everything;
+      want.insert(last_part0.begin(), last_part0.begin() + pad);
+      EXPECT_EQ(got, want);
+    }
+  }
+}
+
+// ConsumedPositions is arithmetic on positions: what each rank's part of a run
+// is, how much of it every rank took, padding counted as its sample, merged
+// into sorted ranges; a malformed state is refused, never read.
+TEST(ElasticResume, ConsumedPositionsFollowTheDealAndRefuseMalformedStates) {
+  using R = PositionRanges;
+  auto consumed = [](uint64_t n, int world, EvenMode even, R done, uint64_t position) {
+    OrderOptions o;
+    o.world_size = world;
+    o.even = even;
+    return ConsumedPositions(n, o, LoaderState{0, position, std::move(done)});
+  };
+  // 10 positions on 2 ranks, 3 each: [0,5) and [5,10) dealt, [0,3) and [5,8) taken.
+  EXPECT_EQ(*consumed(10, 2, EvenMode::kExact, {}, 3), (R{{0, 3}, {5, 8}}));
+  // Then 3 ranks over the 4 left (3, 4, 8, 9), one each: 3, 4 and 8; 9 is left.
+  EXPECT_EQ(*consumed(10, 3, EvenMode::kExact, {{0, 3}, {5, 8}}, 1), (R{{0, 9}}));
+  // Parts of 3, 3 and 4: at position 4 the shorter parts are taken whole; 5 is past them all.
+  EXPECT_EQ(*consumed(10, 3, EvenMode::kExact, {}, 4), (R{{0, 10}}));
+  EXPECT_EQ(consumed(10, 3, EvenMode::kExact, {}, 5).status().code(), Code::kInvalidArgument);
+  // kPad, 5 positions on 4 ranks of 2: rank 3 deals 6 and 7, padding for 1 and 2; one each
+  // takes 0, 2, 4 and (padding) 1, which is then consumed though its own rank has not reached it.
+  EXPECT_EQ(*consumed(5, 4, EvenMode::kPad, {}, 1), (R{{0, 3}, {4, 5}}));
+  // 8 on 6 ranks of 2: ranks 4 and 5 deal 8..11, padding for 0..3; one each takes 0, 2, 4, 6
+  // and (padding) 0 and 2 again: 1 and 3 are still to read.
+  EXPECT_EQ(*consumed(8, 6, EvenMode::kPad, {}, 1), (R{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
+  // kDrop: 10 on 3 ranks of 3; the tail (9) is never dealt, so never consumed.
+  EXPECT_EQ(*consumed(10, 3, EvenMode::kDrop, {}, 3), (R{{0, 9}}));
+  EXPECT_EQ(*consumed(10, 3, EvenMode::kDrop, {}, 0), R{});
+  // Refused: a position past every part, and done ranges out of order, overlapping, empty,
+  // or past the epoch.
+  for (auto [n, done, position] : {std::tuple<uint64_t, R, uint64_t>{10, {}, 6},
+                                   {10, {{5, 8}, {0, 3}}, 0},
+                                   {10, {{0, 4}, {3, 6}}, 0},
+                                   {10, {{4, 4}}, 0},
+                                   {10, {{8, 11}}, 0}}) {
+    auto r = consumed(n, 2, EvenMode::kExact, done, position);
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << position << " " << done.size();
   }
 }
 

@@ -90,8 +90,12 @@ def main():
         ck = torch.load(a.checkpoint, map_location=device)
         model.module.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        ds.load_state_dict(ck["data"])  # refuses a state of another seed, world size, batch or set
-        start_epoch, keys = ck["data"]["epoch"], ck["keys"][rank]
+        ds.load_state_dict(ck["data"])  # refuses a state of another seed or set; any world size resumes
+        start_epoch = ck["data"]["epoch"]
+        if len(ck["keys"]) == world:
+            keys = ck["keys"][rank]
+        else:  # elastic resume at another world size: rank 0 carries what was read before
+            keys = [k for part in ck["keys"] for k in part] if rank == 0 else []
         if start_epoch >= a.epochs:
             if rank == 0:
                 print(f"{a.checkpoint} says all {a.epochs} epochs are done", flush=True)
@@ -107,8 +111,8 @@ def main():
         dist.all_gather_object(gathered, keys)
         if rank == 0:
             data = ds.state_dict(consumed=consumed)
-            if epoch_done:
-                data["epoch"], data["position"] = data["epoch"] + 1, 0
+            if epoch_done:  # the next epoch, from its start
+                data.update(epoch=data["epoch"] + 1, position=0, done=[], consumed=0)
             tmp = a.checkpoint + ".tmp"
             torch.save({"model": model.module.state_dict(), "optimizer": opt.state_dict(), "data": data,
                         "keys": [[] if epoch_done else g for g in gathered]}, tmp)

@@ -140,16 +140,41 @@ std::vector<uint32_t> EpochOrder(const SampleIndex& index, const OrderOptions& o
 // measuring how a layout mixes: bench/shuffle_mix.py).
 std::vector<uint32_t> EpochOrderOfSizes(const std::vector<uint64_t>& sizes, const OrderOptions& o, uint64_t epoch);
 
-// This rank's part of the epoch: a contiguous slice of EpochOrder (padded or
-// cut per o.even). Ranks' slices are disjoint and, in kExact, cover it.
-std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch);
+// Positions of an epoch's order (EpochOrder) as sorted, disjoint, non-empty
+// [begin, end) ranges.
+using PositionRanges = std::vector<std::pair<uint64_t, uint64_t>>;
 
-// Where a job stands in an epoch: `position` samples of this rank's order
-// have been consumed.
+// This rank's part of the epoch: a contiguous slice of EpochOrder less the
+// positions in `done` (what earlier runs of the epoch consumed: elastic resume,
+// below), padded or cut per o.even. Ranks' slices are disjoint and, in kExact,
+// cover what is left.
+std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch,
+                                const PositionRanges& done = {});
+
+// Where a job stands in an epoch. A *run* (the job between a start and a stop)
+// deals the epoch's order less `done` to its ranks (RankOrder); each rank has
+// consumed `position` samples of its part (a rank whose part is shorter: all
+// of it), so a run's state is the same on every rank. `done` is empty in an
+// epoch's first run; it holds what earlier runs at other world sizes consumed.
 struct LoaderState {
   uint64_t epoch = 0;
   uint64_t position = 0;
+  PositionRanges done = {};
 };
+
+// Elastic resume (docs/loader.md): the positions of the epoch's order consumed
+// once every rank of a run of o.world_size ranks (dealt the order less s.done
+// per o.even) has consumed s.position of its part: s.done and those, merged.
+// A run at any world size and worker count goes on from
+// LoaderState{s.epoch, 0, result} and reads exactly the samples no run has read:
+// kPad padding that was read counts as its sample, kDrop's left-out tail is
+// still to read. Arithmetic on positions only (n: the epoch's samples).
+// InvalidArgument if s.done is not sorted, disjoint, non-empty ranges below n,
+// or s.position is past LongestPart.
+Result<PositionRanges> ConsumedPositions(uint64_t n, const OrderOptions& o, const LoaderState& s);
+// The most samples a rank's part holds in a run of o.world_size ranks dealt
+// the order of n samples less `done` (per o.even): a state's largest position.
+uint64_t LongestPart(uint64_t n, const OrderOptions& o, const PositionRanges& done);
 
 struct LoaderOptions {
   OrderOptions order;
@@ -183,7 +208,8 @@ class Loader {
   // Number of samples this loader yields in all.
   size_t size() const;
   // The rank-order position just after the last sample Next() returned
-  // (exact for a single worker; with several workers the caller counts).
+  // (exact for a single worker; with several workers the caller counts),
+  // with the start's `done`.
   LoaderState state() const;
 
  private:

@@ -22,7 +22,10 @@ DataLoader hands them out exactly in the rank's order. That makes a saved
 position exact: ``state_dict(batches=k)`` after the loop took k batches, or
 ``state_dict(consumed=n)`` with n samples; positions are counted in samples,
 so a resume may use another batch size (with ``num_workers=0`` the dataset
-counts for itself and both may be left out). After
+counts for itself and both may be left out). The state is the same on every
+rank (DDP's ranks take the same number of batches) and resumes at any world
+size and worker count: a run at another world size deals the samples no rank
+has read yet (elastic resume, docs/loader.md). After
 ``load_state_dict``, ``set_epoch`` of the loaded epoch keeps the loaded
 position. The epoch and position are shared with worker processes, so
 ``persistent_workers=True`` follows them. Ranks get equal counts by default
@@ -40,26 +43,34 @@ import torch
 import torch.utils.data
 
 from . import Set, errors
+from ._valise import consumed_positions, longest_part
 
 __all__ = ["ValiseDataset", "ValiseMapDataset"]
 
 
-# Slots of the state a dataset shares with its DataLoader workers.
-_EPOCH, _START, _WORKERS_RAN, _SKIPPED = 0, 1, 2, 3
+# Slots of the state a dataset shares with its DataLoader workers; from _DONE on,
+# _NDONE ranges [begin, end) of the epoch's order that earlier runs consumed.
+_EPOCH, _START, _WORKERS_RAN, _SKIPPED, _STALE, _NDONE, _DONE = 0, 1, 2, 3, 4, 5, 6
+_DONE_ROOM = 256  # ranges the shared state holds before it is made again, bigger
+
+# The layout of state_dict(): 2 since elastic resume (a run's position, the same on
+# every rank, and what earlier runs consumed); the states of older valise had none.
+_STATE_VERSION = 2
 
 # What on_error="skip" skips: a sample whose bytes cannot be read.
 _UNREADABLE = (errors.DataLossError, errors.DriveIOError)
 
 
-def _shared_state():
+def _shared_state(room=None):
     """What the main process decides and every worker must follow: the epoch,
-    the position it starts from, how many worker processes iterated, and the
-    samples skipped as unreadable. Shared memory (with a lock: workers add to
+    the position it starts from, how many worker processes iterated, the
+    samples skipped as unreadable, and the positions earlier runs of the epoch
+    consumed (up to `room` ranges). Shared memory (with a lock: workers add to
     the count), so that persistent_workers=True workers (made once, then
     iterated every epoch) see each set_epoch and load_state_dict."""
     # The spawn context's lock: a fork context's semaphore is unlinked at once and
     # cannot be reopened by a spawned worker (which then crashed on its first use).
-    return multiprocessing.get_context("spawn").Array("q", 4)
+    return multiprocessing.get_context("spawn").Array("q", _DONE + 2 * (_DONE_ROOM if room is None else room))
 
 
 _made = {}  # datasets made in this process, per what they open: the store key's generation
@@ -217,6 +228,25 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     def _start(self, value):
         self._shared[_START] = int(value)
 
+    @property
+    def _done(self):
+        """Positions of the current epoch's order that earlier runs consumed: [(begin, end)]."""
+        flat = self._shared[_DONE:_DONE + 2 * int(self._shared[_NDONE])]
+        return list(zip(flat[0::2], flat[1::2]))
+
+    @_done.setter
+    def _done(self, ranges):
+        flat = [int(x) for r in ranges for x in r]
+        if _DONE + len(flat) > len(self._shared):
+            # More ranges than the shared state holds: a bigger one. Worker processes that
+            # hold the old one (persistent_workers=True) find it marked stale and say so.
+            bigger = _shared_state(max(len(flat), 2 * (len(self._shared) - _DONE)) // 2 + 1)
+            bigger[:_DONE] = self._shared[:_DONE]
+            self._shared[_STALE] = 1
+            self._shared = bigger
+        self._shared[_NDONE] = len(flat) // 2
+        self._shared[_DONE:_DONE + len(flat)] = flat
+
     # A Set is opened once per process (DataLoader workers are forked or
     # spawned, and do not use the parent's SQLite connection), but the catalog
     # is decrypted and the sample index built once per process tree: the
@@ -258,7 +288,7 @@ class ValiseDataset(torch.utils.data.IterableDataset):
     def __setstate__(self, state):
         shared = state["_shared"]
         if isinstance(shared, list):
-            state["_shared"] = _shared_state()
+            state["_shared"] = _shared_state((len(shared) - _DONE) // 2)
             state["_shared"][:] = shared
         self.__dict__.update(state)
 
@@ -284,12 +314,13 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         return self._open().num_samples
 
     def rank_order(self, epoch=None):
-        """This rank's sample indices for the epoch, in the order they are consumed."""
+        """This rank's sample indices for the epoch, in the order they are consumed (for the
+        current epoch, of what earlier runs at other world sizes left: elastic resume)."""
         rank, world = self.rank_world()
-        return self._open().epoch_order(self.epoch if epoch is None else epoch, seed=self.seed,
-                                        shuffle=self.shuffle, block_bytes=self.block_bytes,
+        epoch = self.epoch if epoch is None else int(epoch)
+        return self._open().epoch_order(epoch, seed=self.seed, shuffle=self.shuffle, block_bytes=self.block_bytes,
                                         window_blocks=self.window_blocks, rank=rank, world_size=world,
-                                        even=self.even)
+                                        even=self.even, done=self._done if epoch == self.epoch else [])
 
     @property
     def samples_left(self):
@@ -307,7 +338,12 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         rank, world = self.rank_world()
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
-        loader = s.loader(epoch=self.epoch, position=self._start, seed=self.seed, shuffle=self.shuffle,
+        if self._shared[_STALE]:
+            raise errors.InvalidArgumentError(
+                "this DataLoader's persistent worker processes hold the dataset's state from before "
+                "load_state_dict gave it more consumed ranges than that state holds: make the "
+                "DataLoader again after load_state_dict")
+        loader = s.loader(epoch=self.epoch, position=self._start, done=self._done, seed=self.seed, shuffle=self.shuffle,
                           block_bytes=self.block_bytes, window_blocks=self.window_blocks, rank=rank,
                           world_size=world, even=self.even, worker=worker, num_workers=workers,
                           worker_batch=self.batch_size or 1, threads=self._threads(workers, info is not None),
@@ -386,15 +422,21 @@ class ValiseDataset(torch.utils.data.IterableDataset):
         epoch = int(epoch)
         if epoch != self._loaded_epoch:
             self._start = 0
+            self._done = []
         self._loaded_epoch = None
         self.epoch = epoch
         self._consumed = 0
         self.rank_world()
 
     def state_dict(self, consumed=None, batches=None):
-        """Where this rank stands, in samples of its epoch: pass ``batches``, the batches the
-        loop took from the DataLoader this epoch (batched mode), or ``consumed``, the samples
-        (with num_workers=0 both may be left out: the dataset counts for itself)."""
+        """Where the job stands in its epoch: pass ``batches``, the batches the loop took from
+        the DataLoader this epoch (batched mode), or ``consumed``, the samples (with
+        num_workers=0 both may be left out: the dataset counts for itself).
+
+        The state says every rank took as many (DDP's ranks step together), so it is the same
+        on every rank: save any rank's. It resumes at any world size and worker count
+        (``load_state_dict``); ``state["consumed"]`` counts the epoch's samples read by all
+        ranks together."""
         if batches is not None:
             if self.batch_size is None:
                 raise errors.InvalidArgumentError(
@@ -404,8 +446,6 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                 raise errors.InvalidArgumentError("give consumed= or batches=, not both")
             if int(batches) < 0:
                 raise errors.InvalidArgumentError(f"batches must be >= 0, not {batches}")
-            # Every batch is whole but the last of the rank's epoch.
-            consumed = min(int(batches) * self.batch_size, self.samples_left)
         workers_ran = int(self._shared[_WORKERS_RAN])
         if workers_ran > 1 and self.batch_size is None:
             raise errors.InvalidArgumentError(
@@ -413,26 +453,54 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                 "so the samples the loop took are not a prefix of the rank's order and no position "
                 "can be saved: make the dataset batch (ValiseDataset(..., batch_size=B)) and give the "
                 "DataLoader batch_size=None")
-        if consumed is None and workers_ran:
+        if consumed is None and batches is None and workers_ran:
             raise errors.InvalidArgumentError(
                 "DataLoader worker processes read this dataset, so it cannot count what the loop "
                 "consumed: call state_dict(batches=k) with k the batches taken from the "
                 "DataLoader this epoch (or consumed=n, the samples)")
-        done = self._consumed if consumed is None else int(consumed)
-        if done < 0:
-            raise errors.InvalidArgumentError(f"consumed must be >= 0, not {done}")
         rank, world = self.rank_world()
-        return {"epoch": self.epoch, "position": self._start + done, "seed": self.seed,
-                "shuffle": self.shuffle, "world_size": world, "rank": rank, "even": self.even,
+        done, n = self._done, self.num_samples
+        if batches is not None:
+            # Every rank took k batches, each whole but the last of a part: a rank whose part
+            # is shorter took all of it, so the position is capped by the longest part only.
+            position = min(self._start + int(batches) * self.batch_size,
+                           max(self._start, longest_part(n, world_size=world, done=done, even=self.even)))
+        else:
+            taken = self._consumed if consumed is None else int(consumed)
+            if taken < 0:
+                raise errors.InvalidArgumentError(f"consumed must be >= 0, not {taken}")
+            position = self._start + taken
+        read = consumed_positions(n, world_size=world, position=position, done=done, even=self.even)
+        return {"state_version": _STATE_VERSION, "epoch": self.epoch,
+                "consumed": sum(e - b for b, e in read),  # by all ranks together
+                "world_size": world, "position": position, "done": [[b, e] for b, e in done],
+                "seed": self.seed, "shuffle": self.shuffle, "even": self.even,
                 "batch_size": self.batch_size, "block_bytes": self.block_bytes,
                 "window_blocks": self.window_blocks, "prefix": self.prefix, "samples": self.samples,
-                "num_samples": self.num_samples}
+                "num_samples": n}
 
     def load_state_dict(self, state):
-        """Resumes mid-epoch: the next iteration yields exactly the rest of the saved epoch."""
-        rank, world = self.rank_world()
-        for k, mine in (("seed", self.seed), ("shuffle", self.shuffle), ("world_size", world),
-                        ("even", self.even),
+        """Resumes mid-epoch: the next iteration yields exactly the rest of the saved epoch.
+
+        At the world size the state was saved at, each rank goes on with the rest of its part.
+        At another world size (elastic resume), what no rank has read yet is dealt again to
+        this run's ranks: across the runs every sample of the epoch is read once (under
+        ``even="pad"`` the only repeats are each run's padding; docs/loader.md)."""
+        version = state.get("state_version")
+        if version != _STATE_VERSION:
+            if version is None:
+                raise errors.InvalidArgumentError(
+                    "the saved state has no state_version: an older valise saved it, whose position "
+                    "counted one rank's samples, and this valise (state_version "
+                    f"{_STATE_VERSION}) cannot tell what the other ranks read; resume it with the "
+                    f"valise that saved it, or start epoch {state.get('epoch', '?')} again")
+            raise errors.InvalidArgumentError(
+                f"the saved state has state_version {version!r} but this valise reads state_version "
+                f"{_STATE_VERSION}: resume it with the valise that saved it")
+        for k in ("epoch", "position", "world_size", "done"):
+            if k not in state:
+                raise errors.InvalidArgumentError(f"the saved state has no {k!r}: it cannot be resumed")
+        for k, mine in (("seed", self.seed), ("shuffle", self.shuffle), ("even", self.even),
                         ("block_bytes", self.block_bytes), ("window_blocks", self.window_blocks),
                         ("prefix", self.prefix), ("samples", self.samples),
                         ("num_samples", self.num_samples)):
@@ -440,12 +508,30 @@ class ValiseDataset(torch.utils.data.IterableDataset):
                 raise errors.InvalidArgumentError(
                     f"the saved state has {k}={state[k]!r} but this dataset has {k}={mine!r}: "
                     "the rest of that epoch cannot be reproduced")
-        position = int(state["position"])
-        if not 0 <= position <= len(self.rank_order(int(state["epoch"]))):
+        rank, world = self.rank_world()
+        saved_world, position = int(state["world_size"]), int(state["position"])
+        try:
+            done = [(int(b), int(e)) for b, e in state["done"]]
+        except (TypeError, ValueError):
             raise errors.InvalidArgumentError(
-                f"the saved position {position} is outside this rank's epoch")
+                f"the saved state's done must be [begin, end] ranges, not {state['done']!r}") from None
+        if saved_world < 1 or position < 0:
+            raise errors.InvalidArgumentError(
+                f"the saved state has world_size {saved_world} and position {position}: it cannot be resumed")
+        try:  # checks done and position against the epoch
+            read = consumed_positions(self.num_samples, world_size=saved_world, position=position, done=done,
+                                      even=self.even)
+        except errors.InvalidArgumentError as e:
+            raise errors.InvalidArgumentError(f"the saved state cannot be resumed: {e}") from None
+        if "consumed" in state and int(state["consumed"]) != sum(e - b for b, e in read):
+            raise errors.InvalidArgumentError(
+                f"the saved state says consumed={state['consumed']} but its position and done ranges "
+                f"make {sum(e - b for b, e in read)}: it cannot be resumed")
         self.epoch = int(state["epoch"])
-        self._start = position
+        if saved_world == world:  # each rank goes on with its part
+            self._done, self._start = done, position
+        else:  # elastic: this run deals what no rank has read yet
+            self._done, self._start = read, 0
         self._loaded_epoch = self.epoch
         self._shared[_WORKERS_RAN] = 0
         self._consumed = 0

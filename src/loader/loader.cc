@@ -388,31 +388,121 @@ std::vector<uint32_t> EpochOrderOfSizes(const std::vector<uint64_t>& sizes, cons
   return BlockShuffle(sizes.size(), [&](size_t i) { return sizes[i]; }, o, epoch);
 }
 
-std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch) {
-  std::vector<uint32_t> all = EpochOrder(index, o, epoch);
-  uint64_t n = all.size(), w = uint64_t(std::max(1, o.world_size)), r = uint64_t(std::clamp(o.rank, 0, int(w) - 1));
-  uint64_t b = 0, e = 0;
-  switch (o.even) {
+namespace {
+
+uint64_t World(const OrderOptions& o) { return uint64_t(std::max(1, o.world_size)); }
+
+// Rank r's slice [b, e) of m positions dealt to w ranks per `even`. kPad's
+// positions past m stand for p % m: its padding repeats from the start.
+std::pair<uint64_t, uint64_t> Slice(uint64_t m, uint64_t w, uint64_t r, EvenMode even) {
+  switch (even) {
     case EvenMode::kExact:
-      b = r * n / w;
-      e = (r + 1) * n / w;
-      break;
+      return {r * m / w, (r + 1) * m / w};
     case EvenMode::kDrop:
-      b = r * (n / w);
-      e = b + n / w;
+      return {r * (m / w), (r + 1) * (m / w)};
+    case EvenMode::kPad:
       break;
-    case EvenMode::kPad: {
-      uint64_t per = (n + w - 1) / w;
-      b = r * per;
-      e = b + per;
-      if (n == 0) return {};
-      std::vector<uint32_t> out;
-      out.reserve(per);
-      for (uint64_t p = b; p < e; p++) out.push_back(all[p % n]);  // repeats from the start
-      return out;
+  }
+  uint64_t per = (m + w - 1) / w;
+  return {r * per, (r + 1) * per};
+}
+
+uint64_t Longest(uint64_t m, uint64_t w, EvenMode even) { return even == EvenMode::kDrop ? m / w : (m + w - 1) / w; }
+
+// The positions of [0, n) not in `done` (taken as it comes: clamped to n).
+PositionRanges Rest(uint64_t n, const PositionRanges& done) {
+  PositionRanges rest;
+  uint64_t at = 0;
+  for (auto [b, e] : done) {
+    if (std::min(b, n) > at) rest.emplace_back(at, std::min(b, n));
+    at = std::max(at, std::min(e, n));
+  }
+  if (at < n) rest.emplace_back(at, n);
+  return rest;
+}
+
+uint64_t Count(const PositionRanges& r) {
+  uint64_t c = 0;
+  for (auto [b, e] : r) c += e - b;
+  return c;
+}
+
+Status CheckDone(uint64_t n, const PositionRanges& done) {
+  for (size_t i = 0; i < done.size(); i++) {
+    auto [b, e] = done[i];
+    if (b >= e || e > n || (i > 0 && b < done[i - 1].second))
+      return InvalidArgument("done range " + std::to_string(i) + " [" + std::to_string(b) + ", " +
+                             std::to_string(e) + ") is not one of sorted, disjoint, non-empty ranges of the epoch's " +
+                             std::to_string(n) + " positions");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<uint32_t> RankOrder(const SampleIndex& index, const OrderOptions& o, uint64_t epoch,
+                                const PositionRanges& done) {
+  std::vector<uint32_t> all = EpochOrder(index, o, epoch);
+  if (!done.empty()) {  // the order less what earlier runs consumed
+    std::vector<uint32_t> left;
+    for (auto [b, e] : Rest(all.size(), done)) left.insert(left.end(), all.begin() + b, all.begin() + e);
+    all = std::move(left);
+  }
+  uint64_t m = all.size(), w = World(o), r = uint64_t(std::clamp(o.rank, 0, int(w) - 1));
+  auto [b, e] = Slice(m, w, r, o.even);
+  if (o.even != EvenMode::kPad) return {all.begin() + b, all.begin() + e};
+  std::vector<uint32_t> out;
+  if (m == 0) return out;
+  out.reserve(e - b);
+  for (uint64_t p = b; p < e; p++) out.push_back(all[p % m]);  // repeats from the start
+  return out;
+}
+
+uint64_t LongestPart(uint64_t n, const OrderOptions& o, const PositionRanges& done) {
+  return Longest(Count(Rest(n, done)), World(o), o.even);
+}
+
+Result<PositionRanges> ConsumedPositions(uint64_t n, const OrderOptions& o, const LoaderState& s) {
+  VALISE_RETURN_IF_ERROR(CheckDone(n, s.done));
+  PositionRanges rest = Rest(n, s.done);  // what the run dealt, in the order it dealt it
+  uint64_t m = Count(rest), w = World(o), longest = Longest(m, w, o.even);
+  if (s.position > longest)
+    return InvalidArgument("position " + std::to_string(s.position) + " is past the longest part (" +
+                           std::to_string(longest) + " samples) that " + std::to_string(w) +
+                           " ranks are dealt of the " + std::to_string(m) + " samples left in the epoch");
+  // What each rank took, in dealt positions 0..m-1 (kPad's padding as the sample it repeats:
+  // a part is at most m long, so it wraps once at most).
+  PositionRanges taken;
+  for (uint64_t r = 0; r < w && m > 0; r++) {
+    auto [b, e] = Slice(m, w, r, o.even);
+    uint64_t len = std::min(e, b + s.position) - std::min(e, b);
+    if (len == 0) continue;
+    uint64_t from = b % m;
+    taken.emplace_back(from, std::min(m, from + len));
+    if (from + len > m) taken.emplace_back(0, from + len - m);
+  }
+  // Dealt position q is the q-th position of `rest`.
+  PositionRanges out = s.done;
+  std::vector<uint64_t> first;  // the dealt position of each rest range's first
+  uint64_t at = 0;
+  for (auto [b, e] : rest) first.push_back(at), at += e - b;
+  for (auto [qb, qe] : taken) {
+    size_t i = size_t(std::upper_bound(first.begin(), first.end(), qb) - first.begin()) - 1;
+    for (; qb < qe; i++) {
+      uint64_t off = qb - first[i], len = std::min(qe - qb, rest[i].second - rest[i].first - off);
+      out.emplace_back(rest[i].first + off, rest[i].first + off + len);
+      qb += len;
     }
   }
-  return {all.begin() + b, all.begin() + e};
+  std::sort(out.begin(), out.end());
+  PositionRanges merged;
+  for (auto& r : out) {
+    if (!merged.empty() && r.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, r.second);
+    else
+      merged.push_back(r);
+  }
+  return merged;
 }
 
 // ---- the loader ----------------------------------------------------------------
@@ -464,7 +554,7 @@ struct Loader::Impl {
 Loader::Loader(SetReader& reader, const SampleIndex& index, LoaderOptions options, LoaderState start)
     : impl_(std::make_unique<Impl>(reader, index, std::move(options), start)) {
   auto& o = impl_->opts;
-  std::vector<uint32_t> rank = RankOrder(index, o.order, start.epoch);
+  std::vector<uint32_t> rank = RankOrder(index, o.order, start.epoch, start.done);
   uint64_t workers = uint64_t(std::max(1, o.num_workers)), run = std::max<uint32_t>(1, o.worker_batch);
   uint64_t me = uint64_t(std::clamp(o.worker, 0, int(workers) - 1));
   for (uint64_t p = start.position; p < rank.size(); p++) {
@@ -488,7 +578,7 @@ size_t Loader::size() const { return impl_->samples.size(); }
 
 LoaderState Loader::state() const {
   std::lock_guard<std::mutex> l(impl_->mu);
-  return LoaderState{impl_->start.epoch, impl_->last_position};
+  return LoaderState{impl_->start.epoch, impl_->last_position, impl_->start.done};
 }
 
 Result<std::optional<SampleData>> Loader::Next() {

@@ -303,7 +303,7 @@ class ValiseSetTest(unittest.TestCase):
         e1 = [k for b in dl for k in b]
         self.assertEqual(e1, [key(i) for i in ds.rank_order(1)])
         self.assertNotEqual(e0, e1)
-        ds.load_state_dict({"epoch": 2, "position": 12, "seed": 6, "world_size": 2})
+        ds.load_state_dict({"state_version": 2, "epoch": 2, "position": 12, "seed": 6, "world_size": 2, "done": []})
         rest = [k for b in dl for k in b]
         self.assertEqual(rest, [key(i) for i in ds.rank_order(2)][12:])
         self.assertEqual(len(rest), ds.samples_left)
@@ -399,15 +399,130 @@ class ValiseSetTest(unittest.TestCase):
             self.dataset(seed=2, batch_size=4).load_state_dict(dict(state, position=10_000))
         self.dataset(seed=2, batch_size=4).load_state_dict(state)
 
+    # ---- elastic resume: another world size or worker count ----------------------
+
+    def elastic_run(self, state, world, workers, even, batches=None, seed=12):
+        """Every rank of a run at `world` ranks (rank= overrides), each through a DataLoader of
+        `workers` worker processes, of epoch 2 from `state` (None: its start): the keys all ranks
+        took, rank 0's part (the keys it is dealt), and the state after `batches` batches of 4
+        (None: to the end of the epoch), the same on every rank."""
+        keys, states, part0 = [], [], None
+        for rank in range(world):
+            ds = self.dataset(seed=seed, rank=rank, world_size=world, batch_size=4, even=even,
+                              block_bytes=200_000, window_blocks=2)
+            ds.set_epoch(2)
+            if state is not None:
+                ds.load_state_dict(state)
+            if rank == 0:
+                part0 = [ds._open().key(i) for i in ds.rank_order()]
+            taken = []
+            for k, batch in enumerate(self.loader(ds, workers), 1):
+                taken.extend(batch)
+                if k == batches:
+                    break
+            keys.extend(taken)
+            states.append(ds.state_dict(batches=batches) if batches else None)
+        for s in states[1:]:
+            self.assertEqual(s, states[0], "every rank's state is the same")
+        return keys, part0, states[0]
+
+    def test_elastic_resume_at_another_world_size_or_worker_count_yields_each_sample_once(self):
+        everything = collections.Counter(list(self.expect))
+        for even in ("exact", "pad"):
+            # 2 ranks x 2 workers take 5 batches of 4 each: 40 samples of 97.
+            first, _, state = self.elastic_run(None, 2, 2, even, batches=5)
+            self.assertEqual(state["consumed"], 40, "the state counts every rank's samples")
+            for world, workers in ((3, 1), (1, 3), (4, 2)):
+                msg = f"{even}: 2x2 then {world}x{workers}"
+                rest, part0, _ = self.elastic_run(state, world, workers, even)
+                got = collections.Counter(first + rest)
+                if even == "exact":
+                    self.assertEqual(got, everything, msg)  # no repeat, no skip
+                else:
+                    # pad: every sample, and repeated only the new run's padding: the first
+                    # samples of what it deals (rank 0's first), up to ceil(57/world) each.
+                    pad = -(-(N - 40) // world) * world - (N - 40)
+                    self.assertEqual(got - everything, collections.Counter(part0[:pad]), msg)
+                    self.assertEqual(set(got), set(everything), msg)
+            # A second elastic resume in the same epoch: 2x2, then 3x1 for 3 batches, then 1x3.
+            mid, _, state2 = self.elastic_run(state, 3, 1, even, batches=3)
+            self.assertEqual(state2["consumed"], 40 + 36)
+            rest, part0, _ = self.elastic_run(state2, 1, 3, even)
+            got = collections.Counter(first + mid + rest)
+            self.assertEqual(got, everything, f"{even}: 2x2, 3x1, 1x3")
+            if even == "exact":  # the resumed run's state at its own world size: each rank goes on
+                rest, _, _ = self.elastic_run(state2, 3, 2, even)
+                self.assertEqual(collections.Counter(first + mid + rest), everything, "2x2, 3x1, 3x2")
+
+    def test_elastic_resume_follows_persistent_workers_and_set_epoch(self):
+        ds = self.dataset(seed=12, rank=1, world_size=3, batch_size=4, even="exact")
+        dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True)
+        key = ds._open().key
+        self.assertEqual([k for b in dl for k in b], [key(i) for i in ds.rank_order(0)])
+        state = self.dataset(seed=12, rank=0, world_size=2, batch_size=4, even="exact").state_dict(consumed=8)
+        ds.load_state_dict(state)  # a world-2 state into these world-3 workers
+        rest = [k for b in dl for k in b]
+        self.assertEqual(rest, [key(i) for i in ds.rank_order()])
+        self.assertEqual(len(rest), ds.samples_left)
+        self.assertEqual(len(rest), (N - 2 * 8) // 3, "81 left of 97: rank 1 of 3 gets 27 of them")
+        ds.set_epoch(0)  # the loaded epoch: the position is kept
+        self.assertEqual([k for b in dl for k in b], rest)
+        ds.set_epoch(1)  # another epoch starts whole
+        self.assertEqual([k for b in dl for k in b], [key(i) for i in ds.rank_order(1)])
+        self.assertEqual(len(ds.rank_order(1)), 32)
+
+    def test_persistent_workers_holding_a_superseded_state_say_so(self):
+        # A state with more consumed ranges than the shared state holds makes it again, bigger;
+        # persistent workers still holding the old one refuse rather than read the wrong part.
+        room = valise.torch._DONE_ROOM
+        valise.torch._DONE_ROOM = 1
+        try:
+            ds = self.dataset(seed=12, rank=0, world_size=3, batch_size=4, even="exact")
+            dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True)
+            self.assertEqual(len([k for b in dl for k in b]), N // 3)
+            state = self.dataset(seed=12, rank=0, world_size=2, batch_size=4, even="exact").state_dict(consumed=8)
+            ds.load_state_dict(state)  # two ranges: [0, 8) and [48, 56)
+            with self.assertRaises(Exception) as caught:
+                list(dl)
+            self.assertIn("make the DataLoader again", str(caught.exception))
+            del dl
+            key = ds._open().key
+            self.assertEqual([k for b in self.loader(ds, 2) for k in b], [key(i) for i in ds.rank_order()])
+            self.assertEqual(len(ds.rank_order()), (N - 16) // 3)
+        finally:
+            valise.torch._DONE_ROOM = room
+
+    def test_a_state_from_an_older_valise_is_refused_not_misread(self):
+        # valise before elastic resume saved one rank's position and no state_version.
+        old = {"epoch": 1, "position": 8, "seed": 2, "shuffle": True, "world_size": 1, "rank": 0,
+               "even": "pad", "batch_size": 4, "block_bytes": 4 << 20, "window_blocks": 4,
+               "prefix": "train/", "samples": "grouped", "num_samples": N}
+        for state in (old, dict(old, state_version=99)):
+            with self.assertRaises(valise.errors.InvalidArgumentError) as caught:
+                self.dataset(seed=2, batch_size=4).load_state_dict(state)
+            self.assertIn("state_version", str(caught.exception))
+        state = self.dataset(seed=2, batch_size=4).state_dict(consumed=8)
+        self.assertEqual(state["state_version"], 2)
+        for broken in (dict(state, done=[[5, 3]]), dict(state, done=[[0, 4], [2, 6]]),
+                       dict(state, done=[[90, 98]])):
+            with self.assertRaises(valise.errors.InvalidArgumentError, msg=broken["done"]) as caught:
+                self.dataset(seed=2, batch_size=4).load_state_dict(broken)
+            self.assertIn("done", str(caught.exception))
+
     def test_a_dataset_pickles_and_copies_with_its_position(self):
         import copy
         import pickle
         ds = self.dataset(seed=2, batch_size=4)
-        ds.load_state_dict({"epoch": 1, "position": 8, "seed": 2})
+        ds.load_state_dict({"state_version": 2, "epoch": 1, "position": 8, "seed": 2, "world_size": 1, "done": []})
         for twin in (copy.deepcopy(ds), pickle.loads(pickle.dumps(ds))):
             self.assertEqual((twin.epoch, twin.samples_left), (1, ds.samples_left))
             twin.set_epoch(5)
             self.assertEqual(ds.epoch, 1, "a copy has its own epoch")
+        # A state from another world size: the copy keeps what the earlier run consumed.
+        ds.load_state_dict(self.dataset(seed=2, batch_size=4, rank=0, world_size=3).state_dict(consumed=8))
+        for twin in (copy.deepcopy(ds), pickle.loads(pickle.dumps(ds))):
+            self.assertEqual(twin.rank_order(), ds.rank_order())
+            self.assertEqual(len(twin.rank_order()), N - 3 * 8)
 
     def test_a_prefix_that_matches_nothing_is_an_error(self):
         with self.assertRaises(valise.errors.InvalidArgumentError) as caught:
