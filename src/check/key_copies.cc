@@ -1,6 +1,7 @@
 #include "check/key_copies.h"
 
 #include <cctype>
+#include <string_view>
 
 #include "format/erase_cert.h"
 #include "format/label.h"
@@ -91,11 +92,11 @@ std::vector<size_t> FindKeyTexts(const Bytes& hay, const std::vector<Hash32>& ha
     }
     size_t end = i;
     while (end < hay.size() && IsHexDigit(hay[end])) end++;
-    // A run of hex digits: every window as long as a key text in it.
+    // A run of hex digits: every window as long as a key text in it (a
+    // copy may sit inside a longer run).
     for (size_t s = i; s + n <= end;) {
-      std::string text(hay.begin() + std::ptrdiff_t(s), hay.begin() + std::ptrdiff_t(s + n));
-      for (auto& c : text) c = char(std::tolower(static_cast<unsigned char>(c)));
-      auto raw = FromHex(text);
+      // FromHex reads either case.
+      auto raw = FromHex(std::string_view(reinterpret_cast<const char*>(hay.data()) + s, n));
       bool hit = false;
       if (raw) {
         Hash32 h = WrappedKeyHash(*raw);
