@@ -303,7 +303,8 @@ Result<EraseReport> Erase(std::vector<std::unique_ptr<Drive>> drives, const Eras
         cert = e.d->Where() + "/" + kErasedFile;
     }
     return InvalidArgument(
-        "every drive given is erased already (" + where + "): their wrapped keys are destroyed, nothing written; " +
+        "every drive given is erased already (an erased label on " + where + "): erase needs one drive still " +
+        "holding the set's keys, to know the keys it destroys and who may destroy them; nothing written; " +
         (cert.empty() ? std::string("no certificate is on them: the erase that destroyed the keys stopped before "
                                     "writing it, and none can be made now (the keys it would name are gone)")
                       : "its certificate is " + cert + " (check it: valise erase --check " + cert + " DRIVES...)"));
