@@ -37,12 +37,12 @@ struct Walk {
       return;
     }
     for (auto& f : *files) {
+      if (Skip(dir, f)) continue;  // not counted: a large set's segments never use up the bound
       if (++entries > kMaxKeyScanEntries) {
         if (entries == kMaxKeyScanEntries + 1)
-          out.skipped.push_back("more than " + std::to_string(kMaxKeyScanEntries) + " entries: the rest not searched");
+          out.skipped.push_back("more than " + std::to_string(kMaxKeyScanEntries) + " files: the rest not searched");
         return;
       }
-      if (Skip(dir, f)) continue;
       std::string path = dir.empty() ? f : dir + "/" + f;
       auto size = d.FileSize(path);
       if (!size.ok()) {

@@ -17,7 +17,8 @@ namespace valise {
 // Bounds of the search: files larger than this are not read (a label is
 // < 44 KB; a file of this size can hold thousands of copies), directories
 // deeper than this are not entered, and the walk stops after this many
-// entries (each bound reached is said in `KeyCopyScan::skipped`).
+// files other than the set's segments (each bound reached is said in
+// `KeyCopyScan::skipped`).
 inline constexpr uint64_t kMaxKeyScanFileBytes = 1 << 20;
 inline constexpr int kMaxKeyScanDepth = 16;
 inline constexpr size_t kMaxKeyScanEntries = 20000;
