@@ -2,13 +2,18 @@
 // "Erasing a set"): a signed certificate round-trips; every altered field,
 // an added or removed drive, a foreign signature, an unknown field and
 // hostile shapes are refused with a named reason; the erased-label parser
-// tells a label whose keys were overwritten from an intact or forged one.
+// tells a label whose keys were overwritten from an intact or forged one;
+// the search for copies of the keys on a drive (check/key_copies.h).
 #include <gtest/gtest.h>
+
+#include <cctype>
 
 #include <nlohmann/json.hpp>
 
+#include "check/key_copies.h"
 #include "format/erase_cert.h"
 #include "format/label.h"
+#include "format/layout.h"
 
 namespace valise {
 namespace {
@@ -62,6 +67,14 @@ TEST(EraseCert, RoundTripsAndVerifies) {
   // Whitespace does not matter: the signature covers the canonical form.
   EXPECT_TRUE(Parse(Edit(text, [](json&) {})).ok());
   EXPECT_NE(EraseCertificatePage(*c).find("the wrapped keys are destroyed on every drive"), std::string::npos);
+  // An overwrite some segments escaped says so, in the JSON and on the page.
+  EraseCertificate partial = Sample(id);
+  partial.method = "cryptographic erase + partial overwrite";
+  partial.overwrite = "random";
+  auto p = Parse(Signed(partial, id));
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->method, partial.method);
+  EXPECT_NE(EraseCertificatePage(*p).find("NOT all"), std::string::npos);
 }
 
 TEST(EraseCert, EveryAlterationIsRefusedAndNamed) {
@@ -139,6 +152,41 @@ TEST(EraseCert, ErasedLabelIsToldFromIntactAndForged) {
   size_t fin = forged.find("2026-12-01T10:00:01Z");
   forged.replace(fin, 20, "2026-12-01T10:00:02Z");
   EXPECT_FALSE(ParseErasedLabel(AsSpan(forged), "d").ok());
+}
+
+}  // namespace
+}  // namespace valise
+
+namespace valise {
+namespace {
+
+// check/key_copies.h: a wrapped key's text is found in any case, inside a
+// longer run of hex digits, once per copy; other hex of that length, and a
+// key not looked for, are not; on a drive, the label and the set's segments
+// are not searched, other files are.
+TEST(KeyCopies, KeyTextsAreFoundInAnyCaseAndOnlyForTheirHashes) {
+  CryptoInit();
+  Bytes key(kWrappedKeyBytes), other(kWrappedKeyBytes);
+  RandomBytes(key.data(), key.size());
+  RandomBytes(other.data(), other.size());
+  std::vector<Hash32> want = {WrappedKeyHash(key)};
+  std::string hex = ToHex(key), upper = hex;
+  for (auto& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+  auto bytes = [](const std::string& s) { return Bytes(s.begin(), s.end()); };
+  EXPECT_EQ(FindKeyTexts(bytes("\"" + hex + "\""), want), std::vector<size_t>({1}));
+  EXPECT_EQ(FindKeyTexts(bytes("key: " + upper + "\n"), want), std::vector<size_t>({5}));
+  EXPECT_EQ(FindKeyTexts(bytes("ab" + hex + "cd" + hex), want), std::vector<size_t>({2, 2 + hex.size() + 2}));
+  EXPECT_TRUE(FindKeyTexts(bytes(ToHex(other)), want).empty());
+  EXPECT_TRUE(FindKeyTexts(bytes(hex.substr(0, hex.size() - 1)), want).empty());
+  EXPECT_TRUE(FindKeyTexts(bytes(hex), {WrappedKeyHash(other)}).empty());
+
+  auto d = NewMemDrive("mem");
+  ASSERT_TRUE(d->WriteFile(kLabelFile, bytes(hex)).ok());
+  ASSERT_TRUE(d->WriteFile(SegmentFile(0), bytes(hex)).ok());
+  ASSERT_TRUE(d->WriteFile("backup.txt", bytes("x " + upper)).ok());
+  ASSERT_TRUE(d->WriteFile("notes.txt", bytes(ToHex(other))).ok());
+  KeyCopyScan scan = FindKeyCopies(*d, want, 1, {});
+  EXPECT_EQ(scan.files, std::vector<std::string>({"backup.txt"}));
 }
 
 }  // namespace

@@ -414,19 +414,26 @@ struct EraseReport {
   std::string certificate_json;   // the signed certificate (also left on each drive as valise.erased)
   std::string certificate_page;   // the same, as a printable text page
   std::string custody;            // what happened to the custody event
+  std::vector<int> overwrite_failed;  // --overwrite-segments: drives where a segment could not be (named in their notes)
   std::vector<std::string> warnings;
 };
 
 // Destroys the set's wrapped data keys on every drive given (overwritten in
-// place with random bytes and synced; stale temporary labels too),
-// optionally overwrites the segments, leaves the signed certificate on each
-// erased drive as valise.erased, and appends an "erased" event to the
-// custody log. Refused before anything is written: an identity that cannot
-// open the set's key (PermissionDenied), drives of several sets or a
-// directory that is not one of the set's drives (InvalidArgument), an
-// unsealed set (Incomplete), drives held by another writer (Busy). A drive
-// that could not be erased is named in the report, as is every drive not
-// given; `complete` is then false.
+// place with random bytes and synced; stale temporary labels and copies of
+// the keys elsewhere on the drive too), optionally overwrites the segments,
+// leaves the signed certificate on each erased drive as valise.erased, and
+// appends an "erased" event to the custody log. Drives whose labels an
+// earlier erase of the set erased (one that stopped) are recognised and
+// counted as erased, so running an erase again finishes it. Refused before
+// anything is written: an identity that cannot open the set's key
+// (PermissionDenied), drives of several sets or a directory that is not one
+// of the set's drives (InvalidArgument; with `set_id`, drives of other sets
+// are left untouched, named in `warnings`), every drive given erased
+// already (InvalidArgument), an unsealed set (Incomplete), drives held by
+// another writer (Busy). A drive that could not be erased is named in the
+// report, as is every drive not given; `complete` is then false. Every
+// drive is checked (label, stale temporaries, copies: each writable in
+// place) before any is changed; one that fails is left untouched.
 Result<EraseReport> Erase(std::vector<std::unique_ptr<Drive>> drives, const EraseOptions& opts);
 
 struct EraseCheckReport {
@@ -436,6 +443,7 @@ struct EraseCheckReport {
   std::vector<std::string> problems;// every mismatch, named; empty: the certificate holds
   std::vector<std::string> not_checked; // drives the certificate lists as erased that were not given
   std::vector<std::string> must_destroy;
+  bool signer_pinned = false;       // --signer given (and the certificate is signed by it)
 };
 
 // Checks an erase certificate file (a regular file, at most 256 KiB,
@@ -445,7 +453,12 @@ struct EraseCheckReport {
 // destroyed), with the number the certificate lists as erased. Corruption
 // (or NotFound) when the certificate cannot be read or does not verify;
 // otherwise the report names every mismatch.
-Result<EraseCheckReport> CheckErase(const std::string& certificate_path, std::vector<std::unique_ptr<Drive>> drives);
+// `signer` (a recipient string, "" for none): the certificate must be
+// signed by it, else PermissionDenied before any drive is looked at. Every
+// drive given is also searched for copies of the destroyed keys outside its
+// label (bounded: check/key_copies.h), each named.
+Result<EraseCheckReport> CheckErase(const std::string& certificate_path, std::vector<std::unique_ptr<Drive>> drives,
+                                    const std::string& signer = "");
 
 // ---- printed labels (docs/custody.md, "Printed labels") ----------------------------
 

@@ -126,7 +126,8 @@ class CheckJournal {
 // Test hook: VALISE_TEST_CRASH=<point>:<K> kills the process with SIGKILL
 // when `count` reaches K at that point (scan: segments checked; chunks:
 // chunks opened; rewrite: shards rewritten; restore: files restored, checked
-// right after each save of the restore journal), to prove resume.
+// right after each save of the restore journal; erase: drives whose keys
+// were destroyed, checked right after each), to prove resume.
 void CrashAfter(const char* point, uint64_t count);
 // Test hook: VALISE_TEST_PAUSE=<point>:<ms> sleeps that long at `point`.
 void TestPause(const char* point);

@@ -20,7 +20,7 @@ namespace {
 
 struct EraseArgs {
   std::vector<std::string> dirs;
-  std::string identity, set_id, certificate, check, overwrite;
+  std::string identity, set_id, certificate, check, overwrite, signer;
   bool overwrite_segments = false;
   bool yes = false;
   bool json = false;
@@ -47,20 +47,24 @@ bool AskOnTerminal(const EraseTarget& t) {
 }
 
 int RunCheck(const EraseArgs& a) {
-  auto r = CheckErase(a.check, OpenDrives(a.dirs));
+  auto r = CheckErase(a.check, OpenDrives(a.dirs), a.signer);
   if (!r.ok()) return Fail(r.status().With("erase --check"));
   int code = r->problems.empty() ? kExitOk : kExitRecoverable;
   if (a.json) {
     json j = {{"certificate", a.check}, {"set_id", r->set_id},   {"erased_at", r->erased_at},
               {"by", r->by},            {"by_fingerprint", r->by_fingerprint}, {"by_role", r->by_role},
               {"method", r->method},    {"complete", r->complete}, {"checked", r->checked},
+              {"signer_pinned", r->signer_pinned},
               {"problems", r->problems}, {"not_checked", r->not_checked}, {"must_destroy", r->must_destroy},
               {"verdict", code == 0 ? "verified" : "mismatch"}, {"exit_code", code}};
     std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   } else {
-    std::printf("certificate %s: set %s erased on %s by %s (%s), %s; signature verifies\n",
+    std::printf("certificate %s: set %s erased on %s by %s (%s), %s; signature verifies%s\n",
                 EscapeForTerminal(a.check).c_str(), r->set_id.c_str(), r->erased_at.c_str(), r->by_fingerprint.c_str(),
-                r->by_role.c_str(), r->method.c_str());
+                r->by_role.c_str(), r->method.c_str(),
+                r->signer_pinned ? ", by the --signer"
+                                 : (" under the key it names (" + r->by + "); nothing pins who signed it: give "
+                                    "--signer KEY to require the identity you expect").c_str());
     for (auto& c : r->checked) std::printf("  %s\n", EscapeForTerminal(c).c_str());
     for (auto& p : r->problems) std::printf("  MISMATCH: %s\n", EscapeForTerminal(p).c_str());
     for (auto& n : r->not_checked) std::printf("  note: %s\n", EscapeForTerminal(n).c_str());
@@ -73,11 +77,12 @@ int RunCheck(const EraseArgs& a) {
 
 int Run(const EraseArgs& a) {
   if (!a.check.empty()) {
-    if (!a.identity.empty() || a.yes || a.overwrite_segments || !a.certificate.empty())
-      return Fail(InvalidArgument("erase --check CERT DIRS... takes no --identity, --yes, --overwrite-segments or "
-                                  "--certificate"));
+    if (!a.identity.empty() || a.yes || a.overwrite_segments || !a.certificate.empty() || !a.set_id.empty())
+      return Fail(InvalidArgument("erase --check CERT DIRS... takes no --identity, --yes, --overwrite-segments, "
+                                  "--certificate or --set"));
     return RunCheck(a);
   }
+  if (!a.signer.empty()) return Fail(InvalidArgument("erase: --signer goes with --check CERT"));
   if (a.identity.empty()) return Fail(InvalidArgument("erase: --identity is required (or --check CERT)"));
   for (auto& d : a.dirs) {
     struct stat st;
@@ -119,7 +124,7 @@ int Run(const EraseArgs& a) {
   }
   std::string page = page_of(cert);
   for (auto& w : r->warnings) std::fprintf(stderr, "valise: warning: %s\n", EscapeMessage(w).c_str());
-  int code = r->complete ? kExitOk : kExitRecoverable;
+  int code = r->complete && r->overwrite_failed.empty() ? kExitOk : kExitRecoverable;
   Status w1 = WriteFileDurably(cert, r->certificate_json, 0644);
   Status w2 = w1.ok() ? WriteFileDurably(page, r->certificate_page, 0644) : Status::Ok();
   if (!w1.ok() || !w2.ok()) {
@@ -136,6 +141,7 @@ int Run(const EraseArgs& a) {
     json j = {{"set_id", r->target.set_id}, {"erased_at", r->erased_at}, {"by_role", r->target.by_role},
               {"drives", drives},           {"complete", r->complete},  {"certificate", cert},
               {"page", page},               {"custody", r->custody},   {"warnings", r->warnings},
+              {"overwrite_failed", r->overwrite_failed},
               {"verdict", r->complete ? "erased" : "incomplete"}, {"exit_code", code}};
     std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   } else {
@@ -146,13 +152,23 @@ int Run(const EraseArgs& a) {
     std::printf("custody: %s\n", EscapeForTerminal(r->custody).c_str());
     std::printf("certificate: %s (printable page: %s)\n", EscapeForTerminal(cert).c_str(),
                 EscapeForTerminal(page).c_str());
-    if (r->complete)
+    if (r->complete && !r->overwrite_failed.empty())
+      std::printf("verdict: ERASED, but the segments are NOT all overwritten (named above): the wrapped keys are "
+                  "destroyed on every drive; the certificate's method says the overwrite is partial\n");
+    else if (r->complete)
       std::printf("verdict: ERASED: the wrapped keys are destroyed on every drive; for a purge (NIST SP 800-88) the "
                   "holders listed in the certificate must destroy their copies too\n");
     else
       std::printf("verdict: INCOMPLETE: some drives still carry the wrapped keys (named above): NOT a purge\n");
   }
   if (!r->complete) std::fprintf(stderr, "valise: erase: not every drive of the set was erased: NOT a purge\n");
+  else if (!r->overwrite_failed.empty())
+    std::fprintf(stderr, "valise: erase: segments not all overwritten on drives %s (named above)\n",
+                 [&] {
+                   std::string l;
+                   for (int n : r->overwrite_failed) l += (l.empty() ? "" : ",") + std::to_string(n);
+                   return l;
+                 }().c_str());
   return code;
 }
 
@@ -171,7 +187,9 @@ CLI::App* AddEraseCommand(CLI::App& app) {
                 "Who erases and signs the certificate: an identity that opens the set's key (a recipient, or the "
                 "signer)")
       ->type_name("ID");
-  c->add_option("--set", a.set_id, "Erase only this set (its id or first 8+ hex digits), when drives of several are given");
+  c->add_option("--set", a.set_id,
+                "Erase only this set (its id or first 8+ hex digits), when drives of several are given: drives of "
+                "other sets are left untouched, named");
   c->add_flag("--yes", a.yes, "Do not ask (needed when stdin is not a terminal: erase never proceeds unconfirmed)");
   c->add_option("--certificate", a.certificate,
                 "Write the certificate here (default erase-<set id>.json in the current directory); the printable "
@@ -184,19 +202,30 @@ CLI::App* AddEraseCommand(CLI::App& app) {
       ->check(CLI::IsMember({"random", "zeros"}));
   c->add_option("--check", a.check, "Verify the erase certificate CERT against the drives given, naming every mismatch")
       ->type_name("CERT");
+  c->add_option("--signer", a.signer,
+                "With --check: the certificate must be signed by this identity (its recipient, valise1...), else "
+                "exit 4; without it --check says whose signature it checked")
+      ->type_name("KEY");
   c->add_flag("--json", a.json, "Print the result as one JSON document");
   c->footer(
       "Examples:\n"
       "  valise erase d1 d2 d3 d4 --identity site.id          # asks you to type the set id's first 8 digits\n"
       "  valise erase d1 d2 d3 d4 --identity site.id --yes --certificate erase.json --overwrite-segments\n"
-      "  valise erase --check erase.json d1 d2 d3 d4\n"
+      "  valise erase --check erase.json d1 d2 d3 d4 --signer valise1...\n"
       "The certificate is signed by --identity and names the set, its drives, the time and the method, and what\n"
       "the remaining key holders must destroy (the signer's and every recipient's identity and shares, or every\n"
       "copy of the drives' labels) for a NIST SP 800-88 purge by cryptographic erase. A copy stays on each erased\n"
       "drive as valise.erased, so readers say when and by whom the set was erased.\n"
-      "Exit 0 every drive erased (--check: verified); 1 some drives not given or not erased, named (--check: a\n"
-      "mismatch); 2 usage, not confirmed, several sets or a stranger directory (nothing written); 3 an unsealed\n"
-      "set, a certificate that does not verify; 4 an identity that cannot open the set's key (nothing written).\n"
+      "Every drive is checked before any is changed (its label, stale valise.label.tmp* and other files holding a\n"
+      "copy of the keys, each destroyed too, must be writable in place); one that is not is left untouched, named.\n"
+      "An erase that stopped (killed, a drive missing) is finished by running it again with every drive, the erased\n"
+      "ones included: they are recognised, the rest erased, one certificate covers all, the custody log stays one\n"
+      "chain.\n"
+      "Exit 0 every drive erased (--check: verified); 1 some drives not given or not erased, or segments not all\n"
+      "overwritten, named (--check: a mismatch); 2 usage, not confirmed, several sets, a stranger directory or\n"
+      "every drive erased already (nothing written); 3 an unsealed set, a certificate that does not verify; 4 an\n"
+      "identity that cannot open the set's key, a --set not among the drives (nothing written), a certificate\n"
+      "not signed by --signer.\n"
       "Details: docs/custody.md, Erasing a set.");
   return c;
 }

@@ -152,7 +152,9 @@ std::string EraseCertificatePage(const EraseCertificate& c) {
        (c.case_size ? ", " + std::to_string(c.case_size) + " a case" : "") + ")\n\n";
   p += "Erased at      " + c.erased_at + " (UTC)\n";
   p += "Method         " + c.method + "\n";
-  p += "Segments       " + std::string(c.overwrite == "none" ? "not overwritten" : "overwritten once with " + c.overwrite) + "\n";
+  p += "Segments       " + std::string(c.overwrite == "none" ? "not overwritten" : "overwritten once with " + c.overwrite) +
+       (c.method == "cryptographic erase + partial overwrite" ? ", NOT all: those that could not be are named below" : "") +
+       "\n";
   p += "Erased by      " + Fingerprint(c.by) + "  " + RecipientString(c.by) + " (" + c.by_role + ")\n";
   p += "Keys destroyed " + std::to_string(c.destroyed_keys.size()) + " wrapped data keys on each erased drive\n\n";
   p += "Drive  Case  State       Where / note\n";
@@ -212,7 +214,8 @@ Result<EraseCertificate> ParseEraseCertificate(ByteSpan bytes, const std::string
   if (!f.error.empty()) return bad(f.error);
   if (!IsUtcTime(c.erased_at)) return bad("field 'erased_at' is not a UTC time YYYY-MM-DDTHH:MM:SSZ");
   if (c.k < 1 || c.k + c.m > 255) return bad("k and m out of range");
-  if (c.method != "cryptographic erase" && c.method != "cryptographic erase + overwrite")
+  if (c.method != "cryptographic erase" && c.method != "cryptographic erase + overwrite" &&
+      c.method != "cryptographic erase + partial overwrite")
     return bad("unknown method");
   if (c.overwrite != "none" && c.overwrite != "random" && c.overwrite != "zeros") return bad("unknown overwrite");
   if ((c.overwrite == "none") != (c.method == "cryptographic erase")) return bad("method and overwrite disagree");

@@ -44,7 +44,7 @@ struct EraseCertificate {
   std::string created;      // the set's creation time
   int k = 0, m = 0, case_size = 0;
   std::string erased_at;    // UTC, YYYY-MM-DDTHH:MM:SSZ
-  std::string method;       // "cryptographic erase" or "cryptographic erase + overwrite"
+  std::string method;       // "cryptographic erase", "... + overwrite" or "... + partial overwrite"
   std::string overwrite;    // "none", "random" or "zeros" (segments)
   std::vector<EraseCertDrive> drives;  // every drive of the set, by number
   std::vector<Hash32> destroyed_keys;  // SHA-256 of each wrapped key as it was, in label order
