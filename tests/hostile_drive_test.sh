@@ -201,4 +201,7 @@ check "F: the other name's file is untouched" test "$(cat outside/victim)" = kee
 rm C/d1/valise.lock && mkdir C/d1/valise.lock
 expect_rc 2 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
 check "F: a lock that is a directory is refused (exit 2) naming it" out_has "valise.lock is a directory"
+rmdir C/d1/valise.lock && /usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' C/d1/valise.lock
+expect_rc 2 repair C/d1 C/d2 C/d3 --signer "$SIGNER"
+check "F: a lock that is a socket is refused (exit 2) naming it" out_has "valise.lock is a socket"
 finish

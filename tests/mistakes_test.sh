@@ -100,6 +100,11 @@ D3_NOW=$(dir_hash d3)
 expect_rc 2 restore d1 d2 --identity s.id --to d3/out
 check "--to inside a drive not given is refused" has "--to d3/out is inside a valise drive \(d3 holds a valise.label\)"
 check "nothing was written on drive 3" test "$(dir_hash d3)" = "$D3_NOW"
+# A file named valise.label alone (a stray copy, or one a restored set
+# holds) does not make a directory a drive: only a label beside seg/ does.
+mkdir -p lhome && echo junk >lhome/valise.label
+expect_rc 0 restore d1 d2 d3 --identity s.id --to lhome/out --progress never
+check "a directory below a lone valise.label file is not taken for a drive" test "$(dir_hash lhome/out)" = "$(dir_hash src)"
 VALISE_STATE_DIR=$PWD/d1/seg/st expect_rc 2 restore d1 d2 d3 --identity s.id --to ok-out --progress never
 check "a state directory inside a drive is refused (journals never go onto a drive)" has "the state directory .*/d1/seg/st is inside \(or around\) the drive d1"
 check "nothing was made on drive 1 or at --to" test ! -e d1/seg/st -a ! -e ok-out -a "$(dir_hash d1)" = "$D1_NOW"
@@ -278,6 +283,11 @@ G2_NOW=$(dir_hash g2)
 expect_rc 2 repair g1 new3 new4 --replace 2=g2/seg/x --progress never
 check "a replacement inside a live drive not given is refused (stop 22)" has "the replacement g2/seg/x is inside a valise drive \(g2 holds a valise.label\)"
 check "nothing was made in drive 2" test "$(dir_hash g2)" = "$G2_NOW"
+E1_BEFORE=$(dir_hash wset/e1)
+mkdir -p outer3/a && bind wset/e1 outer3/a
+expect_rc 2 restore d1 d2 d3 --identity s.id --to outer3 --overwrite always --progress never
+check "another set's drive mounted inside --to is refused (stop 22)" has "--to outer3 holds a valise drive mounted at .*/outer3/a"
+check "nothing was written on that drive" test "$(dir_hash wset/e1)" = "$E1_BEFORE"
 D1_BEFORE_BIND=$(dir_hash d1)
 mkdir -p outer/a && bind d1 outer/a
 expect_rc 2 restore d1 d2 d3 --identity s.id --to outer --overwrite always --progress never

@@ -192,12 +192,19 @@ Result<DirId> IdentifyDir(const std::string& path) {
   // second spelling reaches the same (st_dev, st_ino) as the real path.
   int fd = ::open(anchor.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return InvalidArgument(anchor.string() + ": " + std::strerror(errno));
-  for (int depth = 0; depth < 4096; depth++) {
+  bool at_root = false;
+  for (int depth = 0; depth < 65536; depth++) {
     if (::fstat(fd, &st) != 0) break;
     std::pair<dev_t, ino_t> here{st.st_dev, st.st_ino};
-    if (!id.chain.empty() && id.chain.back() == here) break;  // "/" is its own parent
-    struct stat lab;
-    if (id.label_depth < 0 && ::fstatat(fd, "valise.label", &lab, AT_SYMLINK_NOFOLLOW) == 0)
+    if (!id.chain.empty() && id.chain.back() == here) {  // "/" is its own parent
+      at_root = true;
+      break;
+    }
+    // A valise drive: its label and its seg/ side by side (a restored file
+    // named valise.label alone, or a stray copy in a home, is not one).
+    struct stat lab, seg;
+    if (id.label_depth < 0 && ::fstatat(fd, "valise.label", &lab, AT_SYMLINK_NOFOLLOW) == 0 &&
+        ::fstatat(fd, "seg", &seg, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(seg.st_mode))
       id.label_depth = int(id.chain.size());
     id.chain.push_back(here);
     int up = ::openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -206,6 +213,10 @@ Result<DirId> IdentifyDir(const std::string& path) {
     if (fd < 0) break;
   }
   if (fd >= 0) ::close(fd);
+  // A walk that stopped short of "/" (65536 levels) does not know what is
+  // above: a --to deep inside a drive would pass as outside it.
+  if (!at_root && fd >= 0)
+    return InvalidArgument(anchor.string() + ": more than 65536 directories deep, cannot tell where it is");
   if (id.chain.empty()) return InvalidArgument(anchor.string() + ": cannot tell where it is");
   return id;
 }
@@ -419,7 +430,7 @@ Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string
     if (InsideDrive(*target, *drive, d) || Within(*drive, *target))
       return InvalidArgument("--to " + to + " is inside (or around) the drive " + d +
                              ": restore into a directory outside the set's drives");
-    // A drive mounted somewhere inside --to (mount --bind d1 out/a).
+    // A drive given mounted somewhere inside --to (mount --bind d1 out/a).
     if (target->rest.empty())
       for (auto& mp : MountsBelow(to)) {
         auto m = IdentifyDir(mp);
@@ -428,6 +439,16 @@ Status PrepareRestoreTarget(const std::string& to, const std::vector<std::string
                                  ": restore into a directory outside the set's drives");
       }
   }
+  // Any valise drive mounted inside --to (another set's disk, or one of
+  // this set's not given), its label and seg/ at the mount's root.
+  if (target->rest.empty())
+    for (auto& mp : MountsBelow(to)) {
+      struct stat lab, seg;
+      if (::lstat((mp + "/valise.label").c_str(), &lab) == 0 && ::lstat((mp + "/seg").c_str(), &seg) == 0 &&
+          S_ISDIR(seg.st_mode))
+        return InvalidArgument("--to " + to + " holds a valise drive mounted at " + mp +
+                               ": restore into a directory outside every drive");
+    }
   // Any valise drive, of this set (not given: lost, or left out) or another.
   if (std::string at = InsideAnyDrive(*target, 0); !at.empty())
     return InvalidArgument("--to " + to + " is inside a valise drive (" + at +

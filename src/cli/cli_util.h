@@ -34,8 +34,9 @@ struct DirId {
   std::string anchor;
   std::vector<std::pair<dev_t, ino_t>> chain;  // chain[0]: the anchor
   std::vector<std::string> rest;              // below the anchor, not there yet
-  // The first directory of the chain holding a "valise.label" (a valise
-  // drive, of any set, given or not): its index in chain; -1 for none.
+  // The first directory of the chain holding a "valise.label" beside a
+  // "seg" directory (a valise drive, of any set, given or not): its index
+  // in chain; -1 for none.
   int label_depth = -1;
   // That directory, spelled from the anchor ("" for none).
   std::string LabelDir() const;

@@ -150,6 +150,8 @@ Result<std::unique_ptr<LockFile>> AcquireLockFile(int dirfd, const std::string& 
       if (err == EROFS || err == EACCES || err == EPERM) return std::unique_ptr<LockFile>();
       if (err == ELOOP)  // planted, or a slip: never followed
         return InvalidArgument(shown + " is a symlink, not a lock file valise made: remove it and run this again");
+      if (err == ENXIO)  // a socket
+        return InvalidArgument(shown + " is a socket, not a lock file valise made: remove it and run this again");
       if (err == EISDIR)
         return InvalidArgument(shown + " is a directory, not a lock file valise made: remove it and run this again");
       return IOError("cannot open the lock file " + shown + ": " + std::strerror(err));
